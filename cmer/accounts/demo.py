@@ -1,0 +1,107 @@
+"""Demo data for a newcomer's laptop: one department, three communes, one user per role.
+
+Only ever used with DEBUG on (the commands refuse otherwise).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.db import transaction
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .models import Commune, Department, Membership, Role, User
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    scope: str  # commune prefix, department code, or "" for installation
+
+
+DEMO_USERS = [
+    DemoUser("referent@tarascon.demo", "Rose", "Référente", Role.REFERENT, "TAR"),
+    DemoUser("membre@tarascon.demo", "Marc", "Membre", Role.CELL_MEMBER, "TAR"),
+    DemoUser("agent@tarascon.demo", "Agathe", "Agent", Role.REPORTING_AGENT, "TAR"),
+    DemoUser("formation@tarascon.demo", "Fabien", "Formateur", Role.TRAINING_COORDINATOR, "TAR"),
+    DemoUser("liaison@prefecture.demo", "Louise", "Liaison", Role.LIAISON, "13"),
+    DemoUser("dpo@prefecture.demo", "Denis", "Délégué", Role.DPO, "13"),
+    DemoUser("admin@cmer.demo", "Alex", "Administrateur", Role.TECH_ADMIN, ""),
+    DemoUser("referent@miramas.demo", "Mila", "Référente", Role.REFERENT, "MIR"),
+    DemoUser("referent@arles.demo", "Arthur", "Référent", Role.REFERENT, "ARL"),
+]
+
+
+def require_debug() -> None:
+    if not settings.DEBUG:
+        raise CommandError(
+            "Commande de démonstration refusée : DJANGO_DEBUG est désactivé (production). "
+            "/ Demo command refused: DJANGO_DEBUG is off."
+        )
+
+
+def base32_secret(device: TOTPDevice) -> str:
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
+def current_code(device: TOTPDevice) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
+@transaction.atomic
+def seed() -> list[tuple[DemoUser, str]]:
+    require_debug()
+    department, _ = Department.objects.get_or_create(
+        code="13",
+        defaults={
+            "name": "Bouches-du-Rhône",
+            "prefecture_name": "Préfecture de police des Bouches-du-Rhône",
+        },
+    )
+    communes = {}
+    for insee, name, prefix in [
+        ("13108", "Tarascon", "TAR"),
+        ("13063", "Miramas", "MIR"),
+        ("13004", "Arles", "ARL"),
+    ]:
+        communes[prefix], _ = Commune.objects.get_or_create(
+            insee_code=insee,
+            defaults={"name": name, "department": department, "reference_prefix": prefix},
+        )
+    # The Arles referent also sits in the Tarascon cell: shows the commune switcher.
+    extra = [("referent@arles.demo", Role.CELL_MEMBER, "TAR")]
+    result = []
+    for demo in DEMO_USERS:
+        user = User.objects.filter(email=demo.email).first()
+        if user is None:
+            user = User.objects.create_user(
+                demo.email,
+                settings.DEMO_PASSWORD,
+                first_name=demo.first_name,
+                last_name=demo.last_name,
+                is_staff=demo.role == Role.TECH_ADMIN,
+                is_superuser=demo.role == Role.TECH_ADMIN,
+            )
+        scope = {"commune": None, "department": None}
+        if demo.scope in communes:
+            scope["commune"] = communes[demo.scope]
+        elif demo.scope == department.code:
+            scope["department"] = department
+        Membership.objects.get_or_create(user=user, role=demo.role, **scope)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="Démo", confirmed=True)
+        result.append((demo, base32_secret(device)))
+    for email, role, prefix in extra:
+        Membership.objects.get_or_create(
+            user=User.objects.get(email=email), role=role, commune=communes[prefix]
+        )
+    return result

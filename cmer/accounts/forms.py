@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
+from django.utils.translation import gettext_lazy as _
+
+from cmer.forms import CmerForm, DsfrMixin
+
+from .models import User
+
+
+class EmailAuthenticationForm(DsfrMixin, AuthenticationForm):
+    # One message whatever went wrong: nobody learns whether an address has an account.
+    error_messages = {
+        "invalid_login": _(
+            "Adresse électronique ou mot de passe incorrect. Après cinq échecs, le compte est "
+            "verrouillé pour un temps."
+        ),
+        "inactive": _(
+            "Adresse électronique ou mot de passe incorrect. Après cinq échecs, le compte est "
+            "verrouillé pour un temps."
+        ),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = _("Adresse électronique")
+        self.fields["username"].widget.attrs.update({"autocomplete": "username", "type": "email"})
+        self.fields["password"].label = _("Mot de passe")
+
+
+class TokenForm(CmerForm):
+    token = forms.CharField(
+        label=_("Code à usage unique"),
+        help_text=_(
+            "Les six chiffres affichés par votre application, ou l'un de vos codes de secours."
+        ),
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )
+
+    def clean_token(self) -> str:
+        return self.cleaned_data["token"].replace(" ", "").strip().lower()
+
+
+class PasswordConfirmForm(CmerForm):
+    """Asked again before a change to the account's e-mail or second factor."""
+
+    password = forms.CharField(
+        label=_("Mot de passe actuel"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("Mot de passe incorrect."))
+        return password
+
+
+class EmailChangeForm(PasswordConfirmForm):
+    email = forms.EmailField(label=_("Nouvelle adresse électronique"))
+
+    field_order = ["email", "password"]
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].lower()
+        if User.objects.filter(email__iexact=email).exclude(pk=self.user.pk).exists():
+            raise forms.ValidationError(_("Cette adresse ne peut pas être utilisée."))
+        return email
+
+
+class DsfrPasswordChangeForm(DsfrMixin, PasswordChangeForm):
+    pass
+
+
+class DsfrPasswordResetForm(DsfrMixin, PasswordResetForm):
+    pass
+
+
+class DsfrSetPasswordForm(DsfrMixin, SetPasswordForm):
+    pass

@@ -1,0 +1,53 @@
+"""Session bookkeeping: rotate and remember at login, destroy on logout and deactivation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.contrib.sessions.models import Session
+from django.db.models.signals import post_save, pre_save
+from django.dispatch import receiver
+
+from .middleware import SESSION_LAST_SEEN, SESSION_STARTED
+from .models import User, UserSession
+
+
+@receiver(user_logged_in, dispatch_uid="cmer_session_login")
+def remember_session(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
+    # django.contrib.auth.login() has already cycled the session key (no fixation).
+    now = time.time()
+    request.session[SESSION_STARTED] = now
+    request.session[SESSION_LAST_SEEN] = now
+    request.session.save()
+    UserSession.objects.get_or_create(user=user, session_key=request.session.session_key)
+
+
+@receiver(user_logged_out, dispatch_uid="cmer_session_logout")
+def forget_session(sender: Any, request: Any, user: User | None, **kwargs: Any) -> None:
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        UserSession.objects.filter(session_key=key).delete()
+
+
+def end_all_sessions(user: User) -> int:
+    keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    UserSession.objects.filter(user=user).delete()
+    return len(keys)
+
+
+@receiver(pre_save, sender=User, dispatch_uid="cmer_user_was_active")
+def note_previous_state(sender: Any, instance: User, **kwargs: Any) -> None:
+    instance._was_active = (
+        User.objects.filter(pk=instance.pk).values_list("is_active", flat=True).first()
+        if instance.pk
+        else None
+    )
+
+
+@receiver(post_save, sender=User, dispatch_uid="cmer_user_deactivated")
+def kill_sessions_on_deactivation(sender: Any, instance: User, **kwargs: Any) -> None:
+    if getattr(instance, "_was_active", None) and not instance.is_active:
+        end_all_sessions(instance)

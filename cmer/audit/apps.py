@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditConfig(AppConfig):
+    name = "cmer.audit"
+    label = "audit"
+    verbose_name = _("Journal d'audit")
+
+    def ready(self) -> None:
+        from cmer.audit import receivers  # noqa: F401  (connects auth signals)

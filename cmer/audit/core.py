@@ -1,0 +1,134 @@
+"""The audit core: the one API every app uses to put something in the trail.
+
+- ``register(Model, sensitive=(...))``: django-auditlog tracks every create/update/delete; sensitive
+  fields are fully masked (only the fact that they changed is kept).
+- ``record_access(request, obj)``: a read of a confidential object.
+- ``record_event(event, ...)``: security events (login, failed login, grant, denial, export, …).
+
+Nothing here ever stores a clear value of identity, facts, notes or attachments: callers pass
+objects whose ``__str__`` is a reference, and ``data`` holds identifiers and reasons only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from auditlog.context import auditlog_value
+from auditlog.registry import auditlog
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.http import HttpRequest
+
+from .models import AuditEntry, Event
+
+MASK = "[masqué]"
+
+
+def mask_value(value: Any) -> str:
+    """AUDITLOG_MASK_CALLABLE: auditlog's default keeps half the value; we keep nothing."""
+    return MASK
+
+
+def register(
+    model: type[models.Model],
+    *,
+    sensitive: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+) -> None:
+    """Track every change of ``model``; ``sensitive`` fields appear as "[masqué]" in the trail."""
+    if auditlog.contains(model):
+        return
+    auditlog.register(model, mask_fields=list(sensitive), exclude_fields=list(exclude))
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    # Behind the production proxy REMOTE_ADDR is set by gunicorn from the trusted proxy header.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _actor_and_address(request: HttpRequest | None, actor: Any | None) -> tuple[Any, str | None]:
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            actor = user
+    address = client_address(request)
+    if address is None:
+        # Inside AuditlogMiddleware or set_actor(): reuse what it knows.
+        try:
+            address = auditlog_value.get().get("remote_addr")
+        except LookupError:
+            address = None
+    if actor is None:
+        try:
+            candidate = auditlog_value.get().get("actor")
+        except LookupError:
+            candidate = None
+        if candidate is not None and getattr(candidate, "is_authenticated", False):
+            actor = candidate
+    return actor, address
+
+
+def record_event(
+    event: Event | str,
+    *,
+    request: HttpRequest | None = None,
+    actor: Any | None = None,
+    target: models.Model | None = None,
+    target_model: type[models.Model] | None = None,
+    target_pk: str | int | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Write one security or domain event.
+
+    ``data`` holds identifiers and reasons, never content.
+    """
+    actor, address = _actor_and_address(request, actor)
+    if target is not None:
+        content_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
+        object_pk = str(target.pk)
+        object_repr = str(target)
+    else:
+        model = target_model
+        if model is None:
+            from django.contrib.auth import get_user_model
+
+            model = get_user_model()
+        content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
+        object_pk = "" if target_pk is None else str(target_pk)
+        object_repr = object_pk
+    action = AuditEntry.Action.ACCESS if event != Event.CHANGE else AuditEntry.Action.UPDATE
+    return AuditEntry.objects.create(
+        event=str(event),
+        action=action,
+        content_type=content_type,
+        object_pk=object_pk,
+        object_id=int(object_pk) if object_pk.isdigit() else None,
+        object_repr=object_repr[:200],
+        actor=actor,
+        actor_email=getattr(actor, "email", None),
+        remote_addr=address,
+        additional_data=data or None,
+    )
+
+
+def record_access(
+    request: HttpRequest | None,
+    obj: models.Model,
+    *,
+    what: str = "detail",
+    actor: Any | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Record that the current user read ``obj`` (a detail page, a download, a PDF, …)."""
+    payload = {"what": what, **(data or {})}
+    return record_event(Event.ACCESS, request=request, actor=actor, target=obj, data=payload)
+
+
+def record_denial(
+    request: HttpRequest | None, model: type[models.Model], pk: str | int | None
+) -> AuditEntry:
+    """A 404 produced by a permission rule on an object that exists."""
+    return record_event(Event.DENIED, request=request, target_model=model, target_pk=pk)

@@ -1,0 +1,33 @@
+"""Form base classes: DSFR markup, optional fields marked (not required ones), as DSFR advises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from dsfr.forms import DsfrBoundField
+from dsfr.utils import dsfr_input_class_attr
+
+
+class DsfrMixin:
+    template_name = "dsfr/form_snippet.html"
+    bound_field_class = DsfrBoundField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for visible in self.visible_fields():  # type: ignore[attr-defined]
+            dsfr_input_class_attr(visible)
+
+    def get_context(self) -> dict[str, Any]:
+        # Not DsfrBaseForm.get_context(): it warns whatever the setting (transitional API).
+        context = forms.BaseForm.get_context(self)  # type: ignore[arg-type]
+        context["DSFR_MARK_OPTIONAL_FIELDS"] = True
+        return context
+
+
+class CmerForm(DsfrMixin, forms.Form):
+    pass
+
+
+class CmerModelForm(DsfrMixin, forms.ModelForm):
+    pass

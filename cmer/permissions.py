@@ -1,0 +1,181 @@
+"""The permission core: who may do what, where. Every app's ``access.py`` is built on it.
+
+Three layers, each answered in SQL so that list pages cost a fixed number of queries:
+
+1. Roles: a user's active memberships give roles in communes (or in a whole department, which
+   covers each of its communes). ``communes_where(user, roles)`` is a queryset of communes.
+2. Object grants: need-to-know access to one object, given to one named person for a reason until
+   an expiry. Stored in django-guardian's *direct foreign-key* tables (see cases.models);
+   ``grant_exists(...)`` is the ``Exists()`` subquery list pages use. Group and model-level
+   permissions are never consulted: a permission given to a group reveals nothing.
+3. Decisions: rules answer ``Decision`` (allowed, or denied with a reason the UI can show).
+
+Superuser and staff status give no access to any content: nothing here reads ``is_superuser``.
+"no checker or cache lives across requests": role lookups are memoised on the user object only,
+which Django loads afresh for every request.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+from guardian.utils import get_user_obj_perms_model
+
+from cmer.accounts.models import Commune, Membership, Role
+
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of a rule: allowed, or denied with a reason fit to show the user."""
+
+    allowed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOWED = Decision(True)
+
+
+def denied(reason: str) -> Decision:
+    return Decision(False, str(reason))
+
+
+@dataclass
+class RoleMap:
+    """A user's active roles, by commune id, by department id, and installation-wide."""
+
+    by_commune: dict[int, set[Role]] = field(default_factory=dict)
+    by_department: dict[int, set[Role]] = field(default_factory=dict)
+    installation: set[Role] = field(default_factory=set)
+
+
+def _role_map(user: Any) -> RoleMap:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return RoleMap()
+    today = timezone.localdate()
+    cached = getattr(user, "_cmer_role_map", None)
+    if cached is not None and cached[0] == today:
+        return cached[1]
+    roles = RoleMap()
+    rows = (
+        Membership.objects.active(today)
+        .filter(user=user)
+        .values_list("role", "commune_id", "department_id")
+    )
+    for role, commune_id, department_id in rows:
+        if commune_id is not None:
+            roles.by_commune.setdefault(commune_id, set()).add(Role(role))
+        elif department_id is not None:
+            roles.by_department.setdefault(department_id, set()).add(Role(role))
+        else:
+            roles.installation.add(Role(role))
+    user._cmer_role_map = (today, roles)
+    return roles
+
+
+def forget_roles(user: Any) -> None:
+    """Drop the memoised roles (after a membership change within the same request)."""
+    if hasattr(user, "_cmer_role_map"):
+        del user._cmer_role_map
+
+
+def roles_in(user: Any, commune: Commune) -> set[Role]:
+    """The roles ``user`` holds today in ``commune``, including department-wide ones."""
+    role_map = _role_map(user)
+    return set(role_map.by_commune.get(commune.pk, set())) | set(
+        role_map.by_department.get(commune.department_id, set())
+    )
+
+
+def has_role(user: Any, commune: Commune, *roles: Role) -> bool:
+    return bool(roles_in(user, commune) & set(roles))
+
+
+def installation_roles(user: Any) -> set[Role]:
+    return set(_role_map(user).installation)
+
+
+def all_roles(user: Any) -> set[Role]:
+    role_map = _role_map(user)
+    result = set(role_map.installation)
+    for roles in (*role_map.by_commune.values(), *role_map.by_department.values()):
+        result |= roles
+    return result
+
+
+def communes_where(user: Any, *roles: Role) -> QuerySet[Commune]:
+    """Communes where ``user`` holds one of ``roles`` today (commune or department scope).
+
+    One SQL statement; usable as a subquery (``commune__in=communes_where(...)``).
+    """
+    wanted = set(roles) or set(ALL_ROLES)
+    role_map = _role_map(user)
+    commune_ids = [cid for cid, held in role_map.by_commune.items() if held & wanted]
+    department_ids = [did for did, held in role_map.by_department.items() if held & wanted]
+    if not commune_ids and not department_ids:
+        return Commune.objects.none()
+    return Commune.objects.filter(Q(pk__in=commune_ids) | Q(department_id__in=department_ids))
+
+
+def commune_ids_where(user: Any, *roles: Role) -> list[int]:
+    return list(communes_where(user, *roles).values_list("pk", flat=True))
+
+
+def grant_exists(
+    user: Any,
+    model: type[models.Model],
+    codenames: Iterable[str],
+    *,
+    outer_ref: str = "pk",
+    now: datetime.datetime | None = None,
+) -> Exists:
+    """``Exists()`` over the direct-FK user permission table of ``model``: an unexpired grant.
+
+    Written by hand rather than guardian's ``get_objects_for_user``: its group branch adds an OR
+    that turns PostgreSQL's plan into a scan of the whole table (see bench/RESULTS.md).
+    """
+    perm_model = get_user_obj_perms_model(model)
+    moment = now or timezone.now()
+    filters = Q(user_id=getattr(user, "pk", None), permission__codename__in=list(codenames))
+    field_names = {f.name for f in perm_model._meta.get_fields()}
+    if "expires_at" in field_names:
+        filters &= Q(expires_at__gt=moment)
+    return Exists(perm_model.objects.filter(filters, content_object=OuterRef(outer_ref)))
+
+
+def get_or_404(
+    queryset: QuerySet, request: HttpRequest | None = None, *, record: bool = True, **lookup: Any
+) -> models.Model:
+    """Fetch one object of a *visible-to* queryset, or 404 exactly like a missing row.
+
+    When the row exists but is not visible, the denial goes to the audit trail.
+    """
+    try:
+        return queryset.get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        if record and request is not None:
+            _record_denial_if_exists(queryset.model, request, lookup)
+        raise Http404 from exc
+
+
+def _record_denial_if_exists(model: type[models.Model], request: HttpRequest, lookup: dict) -> None:
+    from cmer.audit.core import record_denial
+
+    try:
+        exists = model._default_manager.filter(**lookup).exists()
+    except (ValueError, TypeError):
+        return
+    if exists:
+        pk = lookup.get("pk", lookup.get("id"))
+        record_denial(request, model, pk)

@@ -1,0 +1,142 @@
+"""Home page by role, and the unauthenticated health check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from cmer.accounts.models import Role
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    description: str
+    url_name: str
+    roles: frozenset[Role]
+
+
+# What each role may use, in the order shown. A section whose page is not built yet shows as
+# "bientôt disponible" rather than a dead link.
+SECTIONS = [
+    Section(
+        _("Déposer un signalement"),
+        _("Signaler des signes de basculement vers la violence observés dans votre service."),
+        "cases:create",
+        frozenset({Role.REPORTING_AGENT, Role.CELL_MEMBER, Role.REFERENT}),
+    ),
+    Section(
+        _("Signalements"),
+        _("Les signalements que vous pouvez consulter."),
+        "cases:list",
+        frozenset({Role.REPORTING_AGENT, Role.CELL_MEMBER, Role.REFERENT}),
+    ),
+    Section(
+        _("Signalements transmis à la préfecture"),
+        _("Signalements transmis par les communes du département, et vos retours."),
+        "cases:transmitted",
+        frozenset({Role.LIAISON}),
+    ),
+    Section(
+        _("Réunions de la cellule"),
+        _("Ordres du jour, présences, relevés de décisions."),
+        "meetings:list",
+        frozenset({Role.CELL_MEMBER, Role.REFERENT, Role.LIAISON}),
+    ),
+    Section(
+        _("Conventions et charte"),
+        _("Protocoles préfecture–commune, charte de confidentialité."),
+        "conventions:list",
+        frozenset({Role.REFERENT, Role.LIAISON}),
+    ),
+    Section(
+        _("Formations de sensibilisation"),
+        _("Sessions, présences, attestations."),
+        "training:list",
+        frozenset({Role.TRAINING_COORDINATOR}),
+    ),
+    Section(
+        _("Statistiques de formation"),
+        _("Personnes formées et couverture par service."),
+        "training:stats",
+        frozenset({Role.TRAINING_COORDINATOR, Role.REFERENT, Role.LIAISON}),
+    ),
+    Section(
+        _("Journal d'audit"),
+        _("Qui a consulté ou modifié quoi, et quand."),
+        "audit:search",
+        frozenset({Role.DPO}),
+    ),
+    Section(
+        _("Administration technique"),
+        _("Comptes, communes et rôles. Aucun accès au contenu des dossiers."),
+        "admin:index",
+        frozenset({Role.TECH_ADMIN}),
+    ),
+]
+
+
+def sections_for(roles: set[Role]) -> list[dict[str, object]]:
+    visible = []
+    for section in SECTIONS:
+        if not section.roles & roles:
+            continue
+        try:
+            url = reverse(section.url_name)
+        except NoReverseMatch:
+            url = None
+        visible.append({"title": section.title, "description": section.description, "url": url})
+    return visible
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    roles = set(getattr(request, "roles", set()))
+    return render(request, "home.html", {"sections": sections_for(roles)})
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database, broker and worker state. No personal data, no authentication."""
+    report: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        report["database"] = "ok"
+    except Exception:
+        report["database"] = "error"
+    if not settings.REDIS_URL:
+        report["redis"] = "not configured"
+        report["worker"] = "eager (in-process)"
+    else:
+        report.update(_broker_state())
+    healthy = report["database"] == "ok" and report.get("redis") in {"ok", "not configured"}
+    report["status"] = "ok" if healthy else "degraded"
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def _broker_state() -> dict[str, str]:
+    import redis
+
+    from cmer.celery import app
+
+    state = {}
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
+        state["redis"] = "ok"
+    except Exception:
+        return {"redis": "error", "worker": "unknown"}
+    try:
+        replies = app.control.inspect(timeout=1.0).ping() or {}
+        state["worker"] = "ok" if replies else "none"
+    except Exception:
+        state["worker"] = "unknown"
+    return state

@@ -1,0 +1,41 @@
+// "Hide screen": blanks the page at once (button, or Escape pressed twice), for when someone
+// walks up to the desk. Any click or key brings the page back.
+(function () {
+  "use strict";
+  var cover = document.getElementById("cmer-screen-cover");
+  var button = document.getElementById("cmer-hide-screen");
+  if (!cover) { return; }
+  var lastEscape = 0;
+  var savedTitle = document.title;
+  function hide() { cover.hidden = false; document.title = "CMER"; }
+  function show() { cover.hidden = true; document.title = savedTitle; }
+  if (button) { button.addEventListener("click", function (e) { e.stopPropagation(); hide(); }); }
+  cover.addEventListener("click", show);
+  document.addEventListener("keydown", function (e) {
+    if (!cover.hidden) { show(); e.preventDefault(); return; }
+    if (e.key === "Escape") {
+      var now = Date.now();
+      if (now - lastEscape < 600) { hide(); }
+      lastEscape = now;
+    }
+  });
+  // Elements that ask for confirmation before a consequential POST.
+  document.querySelectorAll("[data-confirm]").forEach(function (el) {
+    el.addEventListener("click", function (e) {
+      if (!window.confirm(el.getAttribute("data-confirm"))) { e.preventDefault(); }
+    });
+  });
+  // Show/hide blocks driven by a select (e.g. the emergency notice for "danger now").
+  document.querySelectorAll("[data-show-when]").forEach(function (block) {
+    var spec = block.getAttribute("data-show-when").split("=");
+    var field = document.getElementById(spec[0]);
+    if (!field) { return; }
+    function update() {
+      var checked = field.querySelector ? field.querySelector("input:checked") : null;
+      var value = checked ? checked.value : field.value;
+      block.hidden = value !== spec[1];
+    }
+    field.addEventListener("change", update);
+    update();
+  });
+})();

@@ -1,0 +1,119 @@
+"""Personas defined once: every permission test uses these people.
+
+Tarascon and Miramas are two communes of department 13; Nîmes is in another department.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from cmer.accounts.models import Role, User
+from tests.factories import CommuneFactory, DepartmentFactory, MembershipFactory, UserFactory
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@dataclass
+class World:
+    department: object
+    other_department: object
+    tarascon: object
+    miramas: object
+    nimes: object
+    referent: User
+    member: User
+    member_without_grant: User
+    agent: User
+    other_agent: User
+    liaison: User
+    coordinator: User
+    dpo: User
+    admin: User
+    other_referent: User
+    other_department_liaison: User
+
+
+def make_user(email: str, role: Role, *, commune=None, department=None, **extra) -> User:
+    user = UserFactory(email=email, **extra)
+    MembershipFactory(user=user, role=role, commune=commune, department=department)
+    TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    return user
+
+
+@pytest.fixture
+def world(db) -> World:
+    department = DepartmentFactory(code="13", name="Bouches-du-Rhône")
+    other_department = DepartmentFactory(code="30", name="Gard")
+    tarascon = CommuneFactory(
+        insee_code="13108", name="Tarascon", department=department, reference_prefix="TAR"
+    )
+    miramas = CommuneFactory(
+        insee_code="13063", name="Miramas", department=department, reference_prefix="MIR"
+    )
+    nimes = CommuneFactory(
+        insee_code="30189", name="Nîmes", department=other_department, reference_prefix="NIM"
+    )
+    return World(
+        department=department,
+        other_department=other_department,
+        tarascon=tarascon,
+        miramas=miramas,
+        nimes=nimes,
+        referent=make_user("referent@tarascon.test", Role.REFERENT, commune=tarascon),
+        member=make_user("member@tarascon.test", Role.CELL_MEMBER, commune=tarascon),
+        member_without_grant=make_user("member2@tarascon.test", Role.CELL_MEMBER, commune=tarascon),
+        agent=make_user("agent@tarascon.test", Role.REPORTING_AGENT, commune=tarascon),
+        other_agent=make_user("agent2@tarascon.test", Role.REPORTING_AGENT, commune=tarascon),
+        liaison=make_user("liaison@pref13.test", Role.LIAISON, department=department),
+        coordinator=make_user(
+            "coordinator@tarascon.test", Role.TRAINING_COORDINATOR, commune=tarascon
+        ),
+        dpo=make_user("dpo@pref13.test", Role.DPO, department=department),
+        admin=make_user("admin@cmer.test", Role.TECH_ADMIN, is_staff=True, is_superuser=True),
+        other_referent=make_user("referent@miramas.test", Role.REFERENT, commune=miramas),
+        other_department_liaison=make_user(
+            "liaison@pref30.test", Role.LIAISON, department=other_department
+        ),
+    )
+
+
+def login(client: Client, user: User) -> Client:
+    """Log ``user`` in with a verified second factor, as after a real TOTP step."""
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def as_user(client):
+    def _as(user: User) -> Client:
+        fresh = Client()
+        return login(fresh, user)
+
+    return _as
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery_unless_worker_test(request, settings):
+    """Tasks run in-process in tests, except in tests that talk to a real worker."""
+    from cmer.celery import app
+
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = previous

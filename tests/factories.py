@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import factory
+from django.utils import timezone
+
+from cmer.accounts.models import Commune, Department, Membership, Role, User
+
+PASSWORD = "correct horse battery staple 2026"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"user{n}@example.org")
+    first_name = factory.Faker("first_name", locale="fr_FR")
+    last_name = factory.Faker("last_name", locale="fr_FR")
+    password = factory.django.Password(PASSWORD)
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Department
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"{(n % 90) + 10}")
+    name = factory.Sequence(lambda n: f"Département {n}")
+
+
+class CommuneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Commune
+        django_get_or_create = ("insee_code",)
+
+    insee_code = factory.Sequence(lambda n: f"{90000 + n}")
+    name = factory.Sequence(lambda n: f"Commune {n}")
+    department = factory.SubFactory(DepartmentFactory)
+    reference_prefix = factory.Sequence(
+        lambda n: "C" + "".join(chr(65 + int(d)) for d in f"{n:03d}")
+    )
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    role = Role.CELL_MEMBER
+    commune = factory.SubFactory(CommuneFactory)
+    department = None
+    starts_on = factory.LazyFunction(lambda: timezone.localdate())
