@@ -14,6 +14,11 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("comptes/", include("cmer.accounts.urls")),
+    path("signalements/", include("cases.urls")),
+    path("reunions/", include("meetings.urls")),
+    path("formations/", include("training.urls")),
+    path("conventions/", include("conventions.urls")),
+    path("audit/", include("cmer.audit.urls")),
     # The admin has no login page of its own: everyone goes through e-mail + password + TOTP.
     path(
         "admin/login/",
