@@ -1,0 +1,345 @@
+"""Prefecture–commune conventions (protocols, amendments, renewals) and the confidentiality charter.
+
+A convention's stored ``status`` only records what people did (drafted, sent for signatures,
+signed, terminated). Whether a signed convention is *in force* or *expired* follows from its dates
+and is computed for a given day (``state_on``): no nightly job has to run for the transmission
+gate to be right at midnight.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cmer.accounts.models import Commune, Department
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """``day`` plus ``months`` calendar months (the 31st falls back to the month's last day)."""
+    month_index = day.month - 1 + months
+    year = day.year + month_index // 12
+    month = month_index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return day.replace(year=year, month=month, day=min(day.day, last))
+
+
+def signed_document_path(instance: SignedDocument, filename: str) -> str:
+    # Never the uploaded name: it could carry anything. A random name under the convention's id.
+    return f"conventions/{instance.convention_id}/{uuid.uuid4().hex}.pdf"
+
+
+class Convention(models.Model):
+    class Kind(models.TextChoices):
+        PROTOCOL = "protocol", _("Protocole d'installation")
+        AMENDMENT = "amendment", _("Avenant")
+        RENEWAL = "renewal", _("Renouvellement")
+
+    class Status(models.TextChoices):
+        # Stored statuses.
+        DRAFT = "draft", _("Brouillon")
+        AWAITING_SIGNATURES = "awaiting_signatures", _("En attente de signatures")
+        SIGNED = "signed", _("Signée")
+        TERMINATED = "terminated", _("Résiliée")
+        # Computed from the dates of a signed convention (never stored).
+        IN_FORCE = "in_force", _("En vigueur")
+        EXPIRED = "expired", _("Expirée")
+
+    STORED_STATUSES = (
+        Status.DRAFT,
+        Status.AWAITING_SIGNATURES,
+        Status.SIGNED,
+        Status.TERMINATED,
+    )
+
+    commune = models.ForeignKey(
+        Commune, on_delete=models.PROTECT, related_name="conventions", verbose_name=_("commune")
+    )
+    kind = models.CharField(_("nature"), max_length=20, choices=Kind.choices)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("convention modifiée ou renouvelée"),
+    )
+    title = models.CharField(_("intitulé"), max_length=200)
+    reference = models.CharField(_("référence"), max_length=60, blank=True)
+    effective_date = models.DateField(_("date d'effet"))
+    end_date = models.DateField(_("date de fin"), null=True, blank=True)
+    duration_months = models.PositiveSmallIntegerField(_("durée (mois)"), null=True, blank=True)
+    tacit_renewal = models.BooleanField(_("reconduction tacite"), default=False)
+    renewal_months = models.PositiveSmallIntegerField(
+        _("durée de chaque reconduction (mois)"), null=True, blank=True
+    )
+    notice_period_days = models.PositiveSmallIntegerField(
+        _("préavis de dénonciation (jours)"), null=True, blank=True
+    )
+    non_renewal_notified_on = models.DateField(
+        _("non-reconduction notifiée le"), null=True, blank=True
+    )
+    status = models.CharField(
+        _("statut"), max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
+    terminated_on = models.DateField(_("résiliée le"), null=True, blank=True)
+    termination_reason = models.CharField(_("motif de résiliation"), max_length=300, blank=True)
+    signed_at = models.DateTimeField(_("signature constatée le"), null=True, blank=True)
+    created_at = models.DateTimeField(_("rédigée le"), default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("rédigée par"),
+    )
+
+    class Meta:
+        verbose_name = _("convention")
+        verbose_name_plural = _("conventions")
+        ordering = ["commune__name", "-effective_date", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                name="convention_end_after_effective",
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("effective_date")),
+            ),
+            models.CheckConstraint(
+                name="convention_stored_status",
+                condition=Q(status__in=["draft", "awaiting_signatures", "signed", "terminated"]),
+            ),
+            models.CheckConstraint(
+                name="convention_terminated_has_reason",
+                condition=~Q(status="terminated") | ~Q(termination_reason=""),
+            ),
+        ]
+        indexes = [models.Index(fields=["commune", "status", "effective_date"])]
+
+    def __str__(self) -> str:
+        return self.reference or f"Convention n° {self.pk}"
+
+    # -- dates ------------------------------------------------------------------------------
+
+    @property
+    def counts_for_gate(self) -> bool:
+        """Protocols and renewals install the cell; an amendment only changes one."""
+        return self.kind != self.Kind.AMENDMENT
+
+    @property
+    def renews_tacitly(self) -> bool:
+        return bool(
+            self.tacit_renewal
+            and self.end_date
+            and (self.renewal_months or self.duration_months)
+            and self.non_renewal_notified_on is None
+        )
+
+    def period_end_on(self, day: datetime.date) -> datetime.date | None:
+        """End of the period running on ``day`` (tacit renewals extend it), or None if open."""
+        if self.end_date is None:
+            return None
+        end = self.end_date
+        if not self.renews_tacitly:
+            return end
+        step = self.renewal_months or self.duration_months or 12
+        renewals = 0
+        while end < day:
+            renewals += 1
+            end = add_months(self.end_date, step * renewals)
+        return end
+
+    def notice_deadline_on(self, day: datetime.date) -> datetime.date | None:
+        if not self.renews_tacitly or not self.notice_period_days:
+            return None
+        end = self.period_end_on(day)
+        return end - datetime.timedelta(days=self.notice_period_days) if end else None
+
+    def state_on(self, day: datetime.date | None = None) -> str:
+        """The lifecycle state on ``day``: stored status, or in force / expired for signed ones."""
+        day = day or timezone.localdate()
+        if self.status == self.Status.TERMINATED:
+            # A signed convention terminated at a future date is judged by its dates until then.
+            if self.signed_at is None or self.terminated_on is None or self.terminated_on <= day:
+                return self.Status.TERMINATED
+        elif self.status != self.Status.SIGNED:
+            return self.status
+        if day < self.effective_date:
+            return self.Status.SIGNED
+        end = self.period_end_on(day)
+        if end is not None and day > end:
+            return self.Status.EXPIRED
+        return self.Status.IN_FORCE
+
+    def is_in_force(self, day: datetime.date | None = None) -> bool:
+        return self.state_on(day) == self.Status.IN_FORCE
+
+    @property
+    def state(self) -> str:
+        return self.state_on()
+
+    @property
+    def state_label(self) -> str:
+        return self.Status(self.state).label
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in (self.Status.DRAFT, self.Status.AWAITING_SIGNATURES)
+
+
+class Signatory(models.Model):
+    class Capacity(models.TextChoices):
+        PREFECT = "prefect", _("Préfet")
+        POLICE_PREFECT = "police_prefect", _("Préfet de police")
+        MAYOR = "mayor", _("Maire")
+        PROSECUTOR = "prosecutor", _("Procureur de la République")
+        OTHER = "other", _("Autre")
+
+    convention = models.ForeignKey(Convention, on_delete=models.PROTECT, related_name="signatories")
+    name = models.CharField(_("nom"), max_length=150)
+    capacity = models.CharField(_("qualité"), max_length=20, choices=Capacity.choices)
+    capacity_detail = models.CharField(_("précision"), max_length=150, blank=True)
+    signed_on = models.DateField(_("date de signature"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("signataire")
+        verbose_name_plural = _("signataires")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_capacity_display()} — convention {self.convention_id}"
+
+
+class SignedDocument(models.Model):
+    """One version of a convention's signed text. Versions are added, never replaced."""
+
+    convention = models.ForeignKey(Convention, on_delete=models.PROTECT, related_name="documents")
+    version = models.PositiveSmallIntegerField(_("version"))
+    file = models.FileField(_("fichier"), upload_to=signed_document_path, max_length=200)
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64, db_index=True)
+    size = models.PositiveIntegerField(_("taille (octets)"))
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    uploaded_at = models.DateTimeField(_("déposé le"), default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("document signé")
+        verbose_name_plural = _("documents signés")
+        ordering = ["convention", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["convention", "version"], name="signed_document_unique_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Convention {self.convention_id} — version {self.version}"
+
+    @property
+    def download_name(self) -> str:
+        return f"convention-{self.convention_id}-v{self.version}.pdf"
+
+
+class ConventionReminder(models.Model):
+    """An expiry reminder: one row per convention, period end and threshold, so each goes once."""
+
+    convention = models.ForeignKey(Convention, on_delete=models.PROTECT, related_name="reminders")
+    period_end = models.DateField(_("fin de période"))
+    days_before = models.PositiveSmallIntegerField(_("jours avant l'échéance"))
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("rappel d'échéance")
+        verbose_name_plural = _("rappels d'échéance")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["convention", "period_end", "days_before"], name="reminder_sent_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Rappel J-{self.days_before} — convention {self.convention_id}"
+
+
+class CharterVersion(models.Model):
+    """A version of the confidentiality charter of a commune, or of a whole department."""
+
+    commune = models.ForeignKey(
+        Commune,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="charter_versions",
+        verbose_name=_("commune"),
+    )
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="charter_versions",
+        verbose_name=_("département"),
+    )
+    version = models.PositiveSmallIntegerField(_("version"))
+    text = models.TextField(_("texte de la charte"))
+    published_at = models.DateTimeField(_("publiée le"), default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("version de la charte")
+        verbose_name_plural = _("versions de la charte")
+        ordering = ["-version"]
+        constraints = [
+            models.CheckConstraint(
+                name="charter_single_scope",
+                condition=(Q(commune__isnull=False) & Q(department__isnull=True))
+                | (Q(commune__isnull=True) & Q(department__isnull=False)),
+            ),
+            models.UniqueConstraint(
+                fields=["commune", "version"],
+                condition=Q(commune__isnull=False),
+                name="charter_unique_commune_version",
+            ),
+            models.UniqueConstraint(
+                fields=["department", "version"],
+                condition=Q(department__isnull=False),
+                name="charter_unique_department_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Charte — {self.scope} — v{self.version}"
+
+    @property
+    def scope(self) -> Commune | Department:
+        return self.commune or self.department  # type: ignore[return-value]
+
+
+class CharterAcknowledgement(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="charter_acknowledgements"
+    )
+    charter = models.ForeignKey(
+        CharterVersion, on_delete=models.PROTECT, related_name="acknowledgements"
+    )
+    acknowledged_at = models.DateTimeField(_("prise de connaissance le"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("prise de connaissance de la charte")
+        verbose_name_plural = _("prises de connaissance de la charte")
+        ordering = ["-acknowledged_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "charter"], name="charter_acknowledged_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Charte {self.charter_id} — utilisateur {self.user_id}"

@@ -1,0 +1,173 @@
+"""Gates other apps call before they let data flow.
+
+- ``protocol_in_force(commune, on)``: may this commune transmit referrals to the prefecture?
+  A ``Decision`` whose reason tells the referent why not and what to do.
+- ``charter_acknowledged(user)``: has the user acknowledged the current confidentiality charter
+  that applies to them? Required before opening any referral or minutes.
+- ``charter_required``: a decorator for function views that sends the user to the charter page
+  (``conventions:charter?next=…``) until they have acknowledged it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from cmer.accounts.models import Commune, Membership, Role
+from cmer.permissions import ALLOWED, Decision, communes_where, denied
+
+from .models import CharterAcknowledgement, CharterVersion, Convention
+
+# Roles that see referrals or minutes and therefore must acknowledge the charter.
+CHARTER_ROLES = (Role.CELL_MEMBER, Role.REFERENT, Role.LIAISON)
+
+
+def _what_to_do() -> str:
+    return _(
+        "Contactez la préfecture (correspondant du département) pour faire signer ou renouveler "
+        "le protocole, puis enregistrez-le dans « Conventions et charte »."
+    )
+
+
+def _date(day: datetime.date) -> str:
+    return formats.date_format(day, "SHORT_DATE_FORMAT")
+
+
+def protocol_in_force(commune: Commune, on: datetime.date | None = None) -> Decision:
+    """ALLOWED if ``commune`` has a protocol or renewal in force on ``on`` (default: today).
+
+    Amendments do not count on their own: they change a protocol, they do not install the cell.
+    Otherwise a denial whose reason says why (none, unsigned, not yet effective, expired,
+    terminated) and what to do.
+    """
+    day = on or timezone.localdate()
+    conventions = list(
+        Convention.objects.filter(commune=commune)
+        .exclude(kind=Convention.Kind.AMENDMENT)
+        .order_by("-effective_date", "-pk")
+    )
+    states = [(convention, convention.state_on(day)) for convention in conventions]
+    if any(state == Convention.Status.IN_FORCE for _c, state in states):
+        return ALLOWED
+    prefix = _("Le protocole de la commune n'est pas en vigueur : ")
+    upcoming = [c for c, state in states if state == Convention.Status.SIGNED]
+    if upcoming:
+        first = min(upcoming, key=lambda c: c.effective_date)
+        why = _("le protocole signé ne prend effet que le %(date)s.") % {
+            "date": _date(first.effective_date)
+        }
+        return denied(f"{prefix}{why} {_('Les transmissions seront possibles à cette date.')}")
+    pending = [
+        c
+        for c, state in states
+        if state in (Convention.Status.DRAFT, Convention.Status.AWAITING_SIGNATURES)
+    ]
+    if pending:
+        why = _("le protocole est en préparation et n'est pas encore signé.")
+        return denied(f"{prefix}{why} {_what_to_do()}")
+    expired = [c for c, state in states if state == Convention.Status.EXPIRED]
+    if expired:
+        latest = expired[0]
+        end = latest.period_end_on(day)
+        why = _("le dernier protocole a expiré le %(date)s.") % {"date": _date(end)} if end else ""
+        return denied(f"{prefix}{why} {_what_to_do()}")
+    terminated = [c for c, state in states if state == Convention.Status.TERMINATED]
+    if terminated:
+        why = _("le dernier protocole a été résilié.")
+        return denied(f"{prefix}{why} {_what_to_do()}")
+    why = _("aucun protocole n'est enregistré pour cette commune.")
+    return denied(f"{prefix}{why} {_what_to_do()}")
+
+
+def _charter_scopes(user: Any) -> tuple[list[int], list[int]]:
+    """Communes (member or referent) and departments (liaison) whose charter binds ``user``."""
+    commune_ids = list(
+        communes_where(user, Role.CELL_MEMBER, Role.REFERENT).values_list("pk", flat=True)
+    )
+    department_ids = list(
+        Membership.objects.active()
+        .filter(user=user, role=Role.LIAISON, department__isnull=False)
+        .values_list("department_id", flat=True)
+    )
+    return commune_ids, department_ids
+
+
+def current_charters_for(user: Any) -> list[CharterVersion]:
+    """The current charter version of each scope binding ``user``.
+
+    A commune's own charter applies to its members and referent; a commune without one falls
+    back to its department's. A liaison is bound by their department's charter. Scopes with no
+    published charter ask nothing. Three queries whatever the number of scopes.
+    """
+    if user is None or not user.is_authenticated:
+        return []
+    commune_ids, department_ids = _charter_scopes(user)
+    if not commune_ids and not department_ids:
+        return []
+    communes = dict(Commune.objects.filter(pk__in=commune_ids).values_list("pk", "department_id"))
+    wanted_departments = set(department_ids) | set(communes.values())
+    versions = CharterVersion.objects.filter(
+        commune_id__in=list(communes), department__isnull=True
+    ) | CharterVersion.objects.filter(department_id__in=wanted_departments, commune__isnull=True)
+    latest_commune: dict[int, CharterVersion] = {}
+    latest_department: dict[int, CharterVersion] = {}
+    for version in versions.select_related("commune", "department").order_by("version"):
+        if version.commune_id is not None:
+            latest_commune[version.commune_id] = version
+        else:
+            latest_department[version.department_id] = version
+    required: dict[int, CharterVersion] = {}
+    for commune_id, department_id in communes.items():
+        version = latest_commune.get(commune_id) or latest_department.get(department_id)
+        if version is not None:
+            required[version.pk] = version
+    for department_id in department_ids:
+        version = latest_department.get(department_id)
+        if version is not None:
+            required[version.pk] = version
+    return sorted(required.values(), key=lambda v: (str(v.scope), v.pk))
+
+
+def pending_charters_for(user: Any) -> list[CharterVersion]:
+    """Current charters binding ``user`` that they have not acknowledged yet."""
+    current = current_charters_for(user)
+    if not current:
+        return []
+    done = set(
+        CharterAcknowledgement.objects.filter(
+            user=user, charter_id__in=[v.pk for v in current]
+        ).values_list("charter_id", flat=True)
+    )
+    return [version for version in current if version.pk not in done]
+
+
+def charter_acknowledged(user: Any) -> bool:
+    """True if ``user`` acknowledged every current charter that binds them.
+
+    Only cell members, referents and liaisons must acknowledge; other roles (agent, coordinator,
+    DPO, administrator) get True. A scope where no charter has been published asks nothing.
+    """
+    if user is None or not user.is_authenticated:
+        return False
+    return not pending_charters_for(user)
+
+
+def charter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Decorator for function views: redirect to the charter until it is acknowledged."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not charter_acknowledged(request.user):
+            query = urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('conventions:charter')}?{query}")
+        return view(request, *args, **kwargs)
+
+    return wrapped
