@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "auditlog",
     "csp",
     "dsfr",
+    "widget_tweaks",  # used by DSFR form snippets
     "cmer.accounts",
     "cmer.audit",
     "cases",

@@ -1,0 +1,228 @@
+"""Read side of referrals: who may see which referral, and what they may do with it.
+
+The DESIGN.md table "What each may do with a referral" is implemented here and nowhere else.
+List pages use the querysets (SQL only: commune subqueries and an ``Exists()`` over the grant
+table), detail pages use ``get_referral_for_user`` which 404s exactly like a missing row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
+
+from cmer import permissions
+from cmer.accounts.models import Role
+from cmer.audit.core import record_denial
+from cmer.permissions import Decision, denied
+
+from .models import Referral, StateInformation, Transmission
+
+Status = Referral.Status
+GRANT_CODENAMES = ("view_referral", "contribute_referral")
+ARCHIVE_SESSION_KEY = "cmer_archive_open"
+ARCHIVE_OPEN_SECONDS = 15 * 60
+NOT_READABLE = (Status.DRAFT, Status.ARCHIVED)
+
+
+def _any(*qs: Q) -> Q | None:
+    result = None
+    for q in qs:
+        result = q if result is None else result | q
+    return result
+
+
+def _communes(user: Any, role: Role) -> QuerySet | None:
+    communes = permissions.communes_where(user, role)
+    return None if communes.query.is_empty() else communes
+
+
+def _content_q(user: Any) -> Q | None:
+    """Referrals whose identity, facts and attachments ``user`` may read today."""
+    parts = []
+    referent_communes = _communes(user, Role.REFERENT)
+    if referent_communes is not None:
+        parts.append(Q(commune__in=referent_communes) & ~Q(status__in=NOT_READABLE))
+    member_communes = _communes(user, Role.CELL_MEMBER)
+    if member_communes is not None:
+        parts.append(
+            Q(commune__in=member_communes)
+            & ~Q(status__in=NOT_READABLE)
+            & Q(permissions.grant_exists(user, Referral, GRANT_CODENAMES))
+        )
+    liaison_communes = _communes(user, Role.LIAISON)
+    if liaison_communes is not None:
+        parts.append(
+            Q(commune__in=liaison_communes)
+            & ~Q(status__in=NOT_READABLE)
+            & Q(Exists(Transmission.objects.filter(referral=OuterRef("pk"))))
+        )
+    return _any(*parts)
+
+
+def referrals_readable_by(user: Any) -> QuerySet[Referral]:
+    """Referrals whose content ``user`` may read (archives excluded: they need a reason)."""
+    q = _content_q(user)
+    return Referral.objects.filter(q) if q is not None else Referral.objects.none()
+
+
+def referrals_listed_for(user: Any) -> QuerySet[Referral]:
+    """What a user's list shows: readable referrals, plus their own filings (status only)."""
+    q = _any(_content_q(user), Q(author_id=user.pk) & ~Q(status=Status.ARCHIVED))
+    return Referral.objects.filter(q)
+
+
+def transmitted_for_liaison(user: Any) -> QuerySet[Referral]:
+    communes = _communes(user, Role.LIAISON)
+    if communes is None:
+        return Referral.objects.none()
+    return Referral.objects.filter(
+        Q(commune__in=communes),
+        ~Q(status__in=NOT_READABLE),
+        Exists(Transmission.objects.filter(referral=OuterRef("pk"))),
+    )
+
+
+def archived_for_referent(user: Any) -> QuerySet[Referral]:
+    communes = _communes(user, Role.REFERENT)
+    if communes is None:
+        return Referral.objects.none()
+    return Referral.objects.filter(commune__in=communes, status=Status.ARCHIVED)
+
+
+@dataclass
+class Capabilities:
+    read_content: bool = False
+    edit_draft: bool = False
+    add_note: bool = False
+    manage: bool = False
+    write_feedback: bool = False
+    add_addendum: bool = False
+    see_access_log: bool = False
+    is_author: bool = False
+    via_archive: bool = False
+    transmit: Decision = field(default_factory=lambda: denied(""))
+
+    @property
+    def sees_status_only(self) -> bool:
+        return not self.read_content and not self.edit_draft
+
+
+def _has_grant(user: Any, referral: Referral, codenames: tuple[str, ...]) -> bool:
+    return Referral.objects.filter(
+        permissions.grant_exists(user, Referral, codenames), pk=referral.pk
+    ).exists()
+
+
+def archive_open(request: HttpRequest, referral_pk: int) -> bool:
+    opened = request.session.get(ARCHIVE_SESSION_KEY, {})
+    until = opened.get(str(referral_pk))
+    return bool(until and until > time.time())
+
+
+def remember_archive_open(request: HttpRequest, referral_pk: int) -> None:
+    opened = {
+        k: v for k, v in request.session.get(ARCHIVE_SESSION_KEY, {}).items() if v > time.time()
+    }
+    opened[str(referral_pk)] = time.time() + ARCHIVE_OPEN_SECONDS
+    request.session[ARCHIVE_SESSION_KEY] = opened
+
+
+def capabilities(user: Any, referral: Referral, request: HttpRequest | None = None) -> Capabilities:
+    """What ``user`` may do with ``referral`` (assumed visible). One query at most (a grant)."""
+    caps = Capabilities(is_author=referral.author_id == user.pk)
+    roles = permissions.roles_in(user, referral.commune)
+    status = referral.status
+    if status == Status.DRAFT:
+        caps.edit_draft = caps.is_author
+        caps.read_content = caps.is_author
+        return caps
+    if status == Status.ARCHIVED:
+        if Role.REFERENT in roles and request is not None and archive_open(request, referral.pk):
+            caps.read_content = True
+            caps.via_archive = True
+            caps.see_access_log = True
+        return caps
+    if Role.REFERENT in roles:
+        caps.read_content = caps.manage = caps.add_note = caps.see_access_log = True
+        caps.add_addendum = True
+        caps.transmit = can_transmit(referral)
+    elif Role.CELL_MEMBER in roles and _has_grant(user, referral, GRANT_CODENAMES):
+        caps.read_content = True
+        caps.add_note = _has_grant(user, referral, ("contribute_referral",))
+    if Role.LIAISON in roles and hasattr(referral, "transmission"):
+        caps.read_content = True
+        caps.write_feedback = True
+    if caps.is_author and status != Status.CLOSED:
+        caps.add_addendum = True
+    return caps
+
+
+def can_transmit(referral: Referral) -> Decision:
+    """The single hook deciding whether a referral may go to the prefecture now."""
+    if referral.status not in (Status.IN_ASSESSMENT, Status.FOLLOWED_UP):
+        if referral.status == Status.TRANSMITTED:
+            return denied(_("Ce signalement a déjà été transmis à la préfecture."))
+        return denied(_("Passez d'abord le signalement en évaluation."))
+    from conventions.gates import protocol_in_force
+
+    return protocol_in_force(referral.commune)
+
+
+def get_referral_for_user(request: HttpRequest, pk: Any) -> tuple[Referral, Capabilities]:
+    """The referral if the user may see it (content or status), else 404 like a missing id."""
+    user = request.user
+    visible = referrals_listed_for(user) | archived_for_referent(user)
+    referral = permissions.get_or_404(
+        visible.select_related("commune", "commune__department", "transmission"),
+        request,
+        pk=pk,
+    )
+    caps = capabilities(user, referral, request)
+    if referral.is_archived and not caps.read_content:
+        # Archived: only the referent, after stating a reason (handled by the archive view).
+        raise Http404
+    return referral, caps
+
+
+def get_liaison_referral(request: HttpRequest, pk: Any) -> Referral:
+    return permissions.get_or_404(
+        transmitted_for_liaison(request.user).select_related("commune"), request, pk=pk
+    )
+
+
+def state_information_visible_to(user: Any) -> QuerySet[StateInformation]:
+    """Sent information to the referents of the commune; the liaison sees what they wrote."""
+    parts = []
+    referent_communes = _communes(user, Role.REFERENT)
+    if referent_communes is not None:
+        parts.append(Q(commune__in=referent_communes, status=StateInformation.Status.SENT))
+    liaison_communes = _communes(user, Role.LIAISON)
+    if liaison_communes is not None:
+        parts.append(Q(commune__in=liaison_communes, author_id=user.pk))
+    q = _any(*parts)
+    return StateInformation.objects.filter(q) if q is not None else StateInformation.objects.none()
+
+
+def get_state_information(request: HttpRequest, pk: Any) -> StateInformation:
+    return permissions.get_or_404(
+        state_information_visible_to(request.user).select_related("commune", "referral"),
+        request,
+        pk=pk,
+    )
+
+
+def require(condition: bool, request: HttpRequest, referral: Referral) -> None:
+    """Visible but not allowed for this action: still 404, so that nothing is learned."""
+    if not condition:
+        record_denial(request, Referral, referral.pk)
+        raise Http404
+
+
+def referral_commune_choices(user: Any) -> QuerySet:
+    """Communes where ``user`` may file a referral."""
+    return permissions.communes_where(user, Role.REPORTING_AGENT, Role.CELL_MEMBER, Role.REFERENT)

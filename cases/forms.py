@@ -1,0 +1,364 @@
+"""Referral forms. Each lists its fields: a POST that adds commune, status or author is ignored."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cmer.forms import CmerForm
+
+from . import files
+from .actions import ReferralContent
+from .models import (
+    FACTS_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    SHORT_TEXT_MAX_LENGTH,
+    Referral,
+    TimelineEntry,
+    Transmission,
+    WeakSignalCategory,
+)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[files.CheckedFile]:
+        uploads = data if isinstance(data, list | tuple) else ([data] if data else [])
+        if len(uploads) > files.MAX_ATTACHMENTS_PER_UPLOAD:
+            raise ValidationError(_("Dix fichiers au plus à la fois."))
+        return [files.check_upload(upload) for upload in uploads]
+
+
+def _not_future(value: datetime.date | None, message: str) -> None:
+    if value and value > timezone.localdate():
+        raise ValidationError(message)
+
+
+class ReferralForm(CmerForm):
+    surname = forms.CharField(label=_("Nom"), max_length=100, required=False)
+    first_names = forms.CharField(label=_("Prénoms"), max_length=150, required=False)
+    birth_date = forms.DateField(
+        label=_("Date de naissance"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    approximate_age = forms.IntegerField(
+        label=_("Âge approximatif"),
+        required=False,
+        min_value=0,
+        max_value=120,
+        help_text=_("Si la date de naissance n'est pas connue."),
+    )
+    age_group = forms.ChoiceField(
+        label=_("Mineur ou majeur"),
+        choices=Referral.AgeGroup.choices,
+        initial=Referral.AgeGroup.UNKNOWN,
+        help_text=_("Déduit de la date de naissance lorsqu'elle est indiquée."),
+    )
+    residence_commune = forms.CharField(
+        label=_("Commune de résidence"), max_length=150, required=False
+    )
+    address = forms.CharField(label=_("Adresse"), max_length=250, required=False)
+    facts = forms.CharField(
+        label=_("Faits observés"),
+        max_length=FACTS_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_(
+            "Des faits et comportements observés, datés, sans appréciation personnelle ni "
+            "information issue de fichiers de police. %(n)s caractères au plus."
+        )
+        % {"n": FACTS_MAX_LENGTH},
+    )
+    facts_date = forms.DateField(
+        label=_("Date des faits"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    facts_place = forms.CharField(label=_("Lieu des faits"), max_length=200, required=False)
+    categories = forms.ModelMultipleChoiceField(
+        label=_("Signes observés"),
+        queryset=WeakSignalCategory.objects.filter(is_active=True),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    source = forms.ChoiceField(
+        label=_("Origine du signalement"),
+        choices=[("", "—"), *Referral.Source.choices],
+        required=False,
+    )
+    author_service = forms.CharField(label=_("Votre service"), max_length=150, required=False)
+    urgency = forms.ChoiceField(
+        label=_("Urgence"),
+        choices=Referral.Urgency.choices,
+        initial=Referral.Urgency.NORMAL,
+        widget=forms.RadioSelect,
+    )
+    attachments = MultipleFileField(
+        label=_("Pièces jointes"),
+        required=False,
+        help_text=_("PDF, images ou documents bureautiques, 20 Mo au plus chacun."),
+    )
+
+    def clean_birth_date(self) -> datetime.date | None:
+        value = self.cleaned_data.get("birth_date")
+        _not_future(value, _("La date de naissance ne peut pas être dans le futur."))
+        if value and value.year < timezone.localdate().year - 120:
+            raise ValidationError(_("Cette date de naissance n'est pas plausible."))
+        return value
+
+    def clean_facts_date(self) -> datetime.date | None:
+        value = self.cleaned_data.get("facts_date")
+        _not_future(value, _("La date des faits ne peut pas être dans le futur."))
+        if value and value.year < 2000:
+            raise ValidationError(_("Cette date des faits n'est pas plausible."))
+        return value
+
+    def check_submittable(self) -> bool:
+        """Submission needs what a draft may lack; checked before anything is saved."""
+        data = self.cleaned_data
+        identity = ("surname", "first_names", "birth_date", "residence_commune", "address")
+        if not any(data.get(name) for name in identity) and data.get("approximate_age") is None:
+            self.add_error(None, _("Indiquez au moins un élément d'identification de la personne."))
+        if not data.get("facts"):
+            self.add_error("facts", _("Décrivez les faits observés."))
+        if not data.get("source"):
+            self.add_error("source", _("Indiquez l'origine du signalement."))
+        return not self.errors
+
+    def content(self) -> ReferralContent:
+        data = self.cleaned_data
+        return ReferralContent(
+            surname=data["surname"],
+            first_names=data["first_names"],
+            birth_date=data["birth_date"],
+            approximate_age=data["approximate_age"],
+            residence_commune=data["residence_commune"],
+            address=data["address"],
+            age_group=data["age_group"],
+            facts=data["facts"],
+            facts_place=data["facts_place"],
+            facts_date=data["facts_date"],
+            source=data["source"],
+            author_service=data["author_service"],
+            urgency=data["urgency"],
+            categories=data["categories"],
+        )
+
+    @classmethod
+    def initial_from(cls, referral: Referral) -> dict[str, Any]:
+        return {
+            "surname": referral.surname,
+            "first_names": referral.first_names,
+            "birth_date": referral.birth_date_value,
+            "approximate_age": referral.approximate_age or None,
+            "age_group": referral.age_group,
+            "residence_commune": referral.residence_commune,
+            "address": referral.address,
+            "facts": referral.facts,
+            "facts_date": referral.facts_date,
+            "facts_place": referral.facts_place,
+            "categories": list(referral.categories.all()),
+            "source": referral.source,
+            "author_service": referral.author_service,
+            "urgency": referral.urgency,
+        }
+
+
+class TimelineEntryForm(CmerForm):
+    kind = forms.ChoiceField(
+        label=_("Type"),
+        choices=[
+            (TimelineEntry.Kind.NOTE, TimelineEntry.Kind.NOTE.label),
+            (TimelineEntry.Kind.DECISION, TimelineEntry.Kind.DECISION.label),
+        ],
+    )
+    text = forms.CharField(
+        label=_("Texte"), max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class AddendumForm(CmerForm):
+    text = forms.CharField(
+        label=_("Complément ou correction"),
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    reason = forms.CharField(label=_("Motif"), max_length=SHORT_TEXT_MAX_LENGTH)
+
+
+class StatusForm(CmerForm):
+    to_status = forms.ChoiceField(label=_("Nouveau statut"), choices=())
+    close_reason = forms.ChoiceField(
+        label=_("Motif de clôture"),
+        choices=[("", "—"), *Referral.CloseReason.choices],
+        required=False,
+    )
+    reason = forms.CharField(
+        label=_("Commentaire"), max_length=SHORT_TEXT_MAX_LENGTH, required=False
+    )
+
+    def __init__(self, *args: Any, allowed: set[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["to_status"].choices = [
+            (value, label) for value, label in Referral.Status.choices if value in allowed
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("to_status") == Referral.Status.CLOSED and not data.get("close_reason"):
+            self.add_error("close_reason", _("Choisissez le motif de clôture."))
+        return data
+
+
+class GrantForm(CmerForm):
+    member = forms.ModelChoiceField(label=_("Membre de la cellule"), queryset=None)
+    contribute = forms.BooleanField(
+        label=_("Peut ajouter des notes"), required=False, initial=False
+    )
+    reason = forms.CharField(
+        label=_("Motif : pourquoi cette personne doit en connaître"),
+        max_length=SHORT_TEXT_MAX_LENGTH,
+    )
+    expires_on = forms.DateField(
+        label=_("Échéance de l'accès"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, members: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["member"].queryset = members
+        self.fields["member"].label_from_instance = lambda u: f"{u.get_full_name()} ({u.email})"
+
+    def clean_expires_on(self) -> datetime.date:
+        value = self.cleaned_data["expires_on"]
+        if value <= timezone.localdate():
+            raise ValidationError(_("L'échéance doit être dans le futur."))
+        if value > timezone.localdate() + datetime.timedelta(days=366):
+            raise ValidationError(_("Un accès dure un an au plus ; renouvelez-le si besoin."))
+        return value
+
+
+class RevokeForm(CmerForm):
+    reason = forms.CharField(label=_("Motif du retrait"), max_length=SHORT_TEXT_MAX_LENGTH)
+
+
+class TransmitForm(CmerForm):
+    items = forms.MultipleChoiceField(
+        label=_("Éléments partagés avec la préfecture"),
+        choices=Transmission.Item.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    reason = forms.CharField(
+        label=_("Motif de la transmission"),
+        max_length=SHORT_TEXT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class FeedbackForm(CmerForm):
+    text = forms.CharField(
+        label=_("Retour"), max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class ArchiveOpenForm(CmerForm):
+    reason = forms.CharField(
+        label=_("Motif de la consultation de l'archive"), max_length=SHORT_TEXT_MAX_LENGTH
+    )
+    token = forms.CharField(
+        label=_("Code à usage unique"),
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class PersonSearchForm(CmerForm):
+    surname = forms.CharField(label=_("Nom"), max_length=100)
+    first_names = forms.CharField(label=_("Prénom"), max_length=150)
+    birth_year = forms.IntegerField(
+        label=_("Année de naissance"), required=False, min_value=1900, max_value=2100
+    )
+
+
+class ListFilterForm(forms.Form):
+    """GET filters of the list page: references and codes only, never a name."""
+
+    reference = forms.CharField(label=_("Référence"), max_length=20, required=False)
+    status = forms.ChoiceField(
+        label=_("Statut"), choices=[("", _("Tous")), *Referral.Status.choices], required=False
+    )
+    urgency = forms.ChoiceField(
+        label=_("Urgence"), choices=[("", _("Toutes")), *Referral.Urgency.choices], required=False
+    )
+    category = forms.ModelChoiceField(
+        label=_("Signe observé"),
+        queryset=WeakSignalCategory.objects.all(),
+        required=False,
+        empty_label=_("Tous"),
+    )
+    since = forms.DateField(
+        label=_("Déposé depuis le"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("jusqu'au"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class StateInformationForm(CmerForm):
+    commune = forms.ModelChoiceField(label=_("Commune"), queryset=None)
+    case = forms.ChoiceField(
+        label=_("Cas prévu par l'instruction du 13 novembre 2018"),
+        choices=[("", "—")],
+    )
+    referral_reference = forms.CharField(
+        label=_("Référence du signalement concerné (le cas échéant)"),
+        max_length=20,
+        required=False,
+    )
+    person = forms.CharField(label=_("Personne concernée"), max_length=200, required=False)
+    content = forms.CharField(
+        label=_("Information utile au maire"),
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    prosecutor_agreement_by = forms.CharField(
+        label=_("Accord du parquet donné par"), max_length=150, required=False
+    )
+    prosecutor_agreed_on = forms.DateField(
+        label=_("le"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    services_agreement_by = forms.CharField(
+        label=_("Accord des services donné par"), max_length=150, required=False
+    )
+    services_agreed_on = forms.DateField(
+        label=_("le"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, communes: Any, **kwargs: Any) -> None:
+        from .models import StateInformation
+
+        super().__init__(*args, **kwargs)
+        self.fields["commune"].queryset = communes
+        self.fields["case"].choices = [("", "—"), *StateInformation.Case.choices]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("prosecutor_agreed_on", "services_agreed_on"):
+            _not_future_or_error(self, name)
+        return data
+
+
+def _not_future_or_error(form: forms.Form, name: str) -> None:
+    value = form.cleaned_data.get(name)
+    if value and value > timezone.localdate():
+        form.add_error(name, _("Cette date ne peut pas être dans le futur."))

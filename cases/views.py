@@ -1,0 +1,610 @@
+"""Referral pages. Thin: reads through cases.access, writes through cases.actions.
+
+Every page that shows content records the read through the audit core; every refusal is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import match_token
+
+from cmer import permissions
+from cmer.accounts.models import Role
+from cmer.audit.core import record_access, record_event
+from cmer.audit.models import Event
+from conventions.gates import charter_required
+
+from . import access, actions, files
+from .forms import (
+    AddendumForm,
+    ArchiveOpenForm,
+    FeedbackForm,
+    GrantForm,
+    ListFilterForm,
+    PersonSearchForm,
+    ReferralForm,
+    RevokeForm,
+    StateInformationForm,
+    StatusForm,
+    TimelineEntryForm,
+    TransmitForm,
+)
+from .models import Referral, ReferralUserObjectPermission, StateInformation, TimelineEntry
+
+PAGE_SIZE = 50
+
+
+def _errors(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+# ---------------------------------------------------------------- lists
+
+
+def _filtered(request: HttpRequest, queryset: QuerySet[Referral]) -> tuple[Any, ListFilterForm]:
+    form = ListFilterForm(request.GET or None)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["reference"]:
+            queryset = queryset.filter(reference__icontains=data["reference"].strip())
+        if data["status"]:
+            queryset = queryset.filter(status=data["status"])
+        if data["urgency"]:
+            queryset = queryset.filter(urgency=data["urgency"])
+        if data["category"]:
+            queryset = queryset.filter(categories=data["category"])
+        if data["since"]:
+            queryset = queryset.filter(submitted_at__date__gte=data["since"])
+        if data["until"]:
+            queryset = queryset.filter(submitted_at__date__lte=data["until"])
+    return queryset, form
+
+
+def _render_list(
+    request: HttpRequest, queryset: QuerySet[Referral], template: str, **extra: Any
+) -> HttpResponse:
+    queryset, form = _filtered(request, queryset)
+    queryset = queryset.select_related("commune").order_by("-submitted_at", "-created_at")
+    page = Paginator(queryset.only(*LIST_COLUMNS), PAGE_SIZE).get_page(request.GET.get("page"))
+    references = [r.reference for r in page.object_list if r.reference]
+    if references:
+        record_event(
+            Event.ACCESS,
+            request=request,
+            target_model=Referral,
+            data={"what": "list", "references": references},
+        )
+    return render(request, template, {"page": page, "filter_form": form, **extra})
+
+
+# Only non-encrypted columns on list pages: no decryption, no personal data.
+LIST_COLUMNS = (
+    "id",
+    "reference",
+    "status",
+    "urgency",
+    "submitted_at",
+    "created_at",
+    "author_id",
+    "commune__name",
+    "commune__reference_prefix",
+)
+
+
+@require_GET
+@charter_required
+def referral_list(request: HttpRequest) -> HttpResponse:
+    if Role.LIAISON in request.roles and not (
+        {Role.REFERENT, Role.CELL_MEMBER, Role.REPORTING_AGENT} & request.roles
+    ):
+        return redirect("cases:transmitted")
+    queryset = access.referrals_listed_for(request.user)
+    is_referent = Role.REFERENT in request.roles
+    return _render_list(request, queryset, "cases/referral_list.html", is_referent=is_referent)
+
+
+@require_GET
+@charter_required
+def transmitted_list(request: HttpRequest) -> HttpResponse:
+    queryset = access.transmitted_for_liaison(request.user)
+    return _render_list(request, queryset, "cases/transmitted_list.html")
+
+
+@require_GET
+@charter_required
+def archive_list(request: HttpRequest) -> HttpResponse:
+    queryset = access.archived_for_referent(request.user)
+    return _render_list(request, queryset, "cases/archive_list.html")
+
+
+# ---------------------------------------------------------------- filing
+
+
+def _filing_commune(request: HttpRequest) -> Any:
+    commune = request.commune
+    if (
+        commune is None
+        or not access.referral_commune_choices(request.user).filter(pk=commune.pk).exists()
+    ):
+        raise Http404
+    return commune
+
+
+@require_http_methods(["GET", "POST"])
+def referral_create(request: HttpRequest) -> HttpResponse:
+    commune = _filing_commune(request)
+    form = ReferralForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid() and _submittable(request, form):
+        return _save_and_maybe_submit(request, form, commune=commune, referral=None)
+    return render(request, "cases/referral_form.html", {"form": form, "commune": commune})
+
+
+@require_http_methods(["GET", "POST"])
+def referral_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, caps = access.get_referral_for_user(request, pk)
+    access.require(caps.edit_draft, request, referral)
+    if request.method == "POST":
+        form = ReferralForm(request.POST, request.FILES)
+        if form.is_valid() and _submittable(request, form):
+            return _save_and_maybe_submit(
+                request, form, commune=referral.commune, referral=referral
+            )
+    else:
+        form = ReferralForm(initial=ReferralForm.initial_from(referral))
+    context = {"form": form, "commune": referral.commune, "referral": referral}
+    return render(request, "cases/referral_form.html", context)
+
+
+def _submittable(request: HttpRequest, form: ReferralForm) -> bool:
+    return "submit" not in request.POST or form.check_submittable()
+
+
+def _save_and_maybe_submit(
+    request: HttpRequest, form: ReferralForm, *, commune: Any, referral: Referral | None
+) -> HttpResponse:
+    try:
+        referral = actions.do_save_draft(
+            acting_user=request.user,
+            commune=commune,
+            content=form.content(),
+            attachments=form.cleaned_data["attachments"],
+            referral=referral,
+        )
+    except ValidationError as exc:
+        form.add_error(None, _errors(exc))
+        return render(request, "cases/referral_form.html", {"form": form, "commune": commune})
+    if "submit" in request.POST:
+        try:
+            actions.do_submit_referral(referral, acting_user=request.user)
+        except ValidationError as exc:
+            messages.error(
+                request, _("Brouillon enregistré, mais pas encore déposé : ") + _errors(exc)
+            )
+            return redirect("cases:edit", pk=referral.pk)
+        messages.success(request, _("Signalement déposé. Le référent municipal est prévenu."))
+        return redirect("cases:filed", pk=referral.pk)
+    messages.success(request, _("Brouillon enregistré. Vous pourrez le reprendre plus tard."))
+    return redirect("cases:edit", pk=referral.pk)
+
+
+@require_GET
+def referral_filed(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirmation after filing: the reference, and the emergency guidance when urgent."""
+    referral, caps = access.get_referral_for_user(request, pk)
+    access.require(caps.is_author, request, referral)
+    return render(request, "cases/referral_filed.html", {"referral": referral})
+
+
+@require_POST
+def referral_discard(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, caps = access.get_referral_for_user(request, pk)
+    access.require(caps.edit_draft, request, referral)
+    actions.do_discard_draft(referral, acting_user=request.user)
+    messages.success(request, _("Brouillon supprimé."))
+    return redirect("cases:list")
+
+
+# ---------------------------------------------------------------- detail
+
+
+@require_GET
+@charter_required
+def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, caps = access.get_referral_for_user(request, pk)
+    if caps.edit_draft:
+        return redirect("cases:edit", pk=referral.pk)
+    context: dict[str, Any] = {"referral": referral, "caps": caps}
+    if caps.sees_status_only:
+        context["agent_feedback"] = referral.timeline.filter(
+            kind=TimelineEntry.Kind.AGENT_FEEDBACK
+        ).order_by("created_at")
+        context["addendum_form"] = AddendumForm() if caps.add_addendum else None
+        record_access(request, referral, what="status")
+        return render(request, "cases/referral_status.html", context)
+    record_access(request, referral, what="archive" if caps.via_archive else "detail")
+    timeline = referral.timeline.select_related("author").order_by("created_at", "pk")
+    transmission = getattr(referral, "transmission", None)
+    if Role.LIAISON in permissions.roles_in(request.user, referral.commune) and not caps.manage:
+        # The liaison reads what was shared with the prefecture, nothing more.
+        context["shared"] = set(transmission.shared_items) if transmission else set()
+        timeline = timeline.filter(
+            kind__in=[TimelineEntry.Kind.PREFECTURE_FEEDBACK]
+            + (
+                [TimelineEntry.Kind.NOTE, TimelineEntry.Kind.DECISION, TimelineEntry.Kind.STATUS]
+                if "timeline" in context["shared"]
+                else []
+            )
+        )
+    else:
+        context["shared"] = {"identity", "facts", "attachments", "timeline"}
+    context.update(
+        timeline=timeline,
+        transmission=transmission,
+        attachments=referral.attachments.all() if "attachments" in context["shared"] else [],
+        categories=referral.categories.all(),
+        note_form=TimelineEntryForm() if caps.add_note else None,
+        addendum_form=AddendumForm() if caps.add_addendum else None,
+        feedback_form=FeedbackForm() if caps.write_feedback else None,
+    )
+    if caps.manage and not caps.via_archive:
+        allowed = actions.MANUAL_TRANSITIONS.get(referral.status, set())
+        context.update(
+            status_form=StatusForm(allowed=allowed) if allowed else None,
+            grant_form=GrantForm(members=actions.grantable_members(referral)),
+            grants=ReferralUserObjectPermission.objects.filter(content_object=referral)
+            .select_related("user", "permission")
+            .order_by("expires_at"),
+            agent_feedback_form=FeedbackForm(),
+            duplicates=actions.duplicates_of(referral).only("id", "reference", "status"),
+            state_info=referral.state_info.filter(status=StateInformation.Status.SENT),
+        )
+    if caps.see_access_log:
+        context["access_log"] = _access_log(referral)
+    return render(request, "cases/referral_detail.html", context)
+
+
+def _access_log(referral: Referral) -> Any:
+    from cmer.audit import core
+
+    finder = getattr(core, "entries_for_object", None)
+    if finder is None:
+        from django.contrib.contenttypes.models import ContentType
+
+        from cmer.audit.models import AuditEntry
+
+        entries = AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Referral), object_pk=str(referral.pk)
+        ).order_by("-timestamp")
+    else:
+        entries = finder(referral)
+    return entries.select_related("actor")[:50]
+
+
+@require_GET
+@charter_required
+def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> FileResponse:
+    referral, caps = access.get_referral_for_user(request, pk)
+    allowed = caps.read_content or caps.edit_draft
+    transmission = getattr(referral, "transmission", None)
+    if (
+        allowed
+        and not caps.manage
+        and not caps.edit_draft
+        and Role.LIAISON in permissions.roles_in(request.user, referral.commune)
+    ):
+        allowed = bool(transmission and transmission.shares("attachments"))
+    access.require(allowed, request, referral)
+    attachment = permissions.get_or_404(referral.attachments.all(), request, pk=attachment_pk)
+    content = files.read_decrypted(attachment.stored_name)
+    record_access(request, attachment, what="download", data={"referral": referral.reference})
+    response = FileResponse(
+        iter([content]),
+        as_attachment=True,
+        filename=attachment.display_name,
+        content_type=attachment.content_type,
+    )
+    response["Content-Length"] = str(len(content))
+    return response
+
+
+# ---------------------------------------------------------------- actions on a referral
+
+
+def _post_action(request: HttpRequest, pk: int, condition: str) -> tuple[Referral, Any]:
+    referral, caps = access.get_referral_for_user(request, pk)
+    access.require(bool(getattr(caps, condition)) and not caps.via_archive, request, referral)
+    return referral, caps
+
+
+@require_POST
+@charter_required
+def add_note(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "add_note")
+    form = TimelineEntryForm(request.POST)
+    if form.is_valid():
+        actions.do_add_timeline_entry(
+            referral,
+            kind=form.cleaned_data["kind"],
+            text=form.cleaned_data["text"],
+            acting_user=request.user,
+        )
+        messages.success(request, _("Entrée ajoutée au suivi."))
+    else:
+        messages.error(request, _("Entrée non enregistrée : le texte est vide ou trop long."))
+    return redirect("cases:detail", pk=referral.pk)
+
+
+@require_POST
+def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "add_addendum")
+    form = AddendumForm(request.POST)
+    if form.is_valid():
+        actions.do_add_addendum(referral, acting_user=request.user, **form.cleaned_data)
+        messages.success(request, _("Complément ajouté après le texte d'origine."))
+    else:
+        messages.error(request, _("Complément non enregistré : indiquez le texte et le motif."))
+    return redirect("cases:detail", pk=referral.pk)
+
+
+@require_POST
+@charter_required
+def change_status(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "manage")
+    allowed = actions.MANUAL_TRANSITIONS.get(referral.status, set())
+    form = StatusForm(request.POST, allowed=allowed)
+    if form.is_valid():
+        try:
+            actions.do_change_status(
+                referral,
+                to_status=form.cleaned_data["to_status"],
+                close_reason=form.cleaned_data["close_reason"],
+                reason=form.cleaned_data["reason"],
+                acting_user=request.user,
+            )
+            messages.success(request, _("Statut mis à jour."))
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+    else:
+        messages.error(
+            request,
+            _("Statut non modifié : ")
+            + " ".join(str(e) for errors in form.errors.values() for e in errors),
+        )
+    return redirect("cases:detail", pk=referral.pk)
+
+
+@require_POST
+@charter_required
+def archive_referral(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "manage")
+    try:
+        actions.do_archive_referral(referral, acting_user=request.user)
+        messages.success(request, _("Signalement archivé."))
+        return redirect("cases:list")
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+        return redirect("cases:detail", pk=referral.pk)
+
+
+@require_POST
+@charter_required
+def grant_access(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "manage")
+    form = GrantForm(request.POST, members=actions.grantable_members(referral))
+    if form.is_valid():
+        try:
+            actions.do_grant_access(
+                referral,
+                member=form.cleaned_data["member"],
+                contribute=form.cleaned_data["contribute"],
+                reason=form.cleaned_data["reason"],
+                expires_on=form.cleaned_data["expires_on"],
+                acting_user=request.user,
+            )
+            messages.success(request, _("Accès accordé."))
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+    else:
+        messages.error(
+            request,
+            _("Accès non accordé : ")
+            + " ".join(str(e) for errors in form.errors.values() for e in errors),
+        )
+    return redirect("cases:detail", pk=referral.pk)
+
+
+@require_POST
+@charter_required
+def revoke_access(request: HttpRequest, pk: int, grant_pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "manage")
+    grant = permissions.get_or_404(
+        ReferralUserObjectPermission.objects.filter(content_object=referral), request, pk=grant_pk
+    )
+    form = RevokeForm(request.POST)
+    if form.is_valid():
+        actions.do_revoke_access(
+            grant, reason=form.cleaned_data["reason"], acting_user=request.user
+        )
+        messages.success(request, _("Accès retiré."))
+    else:
+        messages.error(request, _("Indiquez le motif du retrait."))
+    return redirect("cases:detail", pk=referral.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@charter_required
+def transmit(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "manage")
+    decision = access.can_transmit(referral)
+    form = TransmitForm(request.POST or None)
+    if request.method == "POST" and decision and form.is_valid():
+        try:
+            actions.do_transmit(
+                referral,
+                items=form.cleaned_data["items"],
+                reason=form.cleaned_data["reason"],
+                acting_user=request.user,
+            )
+            messages.success(request, _("Signalement transmis à la préfecture."))
+            return redirect("cases:detail", pk=referral.pk)
+        except ValidationError as exc:
+            form.add_error(None, _errors(exc))
+    context = {"referral": referral, "form": form, "decision": decision}
+    return render(request, "cases/transmit.html", context)
+
+
+@require_POST
+@charter_required
+def prefecture_feedback(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "write_feedback")
+    form = FeedbackForm(request.POST)
+    if form.is_valid():
+        actions.do_prefecture_feedback(
+            referral, text=form.cleaned_data["text"], acting_user=request.user
+        )
+        messages.success(request, _("Retour enregistré ; le référent est prévenu."))
+    else:
+        messages.error(request, _("Retour non enregistré : le texte est vide ou trop long."))
+    return redirect("cases:detail", pk=referral.pk)
+
+
+@require_POST
+@charter_required
+def agent_feedback(request: HttpRequest, pk: int) -> HttpResponse:
+    referral, _caps = _post_action(request, pk, "manage")
+    form = FeedbackForm(request.POST)
+    if form.is_valid():
+        actions.do_agent_feedback(
+            referral, text=form.cleaned_data["text"], acting_user=request.user
+        )
+        messages.success(request, _("Retour transmis à l'agent."))
+    else:
+        messages.error(request, _("Retour non enregistré : le texte est vide ou trop long."))
+    return redirect("cases:detail", pk=referral.pk)
+
+
+# ---------------------------------------------------------------- archive and search
+
+
+@require_http_methods(["GET", "POST"])
+@charter_required
+def archive_open(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = permissions.get_or_404(access.archived_for_referent(request.user), request, pk=pk)
+    form = ArchiveOpenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        # Re-authentication with the second factor before an archive opens.
+        if match_token(request.user, form.cleaned_data["token"].replace(" ", "")) is None:
+            record_event(Event.OTP_FAILED, request=request, target=request.user)
+            form.add_error("token", _("Code incorrect ou déjà utilisé."))
+        else:
+            actions.do_open_archive(request, referral, reason=form.cleaned_data["reason"])
+            return redirect("cases:detail", pk=referral.pk)
+    return render(request, "cases/archive_open.html", {"referral": referral, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@charter_required
+def search_person(request: HttpRequest) -> HttpResponse:
+    """Search by person: POST only, through the blind index. No name in a URL or a log line."""
+    communes = permissions.communes_where(request.user, Role.REFERENT)
+    if not communes.exists():
+        raise Http404
+    form = PersonSearchForm(request.POST or None)
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = list(
+            actions.search_person(
+                communes.values_list("pk", flat=True),
+                surname=form.cleaned_data["surname"],
+                first_names=form.cleaned_data["first_names"],
+                birth_year=form.cleaned_data["birth_year"],
+            ).only("id", "reference", "status", "submitted_at")
+        )
+        record_event(
+            Event.ACCESS,
+            request=request,
+            target_model=Referral,
+            data={"what": "person_search", "references": [r.reference for r in results]},
+        )
+    return render(request, "cases/search_person.html", {"form": form, "results": results})
+
+
+# ---------------------------------------------------------------- information from the State
+
+
+@require_GET
+@charter_required
+def state_info_list(request: HttpRequest) -> HttpResponse:
+    items = access.state_information_visible_to(request.user).select_related("commune")
+    can_write = bool(permissions.communes_where(request.user, Role.LIAISON).exists())
+    return render(
+        request, "cases/state_info_list.html", {"items": items[:200], "can_write": can_write}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@charter_required
+def state_info_create(request: HttpRequest) -> HttpResponse:
+    communes = permissions.communes_where(request.user, Role.LIAISON)
+    if not communes.exists():
+        raise Http404
+    form = StateInformationForm(request.POST or None, communes=communes)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        referral = None
+        if data["referral_reference"]:
+            referral = (
+                Referral.objects.filter(
+                    commune=data["commune"], reference=data["referral_reference"].strip().upper()
+                )
+                .exclude(status=Referral.Status.DRAFT)
+                .first()
+            )
+            if referral is None:
+                form.add_error(
+                    "referral_reference",
+                    _("Aucun signalement de cette commune ne porte cette référence."),
+                )
+        if form.is_valid():
+            info = StateInformation(
+                commune=data["commune"],
+                case=data["case"],
+                referral=referral,
+                person=data["person"],
+                content=data["content"],
+                prosecutor_agreement_by=data["prosecutor_agreement_by"],
+                prosecutor_agreed_on=data["prosecutor_agreed_on"],
+                services_agreement_by=data["services_agreement_by"],
+                services_agreed_on=data["services_agreed_on"],
+            )
+            actions.do_save_state_information(info, acting_user=request.user)
+            messages.success(request, _("Information enregistrée (non envoyée)."))
+            return redirect("cases:state_info_detail", pk=info.pk)
+    return render(request, "cases/state_info_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@charter_required
+def state_info_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    info = access.get_state_information(request, pk)
+    is_author = info.author_id == request.user.pk
+    if request.method == "POST":
+        if not is_author:
+            raise Http404
+        try:
+            actions.do_send_state_information(info, acting_user=request.user)
+            messages.success(request, _("Information envoyée au référent de la commune."))
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+        return redirect("cases:state_info_detail", pk=info.pk)
+    record_access(request, info, what="detail")
+    return render(request, "cases/state_info_detail.html", {"info": info, "is_author": is_author})

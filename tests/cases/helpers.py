@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from cases import actions
+from cases.actions import ReferralContent
+from cases.models import Referral, WeakSignalCategory
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def content(**overrides: Any) -> ReferralContent:
+    values: dict[str, Any] = {
+        "surname": "Dupont",
+        "first_names": "Jeanne",
+        "birth_date": datetime.date(2008, 5, 17),
+        "facts": "Propos justifiant des violences devant le gymnase, à plusieurs reprises.",
+        "facts_place": "Gymnase municipal",
+        "facts_date": datetime.date(2026, 11, 2),
+        "source": Referral.Source.MUNICIPAL_SERVICE,
+        "author_service": "Service des sports",
+        "urgency": Referral.Urgency.NORMAL,
+        "categories": list(WeakSignalCategory.objects.filter(code="justification_of_violence")),
+    }
+    values.update(overrides)
+    return ReferralContent(**values)
+
+
+def file_referral(author, commune, *, submit: bool = True, attachments=(), **overrides) -> Referral:
+    from cases.files import CheckedFile
+
+    checked = [
+        CheckedFile(content=data, content_type=ctype, display_name=name, sha256="0" * 64)
+        for name, ctype, data in attachments
+    ]
+    referral = actions.do_save_draft(
+        acting_user=author, commune=commune, content=content(**overrides), attachments=checked
+    )
+    if submit:
+        referral = actions.do_submit_referral(referral, acting_user=author)
+    return referral
+
+
+def form_data(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "surname": "Martin",
+        "first_names": "Lucas",
+        "birth_date": "2007-03-01",
+        "approximate_age": "",
+        "age_group": "unknown",
+        "residence_commune": "Tarascon",
+        "address": "",
+        "facts": "Rupture brutale avec le club et propos valorisant des attaques.",
+        "facts_date": "2026-11-10",
+        "facts_place": "Stade",
+        "source": "association",
+        "author_service": "Sports",
+        "urgency": "normal",
+    }
+    data.update(overrides)
+    return data
