@@ -1,0 +1,174 @@
+"""Each fixture file in files/ (see make_files.py) and what reading it must give."""
+
+from __future__ import annotations
+
+import datetime
+import io
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from training.parsing import MAX_ROWS, FileRefused, parse_attendance
+
+FILES = Path(__file__).parent / "files"
+
+
+def parse(name: str, session_date: datetime.date | None = None):
+    return parse_attendance((FILES / name).read_bytes(), name, session_date)
+
+
+def names(result) -> list[tuple[int, str, str, str]]:
+    return [(r["line"], r["last_name"], r["first_name"], r["status"]) for r in result.rows]
+
+
+def test_utf8_with_bom_and_semicolons():
+    result = parse("utf8_bom_semicolon.csv")
+    assert result.file_format == "csv"
+    assert names(result) == [
+        (2, "Lefèvre", "Hélène", "present"),
+        (3, "N'Diaye", "Aïssatou", "present"),
+        (4, "Garçon", "Loïc", "absent"),
+        (5, "Béranger", "Zoé", "excused"),
+        (6, "Müller", "Jean-François", "present"),
+    ]
+    assert result.rows[0]["service"] == "Police municipale"
+    assert result.rows[0]["email"] == "helene.lefevre@tarascon.test"
+    assert result.rejected == [] and result.duplicates == []
+
+
+def test_windows_1252_accents_and_remarks():
+    result = parse("cp1252_semicolon.csv")
+    assert names(result) == [
+        (2, "Cœur", "Élodie", "present"),
+        (3, "Français", "Noël", "absent"),
+        (4, "Dupré", "Renée", "present"),
+    ]
+    assert result.rows[0]["service"] == "Direction de l’enfance"
+    assert result.rows[0]["remark"] == "arrivée à 9h15"
+    assert result.rows[2]["remark"] == "« très intéressée »"
+
+
+def test_english_headers_commas_mixed_case_any_order():
+    result = parse("comma_mixed_case_en.csv")
+    assert names(result) == [
+        (2, "Rossi", "Marco", "present"),
+        (3, "Nguyen", "Linh", "present"),
+        (4, "Santos", "Ana", "absent"),
+        (5, "Blanc", 'Jean, dit "Jeannot"', "present"),
+    ]
+    assert result.rows[0]["organisation"] == "AS Tarascon Football"
+    assert result.rows[0]["email"] == "coach@club-tarascon.test"
+    assert any("Job title" in w for w in result.warnings)
+
+
+def test_blank_lines_title_row_and_duplicates():
+    result = parse("blank_lines_duplicates.csv")
+    assert names(result) == [
+        (4, "Martin", "Paul", "present"),
+        (7, "Durand", "Sophie", "present"),
+        (10, "Petit", "Léa", "present"),
+    ]
+    # Same e-mail in another case; same name + organisation without e-mail.
+    assert result.duplicates == [{"line": 8, "first_line": 4}, {"line": 9, "first_line": 7}]
+    assert result.blank_lines >= 3
+
+
+def test_bad_rows_are_rejected_with_line_and_reason():
+    result = parse("bad_rows.csv")
+    assert [r["line"] for r in result.rows] == [2, 9]
+    reasons = {item["line"]: item["reason"] for item in result.rejected}
+    assert reasons[3] == "nom manquant"
+    assert reasons[4] == "adresse électronique invalide"
+    assert "formule" in reasons[5] and "Nom" in reasons[5]
+    assert "formule" in reasons[6]
+    assert "présence non reconnue" in reasons[7]
+    assert "formule" in reasons[8] and "Remarque" in reasons[8]
+
+
+def test_xlsx_with_cover_sheet_title_rows_and_blank_row():
+    result = parse("extra_sheet.xlsx")
+    assert result.file_format == "xlsx"
+    assert result.sheet == "Émargement"
+    assert names(result) == [
+        (4, "Barbier", "Inès", "present"),
+        (5, "Mercier", "Hugo", "present"),
+        (6, "Roux", "Léna", "absent"),
+        (8, "Faure", "Tom", "present"),
+    ]
+    assert any("Émargement" in w for w in result.warnings)
+
+
+def test_xlsx_formulas_are_refused_per_row():
+    result = parse("formulas.xlsx")
+    assert names(result) == [(2, "Girard", "Nina", "present")]
+    assert [r["line"] for r in result.rejected] == [3, 4, 5]
+    assert all("formule" in r["reason"] for r in result.rejected)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.csv", "vide"),
+        ("header_only.csv", "aucune ligne"),
+        ("renamed_pdf.csv", "ni un CSV ni un classeur"),
+        ("unknown_headers.csv", "Aucune en-tête reconnue"),
+        ("no_name_column.csv", "Colonne du nom introuvable"),
+        ("merged_header.xlsx", "fusionnées"),
+        ("merged_name_header.xlsx", "fusionnées"),
+        ("xlsx_named_csv.csv", "extension"),
+        ("csv_named_xlsx.xlsx", "extension"),
+    ],
+)
+def test_refused_files(name, message):
+    with pytest.raises(FileRefused, match=message):
+        parse(name)
+
+
+def test_title_row_merged_above_header_is_accepted():
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Émargement du 12 mars", None, None])
+    sheet.merge_cells("A1:C1")
+    sheet.append(["Nom", "Prénom", "Présent"])
+    sheet.append(["Robin", "Lucie", "oui"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    result = parse_attendance(buffer.getvalue(), "liste.xlsx")
+    assert names(result) == [(3, "Robin", "Lucie", "present")]
+
+
+def test_over_5_mb_is_refused():
+    data = b"Nom;Prenom\r\n" + b"Dupont;Jean\r\n" * 450_000
+    with pytest.raises(FileRefused, match="5 Mo"):
+        parse_attendance(data, "big.csv")
+
+
+def test_over_20000_rows_is_refused():
+    data = ("Nom\r\n" + "".join(f"N{i}\r\n" for i in range(MAX_ROWS + 1))).encode()
+    with pytest.raises(FileRefused, match="20"):
+        parse_attendance(data, "many.csv")
+
+
+def test_exactly_20000_rows_is_accepted():
+    data = ("Nom\r\n" + "".join(f"N{i}\r\n" for i in range(MAX_ROWS))).encode()
+    assert len(parse_attendance(data, "many.csv").rows) == MAX_ROWS
+
+
+def test_dates_are_checked_against_the_session():
+    data = b"Nom;Date\r\nA;12/03/2026\r\nB;2026-03-13\r\nC;demain\r\n"
+    result = parse_attendance(data, "d.csv", datetime.date(2026, 3, 12))
+    assert [r["line"] for r in result.rows] == [2]
+    reasons = {r["line"]: r["reason"] for r in result.rejected}
+    assert "différente" in reasons[3]
+    assert "illisible" in reasons[4]
+
+
+def test_two_columns_for_the_same_field_are_refused():
+    with pytest.raises(FileRefused, match="même information"):
+        parse_attendance(b"Nom;Courriel;E-mail\r\nA;a@b.fr;c@d.fr\r\n", "x.csv")
+
+
+def test_utf16_tab_separated_export():
+    data = "Nom\tPrénom\tPrésent\r\nÉtienne\tZoé\toui\r\n".encode("utf-16")
+    assert names(parse_attendance(data, "unicode.txt")) == [(2, "Étienne", "Zoé", "present")]

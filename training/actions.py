@@ -1,0 +1,539 @@
+"""Write side of training: every change goes through a ``do_*`` function in a transaction.
+
+Imports use ``bulk_create``/``bulk_update`` (10,000 rows in seconds), which bypass auditlog: each
+confirmed import writes one explicit audit entry with its counts instead.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from cmer.accounts.models import Commune, Department
+from cmer.audit.core import record_event
+from cmer.audit.models import Event
+from cmer.permissions import ALLOWED, Decision, denied
+
+from .models import (
+    Attendance,
+    AttendanceImport,
+    Attestation,
+    AttestationBundle,
+    ServiceHeadcount,
+    Trainee,
+    TrainingSession,
+    make_name_key,
+)
+from .parsing import ParseResult
+
+# Up to this many attendees the zip is built within the request; above, by a Celery task.
+SYNC_BUNDLE_LIMIT = 30
+BATCH = 500
+
+
+class ActionRefused(Exception):
+    """A business rule refused the action; the message is shown to the user."""
+
+
+# Sessions ------------------------------------------------------------------------------------
+
+
+def _apply_scope(session: TrainingSession, scope: Commune | Department) -> None:
+    if isinstance(scope, Commune):
+        session.commune, session.department = scope, None
+    else:
+        session.commune, session.department = None, scope
+
+
+@transaction.atomic
+def do_create_session(
+    session: TrainingSession, *, scope: Commune | Department, acting_user: Any
+) -> TrainingSession:
+    _apply_scope(session, scope)
+    session.created_by = acting_user
+    session.save()
+    return session
+
+
+@transaction.atomic
+def do_update_session(
+    session: TrainingSession, *, scope: Commune | Department, acting_user: Any
+) -> TrainingSession:
+    # Attendance is matched in the registry of the session's department: keep it there.
+    new_department = scope.pk if isinstance(scope, Department) else scope.department_id
+    if session.attendances.exists() and new_department != session.scope_department_id:
+        raise ActionRefused(
+            _("Des présences sont enregistrées : la session ne peut changer de département.")
+        )
+    _apply_scope(session, scope)
+    session.save()
+    return session
+
+
+def can_mark_held(session: TrainingSession) -> Decision:
+    if session.status == TrainingSession.Status.HELD:
+        return denied(_("La session est déjà marquée comme tenue."))
+    if session.date > timezone.localdate():
+        return denied(_("La session n'a pas encore eu lieu."))
+    return ALLOWED
+
+
+@transaction.atomic
+def do_mark_session_held(session: TrainingSession, *, acting_user: Any) -> None:
+    decision = can_mark_held(session)
+    if not decision:
+        raise ActionRefused(decision.reason)
+    session.status = TrainingSession.Status.HELD
+    session.save(update_fields=["status"])
+
+
+def can_import_attendance(session: TrainingSession) -> Decision:
+    if session.status != TrainingSession.Status.HELD:
+        return denied(_("Marquez d'abord la session comme tenue pour importer les présences."))
+    return ALLOWED
+
+
+def can_issue_attestations(session: TrainingSession) -> Decision:
+    if session.status != TrainingSession.Status.HELD:
+        return denied(_("Les attestations sont délivrées une fois la session tenue."))
+    return ALLOWED
+
+
+# Attendance import ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_stage_import(
+    session: TrainingSession,
+    *,
+    data: bytes,
+    filename: str,
+    parsed: ParseResult,
+    acting_user: Any,
+) -> AttendanceImport:
+    """Keep the uploaded file (private storage, SHA-256) and its parsed rows, awaiting review."""
+    decision = can_import_attendance(session)
+    if not decision:
+        raise ActionRefused(decision.reason)
+    staged = AttendanceImport(
+        session=session,
+        original_name=(filename or "")[-200:],
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        file_format=parsed.file_format,
+        columns=parsed.columns,
+        rows=parsed.rows,
+        rejected=parsed.rejected,
+        duplicates=parsed.duplicates,
+        warnings=[str(w) for w in parsed.warnings],
+        created_by=acting_user,
+    )
+    # A random name on disk: the original name may contain a person's name.
+    staged.file.save(f"{uuid.uuid4().hex}.{parsed.file_format}", ContentFile(data), save=False)
+    try:
+        staged.save()
+    except Exception:
+        # Invariant 4: a failed upload leaves nothing behind, not even the file.
+        staged.file.delete(save=False)
+        raise
+    return staged
+
+
+@dataclass
+class ImportPlan:
+    """What confirming an import would do, computed the same way for preview and confirm."""
+
+    matches: dict[int, Trainee | None] = field(default_factory=dict)
+    new_trainees: int = 0
+    new_attendances: int = 0
+    updated_attendances: int = 0
+    unchanged: int = 0
+    untouched_existing: int = 0
+
+
+def _chunks(values: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def match_trainees(department_id: int, rows: list[dict[str, Any]]) -> dict[int, Trainee | None]:
+    """For each row (by line), the registry's trainee: same e-mail, else same name + organisation.
+
+    A row with an e-mail may adopt a registry entry that has none; each trainee is matched to
+    at most one row of a file.
+    """
+    emails = {row["email"] for row in rows if row["email"]}
+    by_email: dict[str, Trainee] = {}
+    for chunk in _chunks(sorted(emails)):
+        for trainee in Trainee.objects.filter(department_id=department_id, email__in=chunk):
+            by_email[trainee.email] = trainee
+    keys = {
+        make_name_key(row["last_name"], row["first_name"], row["organisation"])
+        for row in rows
+        if not (row["email"] and row["email"] in by_email)
+    }
+    by_name: dict[str, list[Trainee]] = {}
+    for chunk in _chunks(sorted(keys)):
+        for trainee in Trainee.objects.filter(
+            department_id=department_id, name_key__in=chunk
+        ).order_by("pk"):
+            by_name.setdefault(trainee.name_key, []).append(trainee)
+    used: set[int] = set()
+    matches: dict[int, Trainee | None] = {}
+    for row in rows:
+        trainee = by_email.get(row["email"]) if row["email"] else None
+        if trainee is None:
+            key = make_name_key(row["last_name"], row["first_name"], row["organisation"])
+            candidates = [t for t in by_name.get(key, []) if t.pk not in used]
+            if row["email"]:
+                candidates = [t for t in candidates if not t.email]
+            trainee = candidates[0] if candidates else None
+        if trainee is not None and trainee.pk in used:
+            trainee = None
+        if trainee is not None:
+            used.add(trainee.pk)
+        matches[row["line"]] = trainee
+    return matches
+
+
+def plan_import(staged: AttendanceImport) -> ImportPlan:
+    session = staged.session
+    plan = ImportPlan(matches=match_trainees(session.scope_department_id, staged.rows))
+    existing = dict(Attendance.objects.filter(session=session).values_list("trainee_id", "status"))
+    existing_remarks = dict(
+        Attendance.objects.filter(session=session).values_list("trainee_id", "remark")
+    )
+    has_remark = "remark" in staged.columns
+    seen = set()
+    for row in staged.rows:
+        trainee = plan.matches[row["line"]]
+        if trainee is None:
+            plan.new_trainees += 1
+            plan.new_attendances += 1
+            continue
+        seen.add(trainee.pk)
+        if trainee.pk not in existing:
+            plan.new_attendances += 1
+        elif existing[trainee.pk] != row["status"] or (
+            has_remark and existing_remarks[trainee.pk] != row["remark"]
+        ):
+            plan.updated_attendances += 1
+        else:
+            plan.unchanged += 1
+    plan.untouched_existing = len(set(existing) - seen)
+    return plan
+
+
+def _update_trainee(trainee: Trainee, row: dict[str, Any]) -> bool:
+    """Fill in what the file knows better; never blank out a known value."""
+    changed = False
+    for name in ("first_name", "service", "organisation", "email"):
+        value = row[name]
+        if value and getattr(trainee, name) != value:
+            setattr(trainee, name, value)
+            changed = True
+    if changed:
+        trainee.refresh_keys()
+    return changed
+
+
+def _attendance_for(
+    row: dict[str, Any],
+    trainee: Trainee,
+    existing: dict[int, Attendance],
+    staged: AttendanceImport,
+    has_remark: bool,
+    now: datetime.datetime,
+) -> tuple[Attendance, bool]:
+    """The attendance for one row, and whether it is new (or None-changed → skipped)."""
+    attendance = existing.get(trainee.pk)
+    if attendance is None:
+        return (
+            Attendance(
+                session=staged.session,
+                trainee=trainee,
+                status=row["status"],
+                remark=row["remark"],
+                source_import=staged,
+                updated_at=now,
+            ),
+            True,
+        )
+    attendance.status = row["status"]
+    if has_remark:
+        attendance.remark = row["remark"]
+    attendance.source_import = staged
+    attendance.updated_at = now
+    return attendance, False
+
+
+def do_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> dict[str, int]:
+    """Apply a previewed import, all or nothing. Re-importing updates, never duplicates."""
+    with transaction.atomic():
+        staged = (
+            AttendanceImport.objects.select_for_update()
+            .select_related("session", "session__commune")
+            .get(pk=staged.pk)
+        )
+        if staged.state != AttendanceImport.State.PREVIEW:
+            raise ActionRefused(_("Cet import a déjà été confirmé ou abandonné."))
+        decision = can_import_attendance(staged.session)
+        if not decision:
+            raise ActionRefused(decision.reason)
+        session = staged.session
+        department_id = session.scope_department_id
+        now = timezone.now()
+        matches = match_trainees(department_id, staged.rows)
+
+        new_trainees: list[Trainee] = []
+        changed_trainees: list[Trainee] = []
+        resolved: list[tuple[dict[str, Any], Trainee]] = []
+        for row in staged.rows:
+            trainee = matches[row["line"]]
+            if trainee is None:
+                trainee = Trainee(
+                    department_id=department_id,
+                    last_name=row["last_name"],
+                    first_name=row["first_name"],
+                    email=row["email"],
+                    service=row["service"],
+                    organisation=row["organisation"],
+                    created_at=now,
+                )
+                trainee.refresh_keys()
+                new_trainees.append(trainee)
+            elif _update_trainee(trainee, row):
+                changed_trainees.append(trainee)
+            resolved.append((row, trainee))
+        Trainee.objects.bulk_create(new_trainees, batch_size=BATCH)
+        Trainee.objects.bulk_update(
+            changed_trainees,
+            ["first_name", "service", "organisation", "email", "name_key", "service_key"],
+            batch_size=BATCH,
+        )
+
+        existing = {a.trainee_id: a for a in Attendance.objects.filter(session=session)}
+        has_remark = "remark" in staged.columns
+        created: list[Attendance] = []
+        updated: list[Attendance] = []
+        unchanged = 0
+        for row, trainee in resolved:
+            before = existing.get(trainee.pk)
+            snapshot = (before.status, before.remark) if before else None
+            attendance, is_new = _attendance_for(row, trainee, existing, staged, has_remark, now)
+            if is_new:
+                created.append(attendance)
+            elif snapshot != (attendance.status, attendance.remark):
+                updated.append(attendance)
+            else:
+                unchanged += 1
+        Attendance.objects.bulk_create(created, batch_size=BATCH)
+        Attendance.objects.bulk_update(
+            updated, ["status", "remark", "source_import", "updated_at"], batch_size=BATCH
+        )
+
+        result = {
+            "new_trainees": len(new_trainees),
+            "updated_trainees": len(changed_trainees),
+            "new_attendances": len(created),
+            "updated_attendances": len(updated),
+            "unchanged": unchanged,
+        }
+        staged.state = AttendanceImport.State.CONFIRMED
+        staged.confirmed_at = now
+        staged.result = result
+        staged.save(update_fields=["state", "confirmed_at", "result"])
+        record_event(
+            Event.CHANGE,
+            actor=acting_user,
+            target=staged,
+            data={"what": "attendance_import", "session": session.pk, **result},
+        )
+    return result
+
+
+@transaction.atomic
+def do_cancel_import(staged: AttendanceImport, *, acting_user: Any) -> None:
+    """Abandon a preview: its rows and file are dropped (nothing was imported)."""
+    staged = AttendanceImport.objects.select_for_update().get(pk=staged.pk)
+    if staged.state != AttendanceImport.State.PREVIEW:
+        raise ActionRefused(_("Cet import a déjà été confirmé ou abandonné."))
+    name, storage = staged.file.name, staged.file.storage
+    staged.state = AttendanceImport.State.CANCELLED
+    staged.rows, staged.rejected, staged.duplicates = [], [], []
+    staged.save(update_fields=["state", "rows", "rejected", "duplicates"])
+    transaction.on_commit(lambda: storage.delete(name))
+
+
+@transaction.atomic
+def do_update_attendance(attendance: Attendance, *, acting_user: Any) -> Attendance:
+    attendance.updated_at = timezone.now()
+    attendance.save()
+    return attendance
+
+
+# Attestations --------------------------------------------------------------------------------
+
+
+def ensure_attestations(attendances: list[Attendance]) -> dict[int, Attestation]:
+    """The attestation of each present attendance, created once (the code never changes)."""
+    ids = [a.pk for a in attendances]
+    found = {a.attendance_id: a for a in Attestation.objects.filter(attendance_id__in=ids)}
+    for attendance in attendances:
+        if attendance.pk not in found:
+            found[attendance.pk] = Attestation.objects.create(attendance=attendance)
+    return found
+
+
+def render_attestations(session: TrainingSession, attendances: list[Attendance]) -> bytes:
+    """One PDF, one page per attendee."""
+    from django.conf import settings
+
+    from cmer.pdf import render_pdf, static_file_url
+
+    codes = ensure_attestations(attendances)
+    items = [{"attendance": a, "trainee": a.trainee, "code": codes[a.pk].code} for a in attendances]
+    try:
+        font_regular = static_file_url("dsfr/dist/fonts/Marianne-Regular.woff2")
+        font_bold = static_file_url("dsfr/dist/fonts/Marianne-Bold.woff2")
+    except FileNotFoundError:  # pragma: no cover - fonts ship with django-dsfr
+        font_regular = font_bold = ""
+    context = {
+        "session": session,
+        "items": items,
+        "verify_url": settings.SITE_URL.rstrip("/") + "/formations/verifier/",
+        "issued_on": timezone.localdate(),
+        "font_regular": font_regular,
+        "font_bold": font_bold,
+    }
+    return render_pdf("training/attestation_pdf.html", context)
+
+
+def present_attendances(session: TrainingSession) -> list[Attendance]:
+    return list(
+        session.attendances.filter(status=Attendance.Status.PRESENT)
+        .select_related("trainee")
+        .order_by("trainee__last_name", "trainee__first_name", "pk")
+    )
+
+
+@transaction.atomic
+def do_request_bundle(session: TrainingSession, *, acting_user: Any) -> AttestationBundle:
+    """Ask for the zip of every attestation; small sessions are built at once, large by a task."""
+    from cmer.queue import enqueue_on_commit
+
+    from .tasks import build_attestation_bundle
+
+    decision = can_issue_attestations(session)
+    if not decision:
+        raise ActionRefused(decision.reason)
+    count = session.attendances.filter(status=Attendance.Status.PRESENT).count()
+    if count == 0:
+        raise ActionRefused(_("Aucune personne présente : aucune attestation à produire."))
+    bundle = AttestationBundle.objects.create(
+        session=session, requested_by=acting_user, count=count
+    )
+    if count <= SYNC_BUNDLE_LIMIT:
+        build_bundle(bundle.pk)
+    else:
+        enqueue_on_commit(build_attestation_bundle, bundle.pk)
+    return bundle
+
+
+def build_bundle(bundle_id: int) -> None:
+    """Build (idempotently) the zip of a pending bundle and store it privately."""
+    from pypdf import PdfReader, PdfWriter
+
+    bundle = (
+        AttestationBundle.objects.select_related(
+            "session", "session__commune", "session__department"
+        )
+        .filter(pk=bundle_id)
+        .first()
+    )
+    if bundle is None or bundle.state != AttestationBundle.State.PENDING:
+        return
+    session = bundle.session
+    attendances = present_attendances(session)
+    combined = render_attestations(session, attendances)
+    attestations = Attestation.objects.filter(attendance__in=attendances)
+    codes = {a.attendance_id: a.code for a in attestations}
+    reader = PdfReader(io.BytesIO(combined))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("attestations.pdf", combined)
+        for number, (attendance, page) in enumerate(
+            zip(attendances, reader.pages, strict=True), start=1
+        ):
+            writer = PdfWriter()
+            writer.add_page(page)
+            writer.compress_identical_objects(remove_identicals=True, remove_orphans=True)
+            single = io.BytesIO()
+            writer.write(single)
+            trainee = attendance.trainee
+            slug = slugify(f"{trainee.last_name} {trainee.first_name}")[:60] or "participant"
+            archive.writestr(
+                f"attestation-{number:03d}-{slug}-{codes[attendance.pk]}.pdf", single.getvalue()
+            )
+    data = buffer.getvalue()
+    with transaction.atomic():
+        bundle = AttestationBundle.objects.select_for_update().get(pk=bundle_id)
+        if bundle.state != AttestationBundle.State.PENDING:
+            return
+        bundle.file.save(f"{uuid.uuid4().hex}.zip", ContentFile(data), save=False)
+        bundle.sha256 = hashlib.sha256(data).hexdigest()
+        bundle.count = len(attendances)
+        bundle.state = AttestationBundle.State.READY
+        bundle.finished_at = timezone.now()
+        bundle.save()
+
+
+def mark_bundle_failed(bundle_id: int) -> None:
+    with transaction.atomic():
+        bundle = AttestationBundle.objects.select_for_update().filter(pk=bundle_id).first()
+        if bundle is not None and bundle.state == AttestationBundle.State.PENDING:
+            bundle.state = AttestationBundle.State.FAILED
+            bundle.finished_at = timezone.now()
+            bundle.save(update_fields=["state", "finished_at"])
+
+
+# Headcounts ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_save_headcount(
+    *, scope: Commune | Department, year: int, service: str, headcount: int, acting_user: Any
+) -> ServiceHeadcount:
+    """Enter or correct the headcount of a service for a year (one row per service and year)."""
+    from .normalise import normalise_key
+
+    lookup: dict[str, Any] = {"year": year, "service_key": normalise_key(service)}
+    if isinstance(scope, Commune):
+        lookup["commune"] = scope
+    else:
+        lookup["department"] = scope
+    row = ServiceHeadcount.objects.filter(**lookup).first()
+    if row is None:
+        row = ServiceHeadcount(**{k: v for k, v in lookup.items() if k != "service_key"})
+    row.service = service.strip()
+    row.headcount = headcount
+    row.save()
+    return row
+
+
+@transaction.atomic
+def do_delete_headcount(row: ServiceHeadcount, *, acting_user: Any) -> None:
+    row.delete()
