@@ -5,3 +5,16 @@ from django.utils.translation import gettext_lazy as _
 class ConventionsConfig(AppConfig):
     name = "conventions"
     verbose_name = _("Conventions et charte")
+
+    def ready(self) -> None:
+        from cmer.audit.core import register
+
+        from . import models
+
+        register(models.Convention, sensitive=("termination_reason",))
+        # Signatories are public office holders, but a name is still a name: masked.
+        register(models.Signatory, sensitive=("name",))
+        register(models.SignedDocument)
+        register(models.ConventionReminder)
+        register(models.CharterVersion, sensitive=("text",))
+        register(models.CharterAcknowledgement)

@@ -1,0 +1,134 @@
+"""Expiry reminders: 60, 30 and 7 days before a convention's end, each sent once.
+
+``plan_expiry_reminders`` (Celery beat, daily) creates one ``ConventionReminder`` row per due
+reminder (the unique constraint makes it once) and queues ``send_convention_reminder`` with the
+row's id on commit. It also re-queues rows left unsent (broker down, worker lost), so nothing is
+lost. The e-mail says only that a convention needs attention, with a link: no names, no commune.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from cmer.accounts.models import Membership, Role
+from cmer.queue import enqueue_on_commit
+
+from .models import Convention, ConventionReminder
+
+logger = logging.getLogger(__name__)
+
+REMINDER_DAYS = (60, 30, 7)
+RESEND_AFTER = datetime.timedelta(minutes=30)
+
+
+def due_threshold(days_left: int) -> int | None:
+    """The reminder due with ``days_left`` days to go: the smallest threshold not yet passed.
+
+    With 29 days left the 30-day reminder is due (a missed 60-day one is not sent late).
+    """
+    if days_left < 0:
+        return None
+    candidates = [days for days in REMINDER_DAYS if days_left <= days]
+    return min(candidates) if candidates else None
+
+
+@shared_task(name="conventions.plan_expiry_reminders")
+def plan_expiry_reminders() -> int:
+    """Create and queue the reminders due today. Idempotent: returns how many were created."""
+    today = timezone.localdate()
+    created = 0
+    candidates = Convention.objects.filter(
+        status=Convention.Status.SIGNED, end_date__isnull=False
+    ).exclude(kind=Convention.Kind.AMENDMENT)
+    for convention in candidates.iterator():
+        if convention.state_on(today) not in (Convention.Status.IN_FORCE, Convention.Status.SIGNED):
+            continue
+        end = convention.period_end_on(today)
+        if end is None:
+            continue
+        threshold = due_threshold((end - today).days)
+        if threshold is None:
+            continue
+        try:
+            with transaction.atomic():
+                reminder = ConventionReminder.objects.create(
+                    convention=convention, period_end=end, days_before=threshold
+                )
+                enqueue_on_commit(send_convention_reminder, reminder.pk)
+        except IntegrityError:
+            continue  # already planned: each reminder goes once
+        created += 1
+    # Rows planned but never sent (broker unreachable, worker lost): queue them again.
+    stale = ConventionReminder.objects.filter(
+        sent_at__isnull=True, created_at__lt=timezone.now() - RESEND_AFTER
+    ).values_list("pk", flat=True)
+    for reminder_id in stale:
+        send_convention_reminder.delay(reminder_id)
+    return created
+
+
+def reminder_recipients(convention: Convention) -> list[str]:
+    """Active referents of the commune and liaisons of its department."""
+    memberships = Membership.objects.active().filter(
+        Q(commune_id=convention.commune_id, role=Role.REFERENT)
+        | Q(department_id=convention.commune.department_id, role=Role.LIAISON)
+    )
+    return sorted(set(memberships.values_list("user__email", flat=True)))
+
+
+@shared_task(
+    name="conventions.send_convention_reminder",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_convention_reminder(reminder_id: int) -> int:
+    """Send one reminder (ids only in the message). Does nothing if it was already sent."""
+    with transaction.atomic():
+        reminder = (
+            ConventionReminder.objects.select_for_update()
+            .select_related("convention", "convention__commune")
+            .filter(pk=reminder_id)
+            .first()
+        )
+        if reminder is None or reminder.sent_at is not None:
+            return 0
+        convention = reminder.convention
+        if convention.state_on() not in (Convention.Status.IN_FORCE, Convention.Status.SIGNED):
+            # Terminated or expired since it was planned: nothing to remind.
+            reminder.sent_at = timezone.now()
+            reminder.save()
+            return 0
+        recipients = reminder_recipients(convention)
+        link = settings.SITE_URL.rstrip("/") + reverse("conventions:detail", args=[convention.pk])
+        with override(settings.LANGUAGE_CODE):
+            subject = _("[CMER] Une convention demande votre attention")
+            body = _(
+                "Bonjour,\n\n"
+                "Une convention dont vous assurez le suivi arrive à échéance dans %(days)s jours "
+                "au plus.\nConsultez-la après connexion : %(link)s\n\n"
+                "Ce message ne contient aucune information confidentielle."
+            ) % {"days": reminder.days_before, "link": link}
+        connection = get_connection()
+        messages = [
+            EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
+            for address in recipients
+        ]
+        if messages:
+            connection.send_messages(messages)
+        reminder.sent_at = timezone.now()
+        reminder.recipients = len(messages)
+        reminder.save()
+    logger.info("Convention reminder %s sent to %s recipient(s)", reminder_id, len(messages))
+    return len(messages)
