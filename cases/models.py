@@ -296,7 +296,7 @@ class TimelineEntry(models.Model):
         return f"{self.get_kind_display()} #{self.pk}"
 
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self.pk is not None and not kwargs.pop("rotating_keys", False):
+        if self.pk is not None:
             raise ValidationError(_("Le suivi ne se modifie pas : ajoutez une entrée."))
         super().save(*args, **kwargs)
 

@@ -5,6 +5,7 @@ Every page that shows content records the read through the audit core; every ref
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from django.contrib import messages
@@ -307,7 +308,7 @@ def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> Fi
     content = files.read_decrypted(attachment.stored_name)
     record_access(request, attachment, what="download", data={"referral": referral.reference})
     response = FileResponse(
-        iter([content]),
+        io.BytesIO(content),
         as_attachment=True,
         filename=attachment.display_name,
         content_type=attachment.content_type,

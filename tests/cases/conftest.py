@@ -19,5 +19,7 @@ def protocol(monkeypatch):
         decision = ALLOWED
 
     gate = Gate()
-    monkeypatch.setattr("conventions.gates.protocol_in_force", lambda commune, on=None: gate.decision)
+    monkeypatch.setattr(
+        "conventions.gates.protocol_in_force", lambda commune, on=None: gate.decision
+    )
     return gate
