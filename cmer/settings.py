@@ -241,8 +241,10 @@ if DEBUG or TESTING:
 # Uploaded files (attachments, signed PDFs) are never under the web root and never served by it:
 # only access-checked views stream them.
 PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", BASE_DIR / "var" / "private"))
-MEDIA_ROOT = PRIVATE_STORAGE_ROOT
-MEDIA_URL = None
+# No public media at all: MEDIA_* point to an empty place that nothing routes to; uploads go to
+# the "default" storage below, under PRIVATE_STORAGE_ROOT.
+MEDIA_ROOT = BASE_DIR / "var" / "no-public-media"
+MEDIA_URL = "/no-public-media/"
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -275,7 +277,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Audit: verify the chain, then seal its head with an HMAC checkpoint (cmer.audit.tasks).
+    "audit-daily-checkpoint": {
+        "task": "cmer.audit.daily_checkpoint",
+        "schedule": __import__("celery.schedules").schedules.crontab(hour=2, minute=30),
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 # E-mail: console locally, SMTP from the environment in production.

@@ -18,9 +18,10 @@ from auditlog.context import auditlog_value
 from auditlog.registry import auditlog
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import AuditEntry, Event
+from .models import AuditEntry, Event, _commune_id_of
 
 MASK = "[masqué]"
 
@@ -80,12 +81,18 @@ def record_event(
     target_model: type[models.Model] | None = None,
     target_pk: str | int | None = None,
     data: dict[str, Any] | None = None,
+    commune: Any | None = None,
 ) -> AuditEntry:
-    """Write one security or domain event.
+    """Write one security or domain event (chained, see ``AuditEntry._do_insert``).
 
-    ``data`` holds identifiers and reasons, never content.
+    ``data`` holds identifiers and reasons, never content. ``commune`` (a Commune or its id)
+    scopes the entry for the DPO; by default it is the target's ``audit_commune_id`` /
+    ``commune_id``.
     """
     actor, address = _actor_and_address(request, actor)
+    commune_id = getattr(commune, "pk", commune)
+    if commune_id is None and target is not None:
+        commune_id = _commune_id_of(target)
     if target is not None:
         content_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
         object_pk = str(target.pk)
@@ -111,6 +118,7 @@ def record_event(
         actor_email=getattr(actor, "email", None),
         remote_addr=address,
         additional_data=data or None,
+        commune_id=commune_id,
     )
 
 
@@ -132,3 +140,16 @@ def record_denial(
 ) -> AuditEntry:
     """A 404 produced by a permission rule on an object that exists."""
     return record_event(Event.DENIED, request=request, target_model=model, target_pk=pk)
+
+
+def entries_for_object(obj: models.Model, *, events: Iterable[str] = ()) -> QuerySet[AuditEntry]:
+    """Entries about one object, newest first ("who accessed this referral").
+
+    Served by the (content_type, object_pk, timestamp) index. The caller decides who may see
+    them (the referent of the object's commune, the DPO); slice the result.
+    """
+    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=False)
+    queryset = AuditEntry.objects.filter(content_type=content_type, object_pk=str(obj.pk))
+    if events:
+        queryset = queryset.filter(event__in=[str(event) for event in events])
+    return queryset.order_by("-timestamp", "-position")

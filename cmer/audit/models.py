@@ -1,16 +1,60 @@
-"""The audit trail's storage: django-auditlog's entry model, made ours.
+"""The audit trail's storage: django-auditlog's entry model, made ours and append-only.
 
 Our own model (AUDITLOG_LOGENTRY_MODEL) rather than auditlog's so that the table can be made
-append-only: the actor and content type are PROTECTed (never SET_NULL, which would UPDATE old rows)
-and the actor's e-mail is copied so an entry reads on its own.
+append-only: the actor and content type are PROTECTed (never SET_NULL, which would UPDATE old rows),
+the actor's e-mail is copied so an entry reads on its own, and every entry is chained (see
+``chain.py``): ``position`` and ``prev_hash`` are unique, so two writers can never fork the chain.
+The database itself refuses UPDATE, DELETE and TRUNCATE (migration 0002, ``protection.py``).
 """
 
 from __future__ import annotations
 
-from auditlog.models import AbstractLogEntry
+from typing import Any
+
+from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, connections, models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from . import chain
+
+
+class AppendOnlyError(Exception):
+    """The audit trail is append-only: an entry is never updated or deleted."""
+
+
+class CanonicalJSONField(models.TextField):
+    """JSON kept as the exact canonical text that was hashed (a text column, not jsonb).
+
+    jsonb would re-order keys and re-format numbers: verification would then have to re-serialise
+    what it reads, which is precisely what the chain must not depend on.
+    """
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None:
+            return None
+        return chain_loads(value)
+
+    def to_python(self, value: Any) -> Any:
+        return chain_loads(value) if isinstance(value, str) else value
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return chain.canonical_json(value)
+
+    def value_to_string(self, obj: Any) -> str:
+        return self.get_prep_value(self.value_from_object(obj)) or ""
+
+
+def chain_loads(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 class Event(models.TextChoices):
@@ -28,6 +72,42 @@ class Event(models.TextChoices):
     EXPORT = "export", _("export")
     ARCHIVE_READ = "archive_read", _("consultation d'archive")
     TRANSMIT = "transmit", _("transmission")
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """Refuses, in Python already, everything that would bypass the chain or rewrite it."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("audit entries are never updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit entries are never deleted (see purge_audit)")
+
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list:
+        raise AppendOnlyError("audit entries are chained one by one: use save()")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AppendOnlyError("audit entries are never updated")
+
+
+def _commune_id_of(instance: Any) -> int | None:
+    """The commune an audited object belongs to: ``audit_commune_id`` if defined, else its
+    ``commune_id``. Models of the apps can define ``audit_commune_id`` (e.g. an attachment:
+    ``return self.referral.commune_id``) to scope their entries for the DPO."""
+    value = getattr(instance, "audit_commune_id", None)
+    if value is None:
+        value = getattr(instance, "commune_id", None)
+    return value if isinstance(value, int) else None
+
+
+class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # type: ignore[misc]
+    def log_create(self, instance: Any, force_log: bool = False, **kwargs: Any) -> Any:
+        kwargs.setdefault("commune_id", _commune_id_of(instance))
+        return super().log_create(instance, force_log=force_log, **kwargs)
+
+    def log_m2m_changes(self, changed_queryset: Any, instance: Any, *args: Any, **kw: Any) -> Any:
+        kw.setdefault("commune_id", _commune_id_of(instance))
+        return super().log_m2m_changes(changed_queryset, instance, *args, **kw)
 
 
 class AuditEntry(AbstractLogEntry):
@@ -48,6 +128,25 @@ class AuditEntry(AbstractLogEntry):
         related_name="+",
         verbose_name=_("auteur"),
     )
+    # Stored as canonical JSON text (hashed as stored); read back as Python values.
+    serialized_data = CanonicalJSONField(null=True)
+    changes = CanonicalJSONField(null=True, verbose_name=_("change message"))
+    additional_data = CanonicalJSONField(blank=True, null=True, verbose_name=_("additional data"))
+    # The commune the target belongs to, so that a DPO sees the entries of their department only.
+    commune = models.ForeignKey(
+        "accounts.Commune",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("commune"),
+    )
+    # The chain (see chain.py): assigned under a lock, inside the inserting transaction.
+    position = models.BigIntegerField(_("position"), unique=True, editable=False)
+    prev_hash = models.CharField(_("empreinte précédente"), max_length=64, unique=True)
+    entry_hash = models.CharField(_("empreinte"), max_length=64, editable=False)
+
+    objects = AuditEntryManager()
 
     class Meta(AbstractLogEntry.Meta):
         verbose_name = _("entrée du journal")
@@ -55,4 +154,155 @@ class AuditEntry(AbstractLogEntry):
         indexes = [
             models.Index(fields=["content_type", "object_pk", "timestamp"]),
             models.Index(fields=["actor", "timestamp"]),
+            # The DPO's "who saw or changed TAR-2026-0007": object_repr is the reference.
+            models.Index(fields=["object_repr"], name="audit_entry_repr_idx"),
+            models.Index(fields=["commune", "timestamp"], name="audit_entry_commune_idx"),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("audit entries are never updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("audit entries are never deleted (see purge_audit)")
+
+    def canonical_values(self) -> tuple[Any, ...]:
+        """This entry's columns as they are stored, in ``chain.CANONICAL_COLUMNS`` order."""
+        values = []
+        for name in chain.CANONICAL_COLUMNS:
+            value = getattr(self, name)
+            if value is not None and name in _JSON_COLUMNS:
+                value = chain.canonical_json(value)
+            values.append(value)
+        return tuple(values)
+
+    def _do_insert(self, manager, using, fields, returning_fields, raw):  # type: ignore[no-untyped-def]
+        """Append to the chain: lock, read the head, hash, insert — in one transaction.
+
+        On PostgreSQL a transaction-scoped advisory lock serialises appends until commit (the head
+        is read by a statement that starts after the lock is held, so it sees the last committed
+        entry). On SQLite the database's single writer serialises commits; a rare race between two
+        threads' reads hits the unique constraints and is retried.
+        """
+        connection = connections[using]
+        attempts = 5 if connection.vendor == "sqlite" else 1
+        for attempt in range(attempts):
+            try:
+                with transaction.atomic(using=using):
+                    self._link(connection)
+                    return super()._do_insert(manager, using, fields, returning_fields, raw)
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _link(self, connection: Any) -> None:
+        table = connection.ops.quote_name(self._meta.db_table)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
+            cursor.execute(
+                f"SELECT position, entry_hash FROM {table} ORDER BY position DESC LIMIT 1"  # noqa: S608
+            )
+            head = cursor.fetchone()
+        if head is None:
+            head = _chain_base(connection)
+        self.position = head[0] + 1
+        self.prev_hash = head[1]
+        # The time of recording, taken under the lock: time order and chain order agree.
+        self.timestamp = timezone.now()
+        if self.object_repr and len(self.object_repr) > 200:
+            self.object_repr = self.object_repr[:200]
+        self.entry_hash = chain.entry_hash(self.canonical_values())
+
+
+def _chain_base(connection: Any) -> tuple[int, str]:
+    """Where an empty table's chain starts: the last purge boundary, or the genesis."""
+    boundary = (
+        AuditCheckpoint.objects.using(connection.alias)
+        .filter(kind=AuditCheckpoint.Kind.BOUNDARY)
+        .order_by("-head_position")
+        .values_list("head_position", "head_hash")
+        .first()
+    )
+    return boundary or (0, chain.GENESIS_HASH)
+
+
+_JSON_COLUMNS = frozenset({"changes", "additional_data", "serialized_data"})
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain's head was <hash> at <position>, with <count> entries".
+
+    The MAC uses settings.AUDIT_CHECKPOINT_KEY, which is not in the database: whoever rewrites the
+    table and recomputes every hash still cannot produce checkpoints that match. The DPO downloads
+    them and keeps them outside the system. A *boundary* checkpoint is left by a retention purge:
+    the chain that remains starts right after it.
+    """
+
+    class Kind(models.TextChoices):
+        DAILY = "daily", _("quotidien")
+        MANUAL = "manual", _("manuel")
+        BOUNDARY = "boundary", _("limite de purge")
+
+    created_at = models.DateTimeField(_("créé le"), default=timezone.now)
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices)
+    head_position = models.BigIntegerField(_("position de tête"))
+    head_hash = models.CharField(_("empreinte de tête"), max_length=64)
+    entry_count = models.BigIntegerField(_("nombre d'entrées"))
+    mac = models.CharField(_("sceau HMAC"), max_length=64)
+
+    class Meta:
+        verbose_name = _("point de contrôle")
+        verbose_name_plural = _("points de contrôle")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def text(self) -> str:
+        return chain.checkpoint_text(
+            kind=self.kind,
+            head_position=self.head_position,
+            head_hash=self.head_hash,
+            entry_count=self.entry_count,
+            created_at=self.created_at,
+        )
+
+    def line(self) -> str:
+        """The downloadable form: text and MAC on one line."""
+        return f"{self.text()} mac={self.mac}"
+
+    def mac_is_valid(self) -> bool:
+        return chain.mac_is_valid(self.text(), self.mac)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("checkpoints are never updated")
+        # Microseconds survive every backend; the MAC covers the stored value.
+        self.mac = chain.checkpoint_mac(self.text())
+        super().save(*args, **kwargs)
+
+
+class AuditVerification(models.Model):
+    """The result of one ``verify_audit`` run, shown to the DPO (the latest one)."""
+
+    started_at = models.DateTimeField(_("début"))
+    finished_at = models.DateTimeField(_("fin"))
+    ok = models.BooleanField(_("chaîne intacte"))
+    checked = models.BigIntegerField(_("entrées vérifiées"))
+    head_position = models.BigIntegerField(_("position de tête"), null=True)
+    head_hash = models.CharField(_("empreinte de tête"), max_length=64, blank=True)
+    problem = models.CharField(_("anomalie"), max_length=20, blank=True)
+    problem_position = models.BigIntegerField(_("position de l'anomalie"), null=True)
+    message = models.TextField(_("message"), blank=True)
+
+    class Meta:
+        verbose_name = _("vérification")
+        verbose_name_plural = _("vérifications")
+        ordering = ["-finished_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.finished_at:%Y-%m-%d %H:%M} {'ok' if self.ok else self.problem}"

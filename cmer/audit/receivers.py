@@ -28,24 +28,35 @@ def _attempted(credentials: dict[str, Any]) -> str:
     return str(credentials.get("username") or credentials.get("email") or "")[:254].lower()
 
 
+def _user_pk(email: str) -> int | None:
+    """The account the attempt was aimed at, if it exists: the DPO of its department sees it."""
+    if not email:
+        return None
+    return get_user_model().objects.filter(email__iexact=email).values_list("pk", flat=True).first()
+
+
 @receiver(user_login_failed, dispatch_uid="cmer_audit_login_failed")
 def on_login_failed(
     sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any
 ) -> None:
     # The attempted address is kept (security needs it), never the password (Django strips it).
+    attempted = _attempted(credentials)
     record_event(
         Event.LOGIN_FAILED,
         request=request,
         target_model=get_user_model(),
-        data={"attempted_email": _attempted(credentials)},
+        target_pk=_user_pk(attempted),
+        data={"attempted_email": attempted},
     )
 
 
 @receiver(user_locked_out, dispatch_uid="cmer_audit_lockout")
 def on_lockout(sender: Any, request: Any = None, username: str = "", **kw: Any) -> None:
+    attempted = (username or "")[:254].lower()
     record_event(
         Event.LOCKOUT,
         request=request,
         target_model=get_user_model(),
-        data={"attempted_email": (username or "")[:254].lower()},
+        target_pk=_user_pk(attempted),
+        data={"attempted_email": attempted},
     )

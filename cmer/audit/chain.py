@@ -1,0 +1,138 @@
+"""The hash chain of the audit trail: canonical text, entry hash, chain lock, checkpoints' MAC.
+
+Each entry's hash is SHA-256 over an explicit canonical text of its stored columns, which includes
+its position and the previous entry's hash. The canonical text is built from *stored* values only:
+the JSON columns are kept as the exact canonical text that was hashed (``CanonicalJSONField``), so
+verification never re-serialises JSON read back from the database.
+
+Format (version 1), one line per column in ``CANONICAL_COLUMNS`` order::
+
+    cmer-audit-v1\n
+    <name>:<length>:<value>\n     a value (length in characters: newlines inside are harmless)
+    <name>!\n                     NULL
+
+Times are UTC, always ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; IP addresses in Python's normal form.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+VERSION = "cmer-audit-v1"
+GENESIS_HASH = "0" * 64
+# Key of the PostgreSQL advisory lock that serialises chain appends ("CMER" + 1).
+CHAIN_LOCK_KEY = 0x434D4552_0001
+
+# The hashed columns, in canonical order. ``entry_hash`` itself is of course not part of it.
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "position",
+    "prev_hash",
+    "timestamp",
+    "event",
+    "action",
+    "content_type_id",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "actor_id",
+    "actor_email",
+    "remote_addr",
+    "remote_port",
+    "cid",
+    "commune_id",
+    "changes_text",
+    "changes",
+    "additional_data",
+    "serialized_data",
+)
+_TIMESTAMP = CANONICAL_COLUMNS.index("timestamp")
+_REMOTE_ADDR = CANONICAL_COLUMNS.index("remote_addr")
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON serialisation we store and hash: sorted keys, no spaces, ASCII only."""
+    return json.dumps(
+        value, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+
+
+def format_timestamp(value: datetime.datetime | str) -> str:
+    """UTC, microseconds, ``Z``. Accepts an aware datetime or SQLite's stored text (naive UTC)."""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_address(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(ipaddress.ip_address(str(value).split("/")[0]))
+
+
+def canonical_text(values: Sequence[Any]) -> str:
+    """Canonical text of one entry; ``values`` in ``CANONICAL_COLUMNS`` order, as stored."""
+    parts = [VERSION, "\n"]
+    for index, (name, value) in enumerate(zip(CANONICAL_COLUMNS, values, strict=True)):
+        if value is None:
+            parts.append(f"{name}!\n")
+            continue
+        if index == _TIMESTAMP:
+            text = format_timestamp(value)
+        elif index == _REMOTE_ADDR:
+            text = format_address(value) or ""
+        else:
+            text = str(value)
+        parts.append(f"{name}:{len(text)}:{text}\n")
+    return "".join(parts)
+
+
+def entry_hash(values: Sequence[Any]) -> str:
+    return hashlib.sha256(canonical_text(values).encode("utf-8")).hexdigest()
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+
+def checkpoint_text(
+    *, kind: str, head_position: int, head_hash: str, entry_count: int, created_at: Any
+) -> str:
+    """What a checkpoint's MAC covers; also the line the DPO downloads (without the MAC)."""
+    return (
+        f"{VERSION}-checkpoint kind={kind} position={head_position} hash={head_hash} "
+        f"count={entry_count} at={format_timestamp(created_at)}"
+    )
+
+
+def checkpoint_mac(text: str) -> str:
+    """HMAC-SHA256 with settings.AUDIT_CHECKPOINT_KEY, a key that never enters the database."""
+    key = settings.AUDIT_CHECKPOINT_KEY.encode("utf-8")
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def mac_is_valid(text: str, mac: str) -> bool:
+    return hmac.compare_digest(checkpoint_mac(text), mac)
+
+
+def parse_checkpoint_line(line: str) -> dict[str, str]:
+    """Parse ``<checkpoint text> mac=<hex>`` as downloaded; raises ValueError if malformed."""
+    line = line.strip()
+    body, sep, mac = line.rpartition(" mac=")
+    if not sep or not body.startswith(f"{VERSION}-checkpoint "):
+        raise ValueError("not a CMER audit checkpoint line")
+    fields = dict(item.split("=", 1) for item in body.split(" ")[1:])
+    if set(fields) != {"kind", "position", "hash", "count", "at"}:
+        raise ValueError("incomplete checkpoint line")
+    fields["mac"] = mac
+    fields["text"] = body
+    return fields

@@ -1,0 +1,161 @@
+"""Database-level protection of the audit tables: the database itself refuses UPDATE, DELETE and
+TRUNCATE, whatever the application does.
+
+- PostgreSQL: a row trigger (UPDATE, DELETE) and a statement trigger (TRUNCATE: row triggers do not
+  fire on it). Only the table owner can disable them, and in production the application connects
+  as ``cmer_app``, which owns nothing and has only INSERT and SELECT on these tables
+  (``revoke_app_privileges``; role name in settings.AUDIT_APP_DB_ROLE, default ``cmer_app``).
+- SQLite: BEFORE UPDATE / BEFORE DELETE triggers (SQLite has no TRUNCATE and no roles).
+
+``maintenance()`` lifts the triggers inside one transaction, for the owner only (the retention
+purge and the test runner's flush): on PostgreSQL ``ALTER TABLE`` fails for any other role.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+PROTECTED_TABLES = ("audit_auditentry", "audit_auditcheckpoint")
+
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION cmer_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'CMER: % refused on %: the audit trail is append-only', TG_OP, TG_TABLE_NAME;
+END
+$$
+"""
+
+
+def _row_trigger(table: str) -> str:
+    return f"{table}_append_only"
+
+
+def _truncate_trigger(table: str) -> str:
+    return f"{table}_no_truncate"
+
+
+def trigger_names(table: str, vendor: str) -> list[str]:
+    if vendor == "postgresql":
+        return [_row_trigger(table), _truncate_trigger(table)]
+    return [f"{table}_no_update", f"{table}_no_delete"]
+
+
+def _sqlite_create(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'CMER: {op} refused on {table}: the audit trail is "
+        f"append-only'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+def _pg_create(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER {_row_trigger(table)} BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION cmer_audit_refuse()",
+        f"CREATE TRIGGER {_truncate_trigger(table)} BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION cmer_audit_refuse()",
+    ]
+
+
+def install(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(PG_FUNCTION)
+            for table in tables:
+                for name in trigger_names(table, "postgresql"):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+                for statement in _pg_create(table):
+                    cursor.execute(statement)
+        elif connection.vendor == "sqlite":
+            for table in tables:
+                for statement in _sqlite_create(table):
+                    cursor.execute(statement)
+        else:  # pragma: no cover
+            raise NotImplementedError(connection.vendor)
+
+
+def uninstall(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> None:
+    """Only for reversing the migration."""
+    with connection.cursor() as cursor:
+        for table in tables:
+            for name in trigger_names(table, connection.vendor):
+                if connection.vendor == "postgresql":
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+                else:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def app_role() -> str:
+    return getattr(settings, "AUDIT_APP_DB_ROLE", "cmer_app")
+
+
+def revoke_app_privileges(connection: Any, role: str | None = None) -> bool:
+    """PostgreSQL: leave the application role INSERT and SELECT only on the audit tables.
+
+    deploy/postgres/init.sql gives ``cmer_app`` SELECT/INSERT/UPDATE/DELETE on every table the
+    owner creates; here the audit tables lose UPDATE, DELETE, TRUNCATE (and TRIGGER, REFERENCES).
+    Returns False when the role does not exist (development, tests).
+    """
+    if connection.vendor != "postgresql":
+        return False
+    role = role or app_role()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            return False
+        quoted = connection.ops.quote_name(role)
+        for table in PROTECTED_TABLES:
+            cursor.execute(
+                f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {table} FROM {quoted}"
+            )
+            cursor.execute(f"GRANT SELECT, INSERT ON {table} TO {quoted}")
+    return True
+
+
+def is_installed(connection: Any, table: str = "audit_auditentry") -> bool:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass "
+                "AND tgname = ANY(%s) AND tgenabled <> 'D'",
+                [table, trigger_names(table, "postgresql")],
+            )
+        else:
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN (%s, %s)",
+                trigger_names(table, "sqlite"),
+            )
+        return cursor.fetchone()[0] == 2
+
+
+@contextlib.contextmanager
+def maintenance(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> Iterator[None]:
+    """Lift the protection inside one transaction; restored before it commits.
+
+    Works only for the tables' owner (PostgreSQL refuses ALTER TABLE to anyone else), so the
+    application role can never use it.
+    """
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            for table in tables:
+                if connection.vendor == "postgresql":
+                    for name in trigger_names(table, "postgresql"):
+                        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+                else:
+                    for name in trigger_names(table, "sqlite"):
+                        cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+        yield
+        with connection.cursor() as cursor:
+            for table in tables:
+                if connection.vendor == "postgresql":
+                    for name in trigger_names(table, "postgresql"):
+                        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+                else:
+                    for statement in _sqlite_create(table):
+                        cursor.execute(statement)
