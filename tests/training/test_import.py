@@ -1,0 +1,236 @@
+"""Upload → preview → confirm: idempotent re-upload, atomicity, a failed upload saves nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from cmer.audit.models import AuditEntry, Event
+from training import actions
+from training.models import Attendance, AttendanceImport, Trainee
+
+from .factories import TrainingSessionFactory
+
+FILES = Path(__file__).parent / "files"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def session(world):
+    return TrainingSessionFactory(commune=world.tarascon, created_by=world.coordinator)
+
+
+def upload(client, session, name, data=None):
+    data = (FILES / name).read_bytes() if data is None else data
+    return client.post(
+        reverse("training:import_upload", args=[session.pk]),
+        {"file": SimpleUploadedFile(name, data)},
+    )
+
+
+def upload_and_confirm(client, session, name, data=None):
+    response = upload(client, session, name, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    staged = AttendanceImport.objects.latest("pk")
+    response = client.post(reverse("training:import_confirm", args=[staged.pk]))
+    assert response.status_code == 302
+    staged.refresh_from_db()
+    return staged
+
+
+def test_preview_then_confirm(world, as_user, session, _private_storage):
+    client = as_user(world.coordinator)
+    response = upload(client, session, "bad_rows.csv")
+    staged = AttendanceImport.objects.get()
+    assert response["Location"] == reverse("training:import_preview", args=[staged.pk])
+    # Nothing imported before confirmation.
+    assert not Attendance.objects.exists()
+    data = (FILES / "bad_rows.csv").read_bytes()
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()
+    with staged.file.open("rb") as stored:
+        assert stored.read() == data
+    assert "bad_rows" not in staged.file.name  # random name on disk
+    page = client.get(response["Location"]).content.decode()
+    assert "adresse électronique invalide" in page
+    assert "nom manquant" in page
+    assert "INVALID_TEMPLATE_VARIABLE" not in page
+    client.post(reverse("training:import_confirm", args=[staged.pk]))
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.CONFIRMED
+    assert staged.result["new_attendances"] == 2
+    statuses = dict(session.attendances.values_list("trainee__first_name", "status"))
+    assert statuses == {"Anne": "present", "Berthe": "absent"}
+    (entry,) = [
+        e
+        for e in AuditEntry.objects.filter(event=Event.CHANGE, object_pk=str(staged.pk))
+        if (e.additional_data or {}).get("what") == "attendance_import"
+    ]
+    assert entry.actor == world.coordinator
+    assert entry.additional_data["new_attendances"] == 2
+    assert "Anne" not in str(entry.additional_data)
+
+
+def test_same_file_twice_creates_no_duplicates(world, as_user, session):
+    client = as_user(world.coordinator)
+    first = upload_and_confirm(client, session, "utf8_bom_semicolon.csv")
+    assert first.result["new_attendances"] == 5
+    second = upload_and_confirm(client, session, "utf8_bom_semicolon.csv")
+    assert second.result == {
+        "new_trainees": 0,
+        "updated_trainees": 0,
+        "new_attendances": 0,
+        "updated_attendances": 0,
+        "unchanged": 5,
+    }
+    assert session.attendances.count() == 5
+    assert Trainee.objects.count() == 5
+
+
+def test_preview_of_a_known_file_says_so(world, as_user, session):
+    client = as_user(world.coordinator)
+    upload_and_confirm(client, session, "utf8_bom_semicolon.csv")
+    response = upload(client, session, "utf8_bom_semicolon.csv")
+    page = client.get(response["Location"]).content.decode()
+    assert "déjà été importé" in page
+    assert "5 présences inchangées" in page
+
+
+def test_corrected_file_updates_statuses(world, as_user, session):
+    client = as_user(world.coordinator)
+    upload_and_confirm(client, session, "utf8_bom_semicolon.csv")
+    corrected = (
+        "\ufeffNom;Prénom;Service / Direction;Courriel;Présent;Remarque\r\n"
+        "Garçon;Loïc;Sports;loic.garcon@tarascon.test;oui;retard\r\n"
+        "Müller;Jean-François;CCAS;jf.muller@tarascon.test;non;\r\n"
+    ).encode()
+    staged = upload_and_confirm(client, session, "corrige.csv", corrected)
+    # Loïc matched by e-mail; Jean-François (no e-mail before) by name + organisation.
+    assert staged.result["new_attendances"] == 0
+    assert staged.result["updated_attendances"] == 2
+    loic = session.attendances.get(trainee__email="loic.garcon@tarascon.test")
+    assert (loic.status, loic.remark) == ("present", "retard")
+    muller = session.attendances.get(trainee__last_name="Müller")
+    assert muller.status == "absent"
+    assert muller.trainee.email == "jf.muller@tarascon.test"
+    assert session.attendances.count() == 5
+
+
+def test_registry_is_shared_across_sessions_of_the_department(world, as_user, session):
+    other = TrainingSessionFactory(commune=world.miramas, created_by=world.coordinator)
+    coordinator = world.coordinator
+    from cmer.accounts.models import Role
+    from tests.conftest import make_user
+
+    dept_coordinator = make_user(
+        "formation@pref13.test", Role.TRAINING_COORDINATOR, department=world.department
+    )
+    upload_and_confirm(as_user(coordinator), session, "utf8_bom_semicolon.csv")
+    upload_and_confirm(as_user(dept_coordinator), other, "utf8_bom_semicolon.csv")
+    assert Trainee.objects.count() == 5
+    assert Attendance.objects.count() == 10
+
+
+def test_failed_upload_saves_nothing(world, as_user, session, _private_storage):
+    client = as_user(world.coordinator)
+    for name in ("renamed_pdf.csv", "empty.csv", "merged_name_header.xlsx", "unknown_headers.csv"):
+        response = upload(client, session, name)
+        assert response.status_code == 200
+        assert "fr-error-text" in response.content.decode() or "fr-message" in (
+            response.content.decode()
+        )
+    assert not AttendanceImport.objects.exists()
+    assert (
+        not any(p.is_file() for p in _private_storage.rglob("*"))
+        if _private_storage.exists()
+        else True
+    )
+
+
+def test_refused_file_message_is_shown(world, as_user, session):
+    response = upload(as_user(world.coordinator), session, "renamed_pdf.csv")
+    assert "ni un CSV ni un classeur XLSX" in response.content.decode()
+
+
+def test_oversized_upload_is_refused_by_the_form(world, as_user, session):
+    data = b"Nom\r\n" + b"x" * (5 * 1024 * 1024)
+    response = upload(as_user(world.coordinator), session, "big.csv", data)
+    assert response.status_code == 200
+    assert "5 Mo" in response.content.decode()
+    assert not AttendanceImport.objects.exists()
+
+
+def test_import_needs_a_held_session(world, as_user):
+    planned = TrainingSessionFactory(
+        commune=world.tarascon, created_by=world.coordinator, status="planned"
+    )
+    response = upload(as_user(world.coordinator), planned, "utf8_bom_semicolon.csv")
+    assert response.status_code == 200
+    assert "tenue" in response.content.decode()
+    assert not AttendanceImport.objects.exists()
+
+
+def test_cancel_drops_rows_and_file(
+    world, as_user, session, _private_storage, django_capture_on_commit_callbacks
+):
+    client = as_user(world.coordinator)
+    upload(client, session, "utf8_bom_semicolon.csv")
+    staged = AttendanceImport.objects.get()
+    path = Path(staged.file.path)
+    assert path.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("training:import_cancel", args=[staged.pk]))
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.CANCELLED
+    assert staged.rows == []
+    assert not path.exists()
+    response = client.post(reverse("training:import_confirm", args=[staged.pk]))
+    assert response.status_code == 302
+    assert not Attendance.objects.exists()
+
+
+def test_confirm_twice_imports_once(world, as_user, session):
+    client = as_user(world.coordinator)
+    staged = upload_and_confirm(client, session, "utf8_bom_semicolon.csv")
+    client.post(reverse("training:import_confirm", args=[staged.pk]))
+    assert session.attendances.count() == 5
+
+
+def big_csv(rows: int) -> bytes:
+    lines = ["Nom;Prénom;Service;Courriel;Présent"]
+    lines += [f"Nom{i};Prénom{i};Service {i % 12};p{i}@tarascon.test;oui" for i in range(rows)]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def test_error_at_row_9999_leaves_the_session_unchanged(world, as_user, session, monkeypatch):
+    client = as_user(world.coordinator)
+    upload_and_confirm(client, session, "utf8_bom_semicolon.csv")
+    before = sorted(session.attendances.values_list("trainee_id", "status", "remark"))
+    trainees_before = Trainee.objects.count()
+    response = upload(client, session, "grand.csv", big_csv(10_000))
+    assert response.status_code == 302
+    staged = AttendanceImport.objects.latest("pk")
+    assert len(staged.rows) == 10_000
+
+    real = actions._attendance_for
+
+    def failing(row, *args, **kwargs):
+        if row["line"] == 10_000:  # the 9,999th data row (line 1 is the header)
+            raise RuntimeError("disk full")
+        return real(row, *args, **kwargs)
+
+    monkeypatch.setattr(actions, "_attendance_for", failing)
+    with pytest.raises(RuntimeError):
+        actions.do_confirm_import(staged, acting_user=world.coordinator)
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.PREVIEW
+    assert Trainee.objects.count() == trainees_before
+    assert sorted(session.attendances.values_list("trainee_id", "status", "remark")) == before
+
+    monkeypatch.setattr(actions, "_attendance_for", real)
+    result = actions.do_confirm_import(staged, acting_user=world.coordinator)
+    assert result["new_attendances"] == 10_000
+    assert session.attendances.count() == 10_005
