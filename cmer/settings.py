@@ -283,6 +283,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "cmer.audit.daily_checkpoint",
         "schedule": __import__("celery.schedules").schedules.crontab(hour=2, minute=30),
     },
+    # Conventions: expiry reminders 60, 30 and 7 days before the end (conventions.tasks).
+    "conventions-expiry-reminders": {
+        "task": "conventions.plan_expiry_reminders",
+        "schedule": __import__("celery.schedules").schedules.crontab(hour=7, minute=0),
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 
