@@ -186,3 +186,20 @@ def attended_training(email: str) -> bool:
         attendances__status=Attendance.Status.PRESENT,
         attendances__session__status=TrainingSession.Status.HELD,
     ).exists()
+
+
+def annotate_training_attended(memberships: QuerySet[Membership]) -> QuerySet[Membership]:
+    """The membership admin's list: one ``Exists()`` column instead of a query per row."""
+    return memberships.annotate(_training_attended=attended_training_exists("user__email"))
+
+
+def training_attended_label(membership: Membership) -> str:
+    """For a reporting agent: whether they attended a session (matched on their e-mail)."""
+    from django.utils.translation import gettext as _
+
+    if membership.pk is None or membership.role != Role.REPORTING_AGENT:
+        return "—"
+    attended = getattr(membership, "_training_attended", None)
+    if attended is None:
+        attended = attended_training(membership.user.email)
+    return str(_("oui") if attended else _("non"))

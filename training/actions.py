@@ -480,7 +480,7 @@ def build_bundle(bundle_id: int) -> None:
         ):
             writer = PdfWriter()
             writer.add_page(page)
-            writer.compress_identical_objects(remove_identicals=True, remove_orphans=True)
+            writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
             single = io.BytesIO()
             writer.write(single)
             trainee = attendance.trainee

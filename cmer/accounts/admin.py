@@ -85,10 +85,22 @@ class CommuneAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ("user", "role", "commune", "department", "starts_on", "ends_on")
+    list_display = ("user", "role", "commune", "department", "starts_on", "ends_on", "trained")
     list_filter = ("role", "commune__department", "commune")
     search_fields = ("user__email", "user__last_name")
     autocomplete_fields = ("user",)
+    readonly_fields = ("trained",)
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        from training.access import annotate_training_attended
+
+        return annotate_training_attended(super().get_queryset(request))
+
+    @admin.display(description=_("a suivi une formation"))
+    def trained(self, obj: Membership) -> str:
+        from training.access import training_attended_label
+
+        return training_attended_label(obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False  # end a role by setting its end date: history stays readable
