@@ -262,6 +262,13 @@ class AuditCheckpoint(models.Model):
     def __str__(self) -> str:
         return self.text()
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("checkpoints are never updated")
+        # Microseconds survive every backend; the MAC covers the stored value.
+        self.mac = chain.checkpoint_mac(self.text())
+        super().save(*args, **kwargs)
+
     def text(self) -> str:
         return chain.checkpoint_text(
             kind=self.kind,
@@ -277,13 +284,6 @@ class AuditCheckpoint(models.Model):
 
     def mac_is_valid(self) -> bool:
         return chain.mac_is_valid(self.text(), self.mac)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise AppendOnlyError("checkpoints are never updated")
-        # Microseconds survive every backend; the MAC covers the stored value.
-        self.mac = chain.checkpoint_mac(self.text())
-        super().save(*args, **kwargs)
 
 
 class AuditVerification(models.Model):

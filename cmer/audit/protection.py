@@ -141,8 +141,13 @@ def maintenance(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> 
     Works only for the tables' owner (PostgreSQL refuses ALTER TABLE to anyone else), so the
     application role can never use it.
     """
+    postgres = connection.vendor == "postgresql"
     with transaction.atomic(using=connection.alias):
         with connection.cursor() as cursor:
+            if postgres:
+                # PostgreSQL refuses ALTER TABLE while deferred FK checks are pending in the
+                # transaction (e.g. rows inserted earlier in it): run them now.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for table in tables:
                 if connection.vendor == "postgresql":
                     for name in trigger_names(table, "postgresql"):
@@ -152,6 +157,8 @@ def maintenance(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> 
                         cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
         yield
         with connection.cursor() as cursor:
+            if postgres:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for table in tables:
                 if connection.vendor == "postgresql":
                     for name in trigger_names(table, "postgresql"):
@@ -159,3 +166,5 @@ def maintenance(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> 
                 else:
                     for statement in _sqlite_create(table):
                         cursor.execute(statement)
+            if postgres:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to Django's default

@@ -1,0 +1,203 @@
+"""The DPO's audit pages: search, exports (CSV, PDF), integrity (verification and checkpoints).
+
+Everyone but a DPO gets 404 on every page. The DPO sees metadata only: who, what kind of object,
+which reference, when, from where, which fields changed — the trail holds no content anyway.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from cmer.pdf import render_pdf
+
+from . import access
+from .core import record_event
+from .forms import AuditSearchForm
+from .models import AuditCheckpoint, AuditEntry, AuditVerification, Event
+
+PAGE_SIZE = 50
+CSV_LIMIT = 200_000
+PDF_LIMIT = 2_000
+# Spreadsheets run a cell starting with these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _search(request: HttpRequest, data: Any) -> tuple[AuditSearchForm, QuerySet[AuditEntry]]:
+    form = AuditSearchForm(data or None, users=access.users_visible_to(request.user))
+    entries = access.entries_visible_to(request.user)
+    if form.is_bound and form.is_valid():
+        entries = form.filter(entries)
+    elif form.is_bound:
+        entries = entries.none()
+    return form, entries.select_related("content_type").order_by("-position")
+
+
+def _details(entry: AuditEntry) -> str:
+    """Metadata only: names of changed fields, and the identifiers/reasons of the event."""
+    parts = []
+    if entry.changes:
+        parts.append(_("champs : %s") % ", ".join(sorted(entry.changes)))
+    if isinstance(entry.additional_data, dict):
+        for key, value in sorted(entry.additional_data.items()):
+            if isinstance(value, str | int | float | bool) and len(str(value)) <= 120:
+                parts.append(f"{key}={value}")
+    return " ; ".join(parts)
+
+
+def _rows(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
+    for entry in entries:
+        yield {
+            "position": entry.position,
+            "time": timezone.localtime(entry.timestamp),
+            "event": entry.get_event_display(),
+            "actor": entry.actor_email or "",
+            "type": ContentType.objects.get_for_id(entry.content_type_id).name,
+            "object": entry.object_repr,
+            "address": entry.remote_addr or "",
+            "details": _details(entry),
+        }
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    access.require_dpo(request)
+    form, entries = _search(request, request.GET)
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    start = (page - 1) * PAGE_SIZE
+    # No COUNT(*) over a million rows: fetch one more row to know whether a next page exists.
+    window = list(entries[start : start + PAGE_SIZE + 1])
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "rows": list(_rows(window[:PAGE_SIZE])),
+        "page": page,
+        "has_next": len(window) > PAGE_SIZE,
+        "query": query.urlencode(),
+        "searched": form.is_bound,
+        "export_fields": [
+            (name, request.GET.get(name, "")) for name in form.fields if request.GET.get(name)
+        ],
+        "verification": AuditVerification.objects.first(),
+        "export_formats": [("csv", _("Exporter en CSV")), ("pdf", _("Exporter en PDF"))],
+    }
+    return render(request, "audit/search.html", context)
+
+
+def safe_cell(value: Any) -> str:
+    """Neutralise spreadsheet formulas: a leading ' makes the cell plain text."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+CSV_COLUMNS = ("position", "time", "event", "actor", "type", "object", "address", "details")
+
+
+def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # Excel reads UTF-8 only with a BOM
+    yield writer.writerow(
+        [
+            _("position"),
+            _("date et heure"),
+            _("événement"),
+            _("auteur"),
+            _("type d'objet"),
+            _("objet"),
+            _("adresse"),
+            _("détails"),
+        ]
+    )
+    for row in rows:
+        values = [row[column] for column in CSV_COLUMNS]
+        values[1] = values[1].isoformat(timespec="seconds")
+        yield writer.writerow([safe_cell(value) for value in values])
+
+
+@require_POST
+def export(request: HttpRequest, fmt: str) -> HttpResponse:
+    access.require_dpo(request)
+    if fmt not in {"csv", "pdf"}:
+        raise Http404
+    form, entries = _search(request, request.POST)
+    if not form.is_valid():
+        raise Http404
+    limit = CSV_LIMIT if fmt == "csv" else PDF_LIMIT
+    count = min(entries.count(), limit)
+    record_event(
+        Event.EXPORT,
+        request=request,
+        target_model=AuditEntry,
+        data={"what": f"audit_{fmt}", "rows": count, **form.summary()},
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            csv_lines(_rows(entries[:limit].iterator(chunk_size=2000))),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.csv"'
+        return response
+    rows = list(_rows(entries[:limit]))
+    pdf = render_pdf(
+        "audit/export_pdf.html",
+        {
+            "rows": rows,
+            "truncated": count >= limit and entries.count() > limit,
+            "limit": limit,
+            "filters": form.summary(),
+            "generated_at": timezone.localtime(),
+            "user": request.user,
+        },
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.pdf"'
+    return response
+
+
+@require_GET
+def integrity(request: HttpRequest) -> HttpResponse:
+    access.require_dpo(request)
+    context = {
+        "verification": AuditVerification.objects.first(),
+        "checkpoints": AuditCheckpoint.objects.all()[:60],
+    }
+    return render(request, "audit/integrity.html", context)
+
+
+@require_GET
+def checkpoints_download(request: HttpRequest) -> HttpResponse:
+    """Every checkpoint, one signed line each: the DPO keeps this file outside the system and
+    later gives it to ``verify_audit --checkpoints``."""
+    access.require_dpo(request)
+    lines = [c.line() for c in AuditCheckpoint.objects.order_by("created_at", "pk")]
+    record_event(
+        Event.EXPORT,
+        request=request,
+        target_model=AuditCheckpoint,
+        data={"what": "audit_checkpoints", "rows": len(lines)},
+    )
+    response = HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="points-de-controle-{stamp}.txt"'
+    return response
