@@ -252,19 +252,20 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
         transmission=transmission,
         attachments=referral.attachments.all() if "attachments" in context["shared"] else [],
         categories=referral.categories.all(),
-        note_form=TimelineEntryForm() if caps.add_note else None,
-        addendum_form=AddendumForm() if caps.add_addendum else None,
-        feedback_form=FeedbackForm() if caps.write_feedback else None,
+        # auto_id: several forms share field names on this page; ids must stay unique.
+        note_form=TimelineEntryForm(auto_id="note_%s") if caps.add_note else None,
+        addendum_form=AddendumForm(auto_id="addendum_%s") if caps.add_addendum else None,
+        feedback_form=FeedbackForm(auto_id="prefecture_%s") if caps.write_feedback else None,
     )
     if caps.manage and not caps.via_archive:
         allowed = actions.MANUAL_TRANSITIONS.get(referral.status, set())
         context.update(
-            status_form=StatusForm(allowed=allowed) if allowed else None,
-            grant_form=GrantForm(members=actions.grantable_members(referral)),
+            status_form=StatusForm(allowed=allowed, auto_id="status_%s") if allowed else None,
+            grant_form=GrantForm(members=actions.grantable_members(referral), auto_id="grant_%s"),
             grants=ReferralUserObjectPermission.objects.filter(content_object=referral)
             .select_related("user", "permission")
             .order_by("expires_at"),
-            agent_feedback_form=FeedbackForm(),
+            agent_feedback_form=FeedbackForm(auto_id="agent_%s"),
             duplicates=actions.duplicates_of(referral).only("id", "reference", "status"),
             state_info=referral.state_info.filter(status=StateInformation.Status.SENT),
         )

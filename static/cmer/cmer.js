@@ -25,17 +25,21 @@
       if (!window.confirm(el.getAttribute("data-confirm"))) { e.preventDefault(); }
     });
   });
-  // Show/hide blocks driven by a select (e.g. the emergency notice for "danger now").
+  // Show/hide blocks driven by a field (e.g. the emergency notice when urgency is "danger").
   document.querySelectorAll("[data-show-when]").forEach(function (block) {
     var spec = block.getAttribute("data-show-when").split("=");
-    var field = document.getElementById(spec[0]);
-    if (!field) { return; }
+    var inputs = document.querySelectorAll('[name="' + spec[0] + '"]');
+    if (!inputs.length) { return; }
     function update() {
-      var checked = field.querySelector ? field.querySelector("input:checked") : null;
-      var value = checked ? checked.value : field.value;
+      var value = null;
+      inputs.forEach(function (input) {
+        if (input.type === "radio" || input.type === "checkbox") {
+          if (input.checked) { value = input.value; }
+        } else { value = input.value; }
+      });
       block.hidden = value !== spec[1];
     }
-    field.addEventListener("change", update);
+    inputs.forEach(function (input) { input.addEventListener("change", update); });
     update();
   });
 })();

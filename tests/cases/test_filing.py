@@ -102,7 +102,7 @@ def test_after_submission_the_agent_sees_reference_and_status_only(as_user, worl
 def test_danger_now_shows_emergency_guidance_before_and_after(as_user, world):
     client = as_user(world.agent)
     form_page = client.get(CREATE).content.decode()
-    assert 'data-show-when="id_urgency=danger"' in form_page and "112" in form_page
+    assert 'data-show-when="urgency=danger"' in form_page and "112" in form_page
     client.post(CREATE, form_data(urgency="danger", submit="1"))
     referral = Referral.objects.get()
     after = client.get(f"/signalements/{referral.pk}/depose/").content.decode()
