@@ -89,21 +89,19 @@ def may_publish_commune_charter(user: Any, commune: Commune) -> bool:
 
 
 def charter_versions_of(scope: Commune | Department) -> QuerySet[CharterVersion]:
+    versions = CharterVersion.objects.select_related("commune", "department")
     if isinstance(scope, Commune):
-        return CharterVersion.objects.filter(commune=scope)
-    return CharterVersion.objects.filter(department=scope)
+        return versions.filter(commune=scope)
+    return versions.filter(department=scope)
 
 
 def applicable_charter(commune: Commune) -> CharterVersion | None:
     """The charter binding a commune's cell: its own latest version, else its department's."""
-    own = CharterVersion.objects.filter(commune=commune).order_by("-version").first()
+    versions = CharterVersion.objects.select_related("commune", "department")
+    own = versions.filter(commune=commune).order_by("-version").first()
     if own is not None:
         return own
-    return (
-        CharterVersion.objects.filter(department_id=commune.department_id)
-        .order_by("-version")
-        .first()
-    )
+    return versions.filter(department_id=commune.department_id).order_by("-version").first()
 
 
 def people_bound_by(scope: Commune | Department) -> QuerySet:

@@ -471,7 +471,7 @@ def charter(request: HttpRequest) -> HttpResponse:
 def _charter_scope_page(
     request: HttpRequest, scope: Any, *, may_publish: bool, applicable: Any
 ) -> HttpResponse:
-    versions = list(access.charter_versions_of(scope).select_related("published_by"))
+    versions = list(access.charter_versions_of(scope).order_by("-version"))
     own_current = versions[0] if versions else None
     form = CharterForm(
         request.POST or None, initial={"text": own_current.text if own_current else ""}

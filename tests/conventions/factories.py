@@ -41,7 +41,7 @@ class ConventionFactory(factory.django.DjangoModelFactory):
 
     commune = factory.SubFactory(CommuneFactory)
     kind = Convention.Kind.PROTOCOL
-    title = factory.Sequence(lambda n: f"Protocole d'installation {n}")
+    title = factory.Sequence(lambda n: f"Protocole CMER {n}")
     reference = factory.Sequence(lambda n: f"PREF-{n:04d}")
     effective_date = factory.LazyFunction(lambda: timezone.localdate())
     end_date = factory.LazyAttribute(lambda o: o.effective_date + datetime.timedelta(days=3 * 365))

@@ -27,9 +27,7 @@ def convention(world):
 
 
 def upload(client, convention, file):
-    return client.post(
-        reverse("conventions:document_upload", args=[convention.pk]), {"file": file}
-    )
+    return client.post(reverse("conventions:document_upload", args=[convention.pk]), {"file": file})
 
 
 def test_upload_stores_hash_and_versions(world, as_user, convention, _private_storage):

@@ -89,7 +89,10 @@ def test_termination_needs_a_reason_and_ends_it(world):
     )
     with pytest.raises(ValidationError, match="motif"):
         actions.do_terminate_convention(
-            convention, reason=" ", terminated_on=datetime.date(2027, 1, 1), acting_user=world.liaison
+            convention,
+            reason=" ",
+            terminated_on=datetime.date(2027, 1, 1),
+            acting_user=world.liaison,
         )
     convention = actions.do_terminate_convention(
         convention,
@@ -194,9 +197,7 @@ def post_form(client, **fields):
 
 
 def test_create_through_the_page(world, as_user):
-    response = post_form(
-        as_user(world.referent), commune=world.tarascon.pk, end_date="2028-12-31"
-    )
+    response = post_form(as_user(world.referent), commune=world.tarascon.pk, end_date="2028-12-31")
     assert response.status_code == 302
     convention = Convention.objects.get()
     assert response["Location"] == reverse("conventions:detail", args=[convention.pk])
@@ -236,15 +237,21 @@ def test_second_convention_in_force_for_the_same_period(world, as_user):
     assert "couvre déjà cette période" in response.content.decode()
     assert list(Convention.objects.all()) == [existing]
     # Another commune, or a period after the end, is fine.
-    assert post_form(
-        as_user(world.liaison), commune=world.miramas.pk, duration_months="36"
-    ).status_code == 302
-    assert post_form(
-        as_user(world.liaison),
-        commune=world.tarascon.pk,
-        effective_date="2028-01-01",
-        duration_months="36",
-    ).status_code == 302
+    assert (
+        post_form(
+            as_user(world.liaison), commune=world.miramas.pk, duration_months="36"
+        ).status_code
+        == 302
+    )
+    assert (
+        post_form(
+            as_user(world.liaison),
+            commune=world.tarascon.pk,
+            effective_date="2028-01-01",
+            duration_months="36",
+        ).status_code
+        == 302
+    )
 
 
 def test_terminated_convention_frees_the_period(world):
@@ -255,7 +262,9 @@ def test_terminated_convention_frees_the_period(world):
         end_date=datetime.date(2027, 12, 31),
     )
     actions.do_terminate_convention(
-        old, reason="Nouveau protocole", terminated_on=datetime.date(2026, 1, 1),
+        old,
+        reason="Nouveau protocole",
+        terminated_on=datetime.date(2026, 1, 1),
         acting_user=world.liaison,
     )
     actions.do_create_convention(world.tarascon, protocol_data(), acting_user=world.liaison)
