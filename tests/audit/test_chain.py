@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from cmer.accounts.models import Commune
 from cmer.audit import chain, verification
@@ -189,7 +190,7 @@ def test_purge_removes_whole_months_and_leaves_a_verifiable_chain(db, capsys):
 def test_purge_refuses_recent_months_and_bad_input(world):
     make_entries(1)
     with pytest.raises(CommandError, match="younger"):
-        call_command("purge_audit", "--before", datetime.date.today().strftime("%Y-%m"))
+        call_command("purge_audit", "--before", timezone.localdate().strftime("%Y-%m"))
     with pytest.raises(CommandError, match="YYYY-MM"):
         call_command("purge_audit", "--before", "2025-13")
 
