@@ -288,6 +288,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "conventions.plan_expiry_reminders",
         "schedule": __import__("celery.schedules").schedules.crontab(hour=7, minute=0),
     },
+    # Training: attendance previews never confirmed are dropped (file and rows) after 48 h.
+    "training-purge-stale-previews": {
+        "task": "training.purge_stale_previews",
+        "schedule": __import__("celery.schedules").schedules.crontab(hour=3, minute=15),
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 

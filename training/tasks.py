@@ -9,6 +9,7 @@ from django.utils import timezone
 
 
 @shared_task(
+    name="training.build_attestation_bundle",
     bind=True,
     autoretry_for=(OSError,),
     retry_backoff=True,
@@ -37,7 +38,7 @@ def build_attestation_bundle(self, bundle_id: int) -> None:  # type: ignore[no-u
         raise
 
 
-@shared_task
+@shared_task(name="training.purge_stale_previews")
 def purge_stale_previews(hours: int = 48) -> int:
     """Previews never confirmed are abandoned after ``hours``: their file and rows are dropped."""
     from auditlog.context import set_actor

@@ -234,3 +234,23 @@ def test_error_at_row_9999_leaves_the_session_unchanged(world, as_user, session,
     result = actions.do_confirm_import(staged, acting_user=world.coordinator)
     assert result["new_attendances"] == 10_000
     assert session.attendances.count() == 10_005
+
+
+def test_stale_previews_are_purged(world, as_user, session, django_capture_on_commit_callbacks):
+    import datetime
+
+    from django.utils import timezone
+
+    from training.tasks import purge_stale_previews
+
+    upload(as_user(world.coordinator), session, "utf8_bom_semicolon.csv")
+    staged = AttendanceImport.objects.get()
+    assert purge_stale_previews.delay().get() == 0
+    AttendanceImport.objects.filter(pk=staged.pk).update(
+        created_at=timezone.now() - datetime.timedelta(hours=49)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert purge_stale_previews.delay().get() == 1
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.CANCELLED
+    assert not Attendance.objects.exists()
