@@ -1,0 +1,183 @@
+"""Benchmark of training imports and attestations (issue 6).
+
+    .venv/bin/python bench/training_import.py [--rows 10000] [--attendees 300]
+
+Runs on a throwaway SQLite database (or DATABASE_URL if set) and a temporary private storage.
+Generates a 10,000-row XLSX and CSV, times parse (upload → preview) and confirm (atomic import)
+separately, then a re-import of the same file, and builds the attestation zip of a 300-person
+session. Peak memory: Python allocations (tracemalloc) per step, and the process's max RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORK = Path(tempfile.mkdtemp(prefix="cmer-bench-training-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{WORK / 'bench.sqlite3'}")
+os.environ.setdefault("PRIVATE_STORAGE_ROOT", str(WORK / "private"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+SERVICES = ["Voirie", "Police municipale", "Éducation", "Sports", "CCAS", "État civil"]
+
+
+def rows(count: int) -> list[list[str]]:
+    return [
+        [
+            f"Nom{i:05d}",
+            f"Prénom{i}",
+            SERVICES[i % len(SERVICES)],
+            f"agent{i}@tarascon.test",
+            "oui" if i % 7 else "non",
+        ]
+        for i in range(count)
+    ]
+
+
+HEADER = ["Nom", "Prénom", "Service", "Courriel", "Présent"]
+
+
+def make_csv(count: int) -> bytes:
+    lines = [";".join(HEADER)] + [";".join(r) for r in rows(count)]
+    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def make_xlsx(count: int) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Émargement")
+    sheet.append(HEADER)
+    for row in rows(count):
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+TRACE = False
+
+
+def measure(label: str, func):  # type: ignore[no-untyped-def]
+    """Wall time; with --trace-memory, Python's peak allocations too (tracemalloc slows Python
+    down about threefold, so timings are taken without it)."""
+    if TRACE:
+        tracemalloc.start()
+    start = time.perf_counter()
+    result = func()
+    elapsed = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    extra = f"process max RSS {rss:5.0f} MB"
+    if TRACE:
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        extra = f"peak Python allocations {peak / 1e6:6.1f} MB"
+    print(f"{label:<48} {elapsed:7.2f} s   {extra}")
+    return result, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--attendees", type=int, default=300)
+    parser.add_argument("--trace-memory", action="store_true")
+    args = parser.parse_args()
+    global TRACE
+    TRACE = args.trace_memory
+
+    call_command("migrate", verbosity=0)
+    from cmer.accounts.models import Commune, Department, User
+    from training import actions
+    from training.models import Attendance, Trainee, TrainingSession
+    from training.parsing import parse_attendance
+
+    department, _ = Department.objects.get_or_create(code="13", defaults={"name": "BdR"})
+    commune, _ = Commune.objects.get_or_create(
+        insee_code="13108",
+        defaults={"name": "Tarascon", "department": department, "reference_prefix": "TAR"},
+    )
+    user, _ = User.objects.get_or_create(email="bench@cmer.test")
+    day = datetime.date(2026, 3, 12)
+
+    def new_session(title: str) -> TrainingSession:
+        return TrainingSession.objects.create(
+            commune=commune, title=title, date=day, status="held", created_by=user
+        )
+
+    print(f"database: {django.db.connection.vendor}; rows: {args.rows:,}")
+    for fmt, maker in (("csv", make_csv), ("xlsx", make_xlsx)):
+        data = maker(args.rows)
+        print(f"-- {fmt.upper()} file of {len(data) / 1e6:.2f} MB")
+        session = new_session(f"bench {fmt}")
+        parsed, t_parse = measure(
+            f"{fmt}: parse {args.rows:,} rows",
+            lambda data=data, fmt=fmt: parse_attendance(data, f"f.{fmt}", day),
+        )
+        staged, t_stage = measure(
+            f"{fmt}: store file + parsed rows (preview)",
+            lambda session=session, data=data, parsed=parsed, fmt=fmt: actions.do_stage_import(
+                session, data=data, filename=f"f.{fmt}", parsed=parsed, acting_user=user
+            ),
+        )
+        _plan, t_plan = measure(
+            f"{fmt}: preview plan (match registry)", lambda staged=staged: actions.plan_import(staged)
+        )
+        _result, t_confirm = measure(
+            f"{fmt}: confirm (atomic import)",
+            lambda staged=staged: actions.do_confirm_import(staged, acting_user=user),
+        )
+        print(
+            f"{fmt}: total upload→imported {t_parse + t_stage + t_plan + t_confirm:.2f} s; "
+            f"attendances {Attendance.objects.filter(session=session).count():,}"
+        )
+        # Re-import of the same file: updates nothing, creates nothing.
+        parsed2 = parse_attendance(data, f"f.{fmt}", day)
+        staged2 = actions.do_stage_import(
+            session, data=data, filename=f"f.{fmt}", parsed=parsed2, acting_user=user
+        )
+        result, _t = measure(
+            f"{fmt}: re-import of the same file (confirm)",
+            lambda staged2=staged2: actions.do_confirm_import(staged2, acting_user=user),
+        )
+        assert result["unchanged"] == len(parsed.rows), result
+    print(f"trainees in registry: {Trainee.objects.count():,} (both files: same people)")
+
+    print(f"-- attestations for a {args.attendees}-person session")
+    session = new_session("bench attestations")
+    trainees = list(Trainee.objects.order_by("pk")[: args.attendees])
+    for trainee in trainees:
+        Attendance.objects.create(session=session, trainee=trainee, status="present")
+    from training.models import AttestationBundle
+
+    bundle = AttestationBundle.objects.create(session=session, requested_by=user)
+    measure(
+        f"zip of {args.attendees} attestations (1 PDF + {args.attendees} split)",
+        lambda: actions.build_bundle(bundle.pk),
+    )
+    bundle.refresh_from_db()
+    print(f"zip size {bundle.file.size / 1e6:.2f} MB, state {bundle.state}")
+    one = Attendance.objects.filter(session=session).select_related("trainee")[:1]
+    measure("single attestation PDF", lambda: actions.render_attestations(session, list(one)))
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process peak RSS: {peak_rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
