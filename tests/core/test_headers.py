@@ -54,3 +54,13 @@ def test_password_validators_length_not_composition():
     with pytest.raises(ValidationError):
         validate_password("password1234")  # common
     validate_password("une phrase de passe assez longue")
+
+
+@pytest.mark.django_db
+def test_french_by_default_whatever_the_browser_says(client):
+    response = client.get("/comptes/connexion/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert response["Content-Language"] == "fr"
+    assert "Mot de passe" in response.content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/comptes/connexion/"})
+    response = client.get("/comptes/connexion/")
+    assert response["Content-Language"] == "en"
