@@ -137,7 +137,8 @@ def main() -> None:
             ),
         )
         _plan, t_plan = measure(
-            f"{fmt}: preview plan (match registry)", lambda staged=staged: actions.plan_import(staged)
+            f"{fmt}: preview plan (match registry)",
+            lambda staged=staged: actions.plan_import(staged),
         )
         _result, t_confirm = measure(
             f"{fmt}: confirm (atomic import)",
@@ -156,7 +157,8 @@ def main() -> None:
             f"{fmt}: re-import of the same file (confirm)",
             lambda staged2=staged2: actions.do_confirm_import(staged2, acting_user=user),
         )
-        assert result["unchanged"] == len(parsed.rows), result
+        if result["unchanged"] != len(parsed.rows):
+            raise SystemExit(f"re-import changed something: {result}")
     print(f"trainees in registry: {Trainee.objects.count():,} (both files: same people)")
 
     print(f"-- attestations for a {args.attendees}-person session")
