@@ -1,26 +1,68 @@
-"""Enqueue Celery tasks only once the surrounding transaction has committed.
+"""Enqueue Celery tasks only once the surrounding transaction has committed, without losing any.
 
 A task enqueued inside a transaction may run before the data it needs is visible, or for data that
-is then rolled back. Tasks take ids only (no personal data in a Celery message).
+is then rolled back: so it is sent on commit. And a broker that is down at that moment must not
+lose it: the task is first written to the outbox (cmer.outbox) in the same transaction, marked sent
+once the broker took it, and re-sent by a beat job otherwise. Tasks take ids only.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from celery import Task
+from celery import Task, current_app
 from django.db import transaction
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
+# Short: a web request must not hang on a dead broker; the outbox catches up later.
+RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
-def enqueue_on_commit(task: Task, *args: int | str, **kwargs: int | str) -> None:
-    def send() -> None:
-        try:
-            task.apply_async(args=args, kwargs=kwargs, retry=True)
-        except Exception:  # broker unreachable even after kombu's retries
-            # The caller's data is committed; the periodic sweeper of each app re-queues
-            # unfinished work, so nothing is lost. Log the task name only, never arguments.
-            logger.exception("Could not enqueue task %s", task.name)
 
-    transaction.on_commit(send)
+def _send(queued_id: int) -> bool:
+    from cmer.outbox.models import QueuedTask
+
+    queued = QueuedTask.objects.filter(pk=queued_id, sent_at__isnull=True).first()
+    if queued is None:
+        return True
+    if current_app.conf.task_always_eager:
+        # Embedded mode and tests: run in-process; a failing task must fail loudly here.
+        current_app.tasks[queued.task_name].apply(args=queued.args, throw=True)
+        QueuedTask.objects.filter(pk=queued.pk).update(sent_at=timezone.now(), attempts=1)
+        return True
+    try:
+        current_app.send_task(
+            queued.task_name, args=queued.args, retry=True, retry_policy=RETRY_POLICY
+        )
+    except Exception as exc:  # broker unreachable: keep the row, the beat job retries
+        QueuedTask.objects.filter(pk=queued.pk).update(
+            attempts=queued.attempts + 1, last_error=type(exc).__name__[:200]
+        )
+        logger.warning("Task %s kept in the outbox: %s", queued.task_name, type(exc).__name__)
+        return False
+    QueuedTask.objects.filter(pk=queued.pk).update(
+        sent_at=timezone.now(), attempts=queued.attempts + 1
+    )
+    return True
+
+
+def enqueue_on_commit(task: Task, *args: int | str) -> None:
+    """Record ``task(*args)`` in the outbox now; send it when the transaction commits."""
+    from cmer.outbox.models import QueuedTask
+
+    for value in args:
+        if not isinstance(value, int | str) or (isinstance(value, str) and len(value) > 64):
+            raise TypeError("Celery tasks take ids and short codes only.")
+    queued = QueuedTask.objects.create(task_name=task.name, args=list(args))
+    transaction.on_commit(lambda: _send(queued.pk))
+
+
+def resend_unsent(older_than: timedelta = timedelta(minutes=1)) -> int:
+    """Send what the broker could not take. Returns how many were sent."""
+    from cmer.outbox.models import QueuedTask
+
+    limit = timezone.now() - older_than
+    pending = QueuedTask.objects.filter(sent_at__isnull=True, created_at__lte=limit)
+    return sum(_send(pk) for pk in pending.values_list("pk", flat=True)[:500])

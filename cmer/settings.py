@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "widget_tweaks",  # used by DSFR form snippets
     "cmer.accounts",
     "cmer.audit",
+    "cmer.outbox",
     "cases",
     "meetings",
     "training",
@@ -277,21 +278,25 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+from celery.schedules import crontab  # noqa: E402
+
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Outbox: tasks the broker could not take when their transaction committed (cmer/queue.py).
+    "outbox-resend-unsent": {"task": "cmer.outbox.resend_unsent", "schedule": 60.0},
     # Audit: verify the chain, then seal its head with an HMAC checkpoint (cmer.audit.tasks).
     "audit-daily-checkpoint": {
         "task": "cmer.audit.daily_checkpoint",
-        "schedule": __import__("celery.schedules").schedules.crontab(hour=2, minute=30),
+        "schedule": crontab(hour=2, minute=30),
     },
     # Conventions: expiry reminders 60, 30 and 7 days before the end (conventions.tasks).
     "conventions-expiry-reminders": {
         "task": "conventions.plan_expiry_reminders",
-        "schedule": __import__("celery.schedules").schedules.crontab(hour=7, minute=0),
+        "schedule": crontab(hour=7, minute=0),
     },
     # Training: attendance previews never confirmed are dropped (file and rows) after 48 h.
     "training-purge-stale-previews": {
         "task": "training.purge_stale_previews",
-        "schedule": __import__("celery.schedules").schedules.crontab(hour=3, minute=15),
+        "schedule": crontab(hour=3, minute=15),
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

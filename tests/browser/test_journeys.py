@@ -15,7 +15,9 @@ from tests.factories import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_agent_files_an_urgent_referral_and_sees_the_emergency_guidance(web, world, tmp_path, settings):
+def test_agent_files_an_urgent_referral_and_sees_the_emergency_guidance(
+    web, world, tmp_path, settings
+):
     settings.PRIVATE_STORAGE_ROOT = tmp_path
     page = web
     log_in(page, world.agent, PASSWORD)

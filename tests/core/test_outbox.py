@@ -1,0 +1,77 @@
+"""A task whose broker is down at commit time is kept and sent later (invariant 4)."""
+
+from __future__ import annotations
+
+import pytest
+from celery import shared_task
+
+from cmer.outbox.models import QueuedTask
+from cmer.queue import enqueue_on_commit, resend_unsent
+
+CALLS: list[tuple] = []
+
+
+@shared_task(name="tests.record_call")
+def record_call(object_id: int, kind: str) -> None:
+    CALLS.append((object_id, kind))
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    CALLS.clear()
+
+
+@pytest.mark.django_db
+def test_task_runs_after_commit_and_is_marked_sent(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_on_commit(record_call, 7, "submitted")
+        assert CALLS == []  # not before the commit
+    assert CALLS == [(7, "submitted")]
+    assert QueuedTask.objects.get().sent_at is not None
+
+
+@pytest.mark.django_db
+def test_unreachable_broker_keeps_the_task_for_the_resend_job(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    from cmer.celery import app
+
+    app.conf.task_always_eager = False  # restored by the autouse fixture in tests/conftest.py
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(app, "send_task", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_on_commit(record_call, 8, "granted")
+    queued = QueuedTask.objects.get()
+    assert queued.sent_at is None and queued.attempts == 1
+    assert queued.last_error == "ConnectionRefusedError"
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, **kw: sent.append((name, args)))
+    from datetime import timedelta
+
+    assert resend_unsent(older_than=timedelta(0)) == 1
+    assert sent == [("tests.record_call", [8, "granted"])]
+    queued.refresh_from_db()
+    assert queued.sent_at is not None
+
+
+@pytest.mark.django_db
+def test_rolled_back_work_sends_nothing(django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    with django_capture_on_commit_callbacks(execute=True):
+        try:
+            with transaction.atomic():
+                enqueue_on_commit(record_call, 9, "x")
+                raise RuntimeError
+        except RuntimeError:
+            pass
+    assert CALLS == [] and not QueuedTask.objects.exists()
+
+
+def test_personal_data_cannot_be_enqueued():
+    with pytest.raises(TypeError):
+        enqueue_on_commit(record_call, {"surname": "Dupont"}, "x")
