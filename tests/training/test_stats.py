@@ -166,3 +166,12 @@ def test_headcount_entry_and_correction(world, as_user):
     assert ServiceHeadcount.objects.count() == 1
     client.post(reverse("training:headcount_delete", args=[row.pk]))
     assert not ServiceHeadcount.objects.exists()
+
+
+def test_svg_numbers_are_not_localised(world, as_user, data):
+    page = as_user(world.coordinator).get(reverse("training:stats")).content.decode()
+    start = page.index('<svg xmlns="http://www.w3.org/2000/svg" role="img"')
+    svg = page[start : page.index("</svg>", start)]
+    import re
+
+    assert not re.search(r'(x|y|y1|y2|width|height)="[0-9]+,[0-9]', svg)
