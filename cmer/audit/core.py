@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from auditlog.context import auditlog_value
 from auditlog.registry import auditlog
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -51,25 +50,15 @@ def client_address(request: HttpRequest | None) -> str | None:
 
 
 def _actor_and_address(request: HttpRequest | None, actor: Any | None) -> tuple[Any, str | None]:
+    """Actor and address from the request. Inside AuditlogMiddleware or ``set_actor()``, the
+    missing ones are filled by django-auditlog's own pre_save receiver on the entry, which is
+    connected only while that context is active (its context variable itself outlives it, so it
+    is not read here: a stale actor from an earlier request would be attributed the entry)."""
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             actor = user
-    address = client_address(request)
-    if address is None:
-        # Inside AuditlogMiddleware or set_actor(): reuse what it knows.
-        try:
-            address = auditlog_value.get().get("remote_addr")
-        except LookupError:
-            address = None
-    if actor is None:
-        try:
-            candidate = auditlog_value.get().get("actor")
-        except LookupError:
-            candidate = None
-        if candidate is not None and getattr(candidate, "is_authenticated", False):
-            actor = candidate
-    return actor, address
+    return actor, client_address(request)
 
 
 def record_event(

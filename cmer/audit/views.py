@@ -32,8 +32,11 @@ PDF_LIMIT = 2_000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _search(request: HttpRequest, data: Any) -> tuple[AuditSearchForm, QuerySet[AuditEntry]]:
-    form = AuditSearchForm(data or None, users=access.users_visible_to(request.user))
+def _search(
+    request: HttpRequest, data: Any, *, bind: bool = False
+) -> tuple[AuditSearchForm, QuerySet[AuditEntry]]:
+    bound = data if (data or bind) else None
+    form = AuditSearchForm(bound, users=access.users_visible_to(request.user))
     entries = access.entries_visible_to(request.user)
     if form.is_bound and form.is_valid():
         entries = form.filter(entries)
@@ -139,7 +142,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     access.require_dpo(request)
     if fmt not in {"csv", "pdf"}:
         raise Http404
-    form, entries = _search(request, request.POST)
+    form, entries = _search(request, request.POST, bind=True)
     if not form.is_valid():
         raise Http404
     limit = CSV_LIMIT if fmt == "csv" else PDF_LIMIT

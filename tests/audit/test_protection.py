@@ -3,6 +3,7 @@ tables; the application role cannot lift the triggers; the ORM refuses before th
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 
@@ -17,12 +18,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _refused(sql: str, params=()) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # Otherwise TRUNCATE stops earlier, on the test transaction's pending FK checks.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(sql, params)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        if connection.vendor == "postgresql":
+            # Otherwise TRUNCATE stops earlier, on the test transaction's pending FK checks.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(sql, params)
 
 
 def test_triggers_are_installed_by_the_migrations():
@@ -166,7 +170,7 @@ def test_chain_has_no_fork_with_8_concurrent_writers():
         AuditEntry.objects.order_by("position").values_list("position", "prev_hash", "entry_hash")
     )
     assert len(rows) == 8 * per_thread
-    forks = sum(1 for before, after in zip(rows, rows[1:]) if after[1] != before[2])
+    forks = sum(1 for before, after in itertools.pairwise(rows) if after[1] != before[2])
     assert forks == 0
     assert [r[0] for r in rows] == list(range(rows[0][0], rows[0][0] + len(rows)))
     assert verify_chain().ok

@@ -48,7 +48,7 @@ def _source_files() -> list[Path]:
 
 
 def _chain_names(node: ast.AST) -> list[str]:
-    """Names along a call chain: Referral.objects.filter(...).update → [Referral, objects, filter]."""
+    """Names along a call chain: ``Referral.objects.filter(...)`` → [Referral, objects, filter]."""
     names: list[str] = []
     while True:
         if isinstance(node, ast.Call):

@@ -1,0 +1,161 @@
+"""Audit trail benchmark (PostgreSQL): chained appends with 8 concurrent writers, added time of an
+audited save() and of a recorded read, verify_audit throughput, DPO search for one referral.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cmer_audit_bench \\
+        .venv/bin/python bench/audit_bench.py --entries 1000000 --writers 8
+
+The database is dropped and re-created (its name must contain "bench").
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
+
+
+def setup() -> None:
+    import django
+
+    django.setup()
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    if "bench" not in name:
+        raise SystemExit("refusing: the database name must contain 'bench'")
+    admin = psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+    admin.execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.execute(f"CREATE DATABASE {name}")
+    admin.close()
+
+
+def writer(args: tuple[int, int, int, int]) -> tuple[int, float]:
+    """One process: ``count`` chained entries, one transaction each, like real requests."""
+    index, count, commune_id, references = args
+    setup()
+    from django.db import transaction
+
+    from cmer.accounts.models import Commune
+    from cmer.audit.core import record_event
+    from cmer.audit.models import Event
+
+    start = time.perf_counter()
+    for i in range(count):
+        n = (index * count + i) % references
+        target = Commune(pk=commune_id, name=f"TAR-2026-{n:05d}")
+        with transaction.atomic():
+            record_event(Event.ACCESS, target=target, commune=commune_id, data={"what": "detail"})
+    return count, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--references", type=int, default=20_000)
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        raise SystemExit("set DATABASE_URL to a PostgreSQL database whose name contains 'bench'")
+    recreate_database(url)
+    setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    call_command("migrate", verbosity=0)
+    from auditlog.context import disable_auditlog
+
+    from cmer.accounts.models import Commune, Department, Membership, Role, User
+    from cmer.audit.access import entries_visible_to
+    from cmer.audit.core import record_access
+    from cmer.audit.verification import verify_chain
+
+    department = Department.objects.create(code="13", name="Bouches-du-Rhône")
+    commune = Commune.objects.create(
+        insee_code="13108", name="Tarascon", department=department, reference_prefix="TAR"
+    )
+    dpo = User.objects.create_user("dpo@bench.test", "bench-passphrase-2026")
+    Membership.objects.create(user=dpo, role=Role.DPO, department=department)
+    connection.close()
+
+    # 1. Chained appends, N writers in parallel processes, one transaction per entry.
+    per_writer = args.entries // args.writers
+    jobs = [(i, per_writer, commune.pk, args.references) for i in range(args.writers)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(args.writers) as pool:
+        results = pool.map(writer, jobs)
+    elapsed = time.perf_counter() - started
+    written = sum(count for count, _ in results)
+    print(f"entries written: {written:,} by {args.writers} writers in {elapsed:.1f} s")
+    print(f"chained entries/s ({args.writers} concurrent writers): {written / elapsed:,.0f}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT prev_hash, lag(entry_hash) OVER (ORDER BY position) "
+            "AS previous FROM audit_auditentry) t WHERE previous IS NOT NULL "
+            "AND prev_hash <> previous"
+        )
+        print(f"forks: {cursor.fetchone()[0]}")
+        cursor.execute("VACUUM ANALYZE audit_auditentry")
+
+    # 2. verify_audit throughput (streaming, keyset pages).
+    started = time.perf_counter()
+    report = verify_chain()
+    elapsed = time.perf_counter() - started
+    print(
+        f"verify: {report.checked:,} entries in {elapsed:.2f} s = "
+        f"{report.checked / elapsed:,.0f} entries/s (ok={report.ok})"
+    )
+
+    # 3. Added time of an audited save() and of a recorded read (in a transaction, as in actions).
+    def timed(fn, rounds: int = 400) -> float:
+        samples = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            with transaction.atomic():
+                fn()
+            samples.append(time.perf_counter() - t0)
+        return statistics.median(samples) * 1000
+
+    def save_commune() -> None:
+        commune.name = "Tarascon" if commune.name != "Tarascon" else "Tarascon-sur-Rhône"
+        commune.save()
+
+    audited = timed(save_commune)
+    with disable_auditlog():
+        plain = timed(save_commune)
+    print(
+        f"audited save(): {audited:.2f} ms vs {plain:.2f} ms unaudited = +{audited - plain:.2f} ms"
+    )
+    read = timed(lambda: record_access(None, commune, actor=dpo, what="detail"))
+    nothing = timed(lambda: None)
+    print(f"recording a read: +{read - nothing:.2f} ms (median, own transaction)")
+
+    # 4. DPO search: one referral among all entries, first page, scoped to the department.
+    samples = []
+    for n in range(0, args.references, max(1, args.references // 50)):
+        t0 = time.perf_counter()
+        rows = list(
+            entries_visible_to(dpo)
+            .filter(object_repr=f"TAR-2026-{n:05d}")
+            .select_related("content_type")
+            .order_by("-position")[:51]
+        )
+        samples.append(time.perf_counter() - t0)
+    print(
+        f"DPO search for one referral: median {statistics.median(samples) * 1000:.1f} ms, "
+        f"max {max(samples) * 1000:.1f} ms ({len(rows)} rows on the page)"
+    )
+
+
+if __name__ == "__main__":
+    main()
