@@ -13,3 +13,8 @@ ALTER DEFAULT PRIVILEGES FOR ROLE cmer_owner IN SCHEMA public
   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO cmer_app;
 ALTER DEFAULT PRIVILEGES FOR ROLE cmer_owner IN SCHEMA public
   GRANT USAGE, SELECT ON SEQUENCES TO cmer_app;
+-- The audit tables: the audit migration (cmer/audit/migrations/0003) revokes UPDATE, DELETE,
+-- TRUNCATE, TRIGGER and REFERENCES on audit_auditentry and audit_auditcheckpoint from cmer_app
+-- (settings AUDIT_APP_DB_ROLE), leaving INSERT and SELECT; their triggers refuse UPDATE, DELETE and
+-- TRUNCATE to everyone, and only cmer_owner could disable them (the retention purge does so inside
+-- its own transaction). cmer_app must never be granted membership of cmer_owner.
