@@ -1,0 +1,96 @@
+"""English is a complete translation of the French interface, chosen with the header's button."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.conf import settings
+
+from tests.conftest import login
+
+CATALOGUE = settings.BASE_DIR / "locale" / "en" / "LC_MESSAGES" / "django.po"
+LOGIN = "/comptes/connexion/"
+
+# One or more quoted lines: "..." "..." (a .po string split over several lines).
+_STRING = r'((?:"(?:[^"\\]|\\.)*"\s*)+)'
+_PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w*\}|<[^>]+>")
+
+
+def _join(quoted: str) -> str:
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', quoted))
+
+
+def _entries() -> list[dict]:
+    """(msgid, msgid_plural, msgstrs, fuzzy) of each live entry; no polib at runtime."""
+    entries = []
+    for block in CATALOGUE.read_text(encoding="utf-8").split("\n\n"):
+        lines = block.splitlines()
+        comments = [line for line in lines if line.startswith("#")]
+        body = "\n".join(line for line in lines if not line.startswith("#"))
+        msgid = re.search(r"^msgid " + _STRING, body, re.M)
+        if msgid is None or not _join(msgid.group(1)):
+            continue  # obsolete (#~) entry or the header
+        plural = re.search(r"^msgid_plural " + _STRING, body, re.M)
+        entries.append(
+            {
+                "msgid": _join(msgid.group(1)),
+                "plural": _join(plural.group(1)) if plural else None,
+                "msgstrs": [
+                    _join(s) for s in re.findall(r"^msgstr(?:\[\d+\])? " + _STRING, body, re.M)
+                ],
+                "fuzzy": any(c.startswith("#,") and "fuzzy" in c for c in comments),
+            }
+        )
+    return entries
+
+
+def english(client):
+    response = client.post("/i18n/setlang/", {"language": "en", "next": LOGIN})
+    assert response.status_code == 302
+    return client
+
+
+def test_catalogue_has_no_untranslated_or_fuzzy_entry():
+    entries = _entries()
+    assert len(entries) > 500
+    untranslated = [e["msgid"] for e in entries if not e["msgstrs"] or not all(e["msgstrs"])]
+    fuzzy = [e["msgid"] for e in entries if e["fuzzy"]]
+    assert untranslated == []
+    assert fuzzy == []
+
+
+def test_catalogue_keeps_every_placeholder():
+    wrong = []
+    for e in _entries():
+        sources = [e["msgid"]] if e["plural"] is None else [e["msgid"], e["plural"]]
+        for source, target in zip(sources, e["msgstrs"], strict=True):
+            if sorted(_PLACEHOLDER.findall(source)) != sorted(_PLACEHOLDER.findall(target)):
+                wrong.append(e["msgid"])
+    assert wrong == []
+
+
+@pytest.mark.django_db
+def test_login_page_in_english_once_chosen(client, world):
+    french = client.get(LOGIN).content.decode()
+    assert "Se connecter" in french
+
+    english(client)
+    response = client.get(LOGIN)
+    html = response.content.decode()
+    assert response["Content-Language"] == "en"
+    assert "Log in" in html
+    assert "Se connecter" not in html
+    assert "Forgotten your password?" in html
+
+
+@pytest.mark.django_db
+def test_home_page_in_english_once_chosen(client, world):
+    english(client)
+    login(client, world.referent)
+    response = client.get("/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "File a referral" in html
+    assert "Déposer un signalement" not in html
+    assert "Log out" in html
