@@ -43,21 +43,23 @@ def _communes(user: Any, role: Role) -> QuerySet | None:
 
 def _content_q(user: Any) -> Q | None:
     """Referrals whose identity, facts and attachments ``user`` may read today."""
+    # Literal commune ids, not a subquery: these parts are OR-ed (with the author's own filings
+    # too), and PostgreSQL then scans the whole table for ``commune_id IN (SELECT …)``.
     parts = []
-    referent_communes = _communes(user, Role.REFERENT)
+    referent_communes = permissions.in_communes_where(user, Role.REFERENT)
     if referent_communes is not None:
-        parts.append(Q(commune__in=referent_communes) & ~Q(status__in=NOT_READABLE))
-    member_communes = _communes(user, Role.CELL_MEMBER)
+        parts.append(referent_communes & ~Q(status__in=NOT_READABLE))
+    member_communes = permissions.in_communes_where(user, Role.CELL_MEMBER)
     if member_communes is not None:
         parts.append(
-            Q(commune__in=member_communes)
+            member_communes
             & ~Q(status__in=NOT_READABLE)
             & Q(permissions.grant_exists(user, Referral, GRANT_CODENAMES))
         )
-    liaison_communes = _communes(user, Role.LIAISON)
+    liaison_communes = permissions.in_communes_where(user, Role.LIAISON)
     if liaison_communes is not None:
         parts.append(
-            Q(commune__in=liaison_communes)
+            liaison_communes
             & ~Q(status__in=NOT_READABLE)
             & Q(Exists(Transmission.objects.filter(referral=OuterRef("pk"))))
         )
