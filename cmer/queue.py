@@ -15,6 +15,8 @@ from celery import Task, current_app
 from django.db import transaction
 from django.utils import timezone
 
+from cmer.outbox.models import QueuedTask
+
 logger = logging.getLogger(__name__)
 
 # Short: a web request must not hang on a dead broker; the outbox catches up later.
@@ -22,8 +24,6 @@ RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "in
 
 
 def _send(queued_id: int) -> bool:
-    from cmer.outbox.models import QueuedTask
-
     queued = QueuedTask.objects.filter(pk=queued_id, sent_at__isnull=True).first()
     if queued is None:
         return True
@@ -50,8 +50,6 @@ def _send(queued_id: int) -> bool:
 
 def enqueue_on_commit(task: Task, *args: int | str) -> None:
     """Record ``task(*args)`` in the outbox now; send it when the transaction commits."""
-    from cmer.outbox.models import QueuedTask
-
     for value in args:
         if not isinstance(value, int | str) or (isinstance(value, str) and len(value) > 64):
             raise TypeError("Celery tasks take ids and short codes only.")
@@ -61,8 +59,6 @@ def enqueue_on_commit(task: Task, *args: int | str) -> None:
 
 def resend_unsent(older_than: timedelta = timedelta(minutes=1)) -> int:
     """Send what the broker could not take. Returns how many were sent."""
-    from cmer.outbox.models import QueuedTask
-
     limit = timezone.now() - older_than
     pending = QueuedTask.objects.filter(sent_at__isnull=True, created_at__lte=limit)
     return sum(_send(pk) for pk in pending.values_list("pk", flat=True)[:500])

@@ -18,6 +18,10 @@ from tests.factories import CommuneFactory, DepartmentFactory, MembershipFactory
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+# One Playwright/Chromium for the whole session, shared by every app's browser tests: two
+# sync_playwright() instances cannot run in one process.
+pytest_plugins = ["tests.browser.fixtures"]
+
 
 @dataclass
 class World:

@@ -284,7 +284,9 @@ def do_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> dict[str
     """Apply a previewed import, all or nothing. Re-importing updates, never duplicates."""
     with transaction.atomic():
         staged = (
-            AttendanceImport.objects.select_for_update()
+            # of=("self",): the session's commune is nullable (outer join), which PostgreSQL
+            # cannot lock; only the import row needs the lock.
+            AttendanceImport.objects.select_for_update(of=("self",))
             .select_related("session", "session__commune")
             .get(pk=staged.pk)
         )

@@ -2,9 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-# The browser fixtures (Debian's Chromium) for test_browser.py.
-from tests.browser.conftest import browser_instance, web  # noqa: F401
-
 
 @pytest.fixture(autouse=True)
 def _private_storage(tmp_path, settings):

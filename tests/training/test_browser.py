@@ -15,21 +15,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser_page(live_server, settings):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/lib/chromium/chromium").exists():
-        pytest.skip("chromium is not installed")
+def browser_page(browser_instance, settings):
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/lib/chromium/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    return browser_instance
 
 
 def test_coordinator_journey(world, live_server, browser_page):
