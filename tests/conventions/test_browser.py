@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conventions.models import Convention, SignedDocument
-from tests.browser.conftest import log_in
+from tests.browser.fixtures import log_in
 from tests.factories import PASSWORD
 
 from .factories import CharterVersionFactory, make_pdf
