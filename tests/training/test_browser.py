@@ -15,12 +15,24 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser_page(browser_instance, settings):
+def browser_page(browser_instance, live_server, settings):
+    """Hands out browser contexts and closes them before the live server stops: a context left
+    open keeps connections whose late closing breaks the next test on SQLite."""
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    return browser_instance
+    contexts = []
+
+    class Browser:
+        def new_context(self, **kwargs):
+            context = browser_instance.new_context(**kwargs)
+            contexts.append(context)
+            return context
+
+    yield Browser()
+    for context in contexts:
+        context.close()
 
 
 def test_coordinator_journey(world, live_server, browser_page):
