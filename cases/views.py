@@ -39,7 +39,13 @@ from .forms import (
     TimelineEntryForm,
     TransmitForm,
 )
-from .models import Referral, ReferralUserObjectPermission, StateInformation, TimelineEntry
+from .models import (
+    Referral,
+    ReferralUserObjectPermission,
+    StateInformation,
+    TimelineEntry,
+    WeakSignalCategory,
+)
 
 PAGE_SIZE = 50
 
@@ -84,7 +90,15 @@ def _render_list(
             target_model=Referral,
             data={"what": "list", "references": references},
         )
-    return render(request, template, {"page": page, "filter_form": form, **extra})
+    context = {
+        "page": page,
+        "filter_form": form,
+        "status_choices": Referral.Status.choices,
+        "urgency_choices": Referral.Urgency.choices,
+        "category_choices": WeakSignalCategory.objects.only("pk", "label"),
+        **extra,
+    }
+    return render(request, template, context)
 
 
 # Only non-encrypted columns on list pages: no decryption, no personal data.

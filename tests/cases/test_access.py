@@ -322,3 +322,17 @@ def test_list_page_query_count_is_constant(as_user, world, django_assert_max_num
         grant(referral, world.referent, world.member)
     with django_assert_max_num_queries(len(small.captured_queries)):
         member_client.get("/signalements/")
+
+
+@pytest.mark.django_db
+def test_list_filters(as_user, world):
+    urgent = file_referral(world.agent, world.tarascon, urgency="danger")
+    normal = file_referral(world.agent, world.tarascon)
+    client = as_user(world.referent)
+    html = client.get("/signalements/?urgency=danger").content.decode()
+    assert urgent.reference in html and normal.reference not in html
+    html = client.get(f"/signalements/?reference={normal.reference[-4:]}").content.decode()
+    assert normal.reference in html and urgent.reference not in html
+    html = client.get("/signalements/?status=closed").content.decode()
+    assert urgent.reference not in html
+    assert client.get("/signalements/?since=not-a-date").status_code == 200
