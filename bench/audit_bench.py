@@ -1,10 +1,14 @@
-"""Audit trail benchmark (PostgreSQL): chained appends with 8 concurrent writers, added time of an
+"""Audit trail benchmark (PostgreSQL): chained appends with 8 concurrent writers (one entry per
+transaction, and ten per transaction like a request that submits a referral), added time of an
 audited save() and of a recorded read, verify_audit throughput, DPO search for one referral.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cmer_audit_bench \\
-        .venv/bin/python bench/audit_bench.py --entries 1000000 --writers 8
+        .venv/bin/python bench/audit_bench.py --entries 1000000 --writers 8 --seconds 20
 
-The database is dropped and re-created (its name must contain "bench").
+The writers run for ``--seconds`` in each mode; the table is then filled up to ``--entries`` with
+correctly chained rows by COPY (``audit_fill.py``: same ``chain`` code, verified like the rest)
+for the verification and search figures. The database is dropped and re-created (its name must
+contain "bench").
 """
 
 from __future__ import annotations
@@ -39,23 +43,65 @@ def recreate_database(url: str) -> None:
     admin.close()
 
 
-def writer(args: tuple[int, int, int, int]) -> tuple[int, float]:
-    """One process: ``count`` chained entries, one transaction each, like real requests."""
-    index, count, commune_id, references = args
+def writer(args: tuple[int, float, int, int, int]) -> tuple[int, float]:
+    """One process: chained entries for ``seconds``, ``per_transaction`` in each transaction."""
+    index, seconds, per_transaction, commune_id, references = args
     setup()
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from cmer.accounts.models import Commune
     from cmer.audit.core import record_event
     from cmer.audit.models import Event
 
+    written = 0
     start = time.perf_counter()
-    for i in range(count):
-        n = (index * count + i) % references
-        target = Commune(pk=commune_id, name=f"TAR-2026-{n:05d}")
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
         with transaction.atomic():
-            record_event(Event.ACCESS, target=target, commune=commune_id, data={"what": "detail"})
-    return count, time.perf_counter() - start
+            for _ in range(per_transaction):
+                n = (index * 7919 + written) % references
+                target = Commune(pk=commune_id, name=f"TAR-2026-{n:05d}")
+                record_event(
+                    Event.ACCESS, target=target, commune=commune_id, data={"what": "detail"}
+                )
+                written += 1
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return written, elapsed
+
+
+def forks() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT position, prev_hash, lag(entry_hash) OVER w AS previous,"
+            " lag(position) OVER w AS previous_position FROM audit_auditentry"
+            " WINDOW w AS (ORDER BY position)) t WHERE previous IS NOT NULL"
+            " AND (prev_hash <> previous OR position <> previous_position + 1)"
+        )
+        return cursor.fetchone()[0]
+
+
+def appends(args: argparse.Namespace, commune_id: int, per_transaction: int) -> int:
+    from django.db import connection
+
+    connection.close()
+    jobs = [
+        (i, args.seconds, per_transaction, commune_id, args.references) for i in range(args.writers)
+    ]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(args.writers) as pool:
+        results = pool.map(writer, jobs)
+    elapsed = time.perf_counter() - started
+    written = sum(count for count, _ in results)
+    slowest = max(seconds for _, seconds in results)
+    print(
+        f"chained entries/s, {args.writers} writers, {per_transaction} per transaction: "
+        f"{written / slowest:,.0f} ({written:,} in {slowest:.1f} s; wall {elapsed:.1f} s "
+        f"with start-up), forks: {forks()}"
+    )
+    return written
 
 
 def main() -> None:
@@ -63,6 +109,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--references", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per append mode")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -88,33 +135,30 @@ def main() -> None:
     Membership.objects.create(user=dpo, role=Role.DPO, department=department)
     connection.close()
 
-    # 1. Chained appends, N writers in parallel processes, one transaction per entry.
-    per_writer = args.entries // args.writers
-    jobs = [(i, per_writer, commune.pk, args.references) for i in range(args.writers)]
-    started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(args.writers) as pool:
-        results = pool.map(writer, jobs)
-    elapsed = time.perf_counter() - started
-    written = sum(count for count, _ in results)
-    print(f"entries written: {written:,} by {args.writers} writers in {elapsed:.1f} s")
-    print(f"chained entries/s ({args.writers} concurrent writers): {written / elapsed:,.0f}")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM (SELECT prev_hash, lag(entry_hash) OVER (ORDER BY position) "
-            "AS previous FROM audit_auditentry) t WHERE previous IS NOT NULL "
-            "AND prev_hash <> previous"
-        )
-        print(f"forks: {cursor.fetchone()[0]}")
-        cursor.execute("VACUUM ANALYZE audit_auditentry")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    # 2. verify_audit throughput (streaming, keyset pages).
-    started = time.perf_counter()
-    report = verify_chain()
-    elapsed = time.perf_counter() - started
-    print(
-        f"verify: {report.checked:,} entries in {elapsed:.2f} s = "
-        f"{report.checked / elapsed:,.0f} entries/s (ok={report.ok})"
-    )
+    # 1. Chained appends, N writer processes, 1 then 10 entries per transaction.
+    written = appends(args, commune.pk, 1)
+    written += appends(args, commune.pk, 10)
+
+    # 2. Fill up to --entries by COPY (chained by the same code), then verify_audit throughput.
+    from bench.audit_fill import fill
+
+    if args.entries > written:
+        started = time.perf_counter()
+        fill(args.entries - written, commune_id=commune.pk, actor=dpo, references=args.references)
+        elapsed = time.perf_counter() - started
+        print(f"filled {args.entries - written:,} entries by COPY in {elapsed:.0f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE audit_auditentry")
+    for _ in range(2):
+        started = time.perf_counter()
+        report = verify_chain()
+        elapsed = time.perf_counter() - started
+        print(
+            f"verify: {report.checked:,} entries in {elapsed:.2f} s = "
+            f"{report.checked / elapsed:,.0f} entries/s (ok={report.ok})"
+        )
 
     # 3. Added time of an audited save() and of a recorded read (in a transaction, as in actions).
     def timed(fn, rounds: int = 400) -> float:
@@ -140,6 +184,13 @@ def main() -> None:
     nothing = timed(lambda: None)
     print(f"recording a read: +{read - nothing:.2f} ms (median, own transaction)")
 
+    def two_reads() -> None:
+        record_access(None, commune, actor=dpo, what="detail")
+        record_access(None, commune, actor=dpo, what="pdf")
+
+    second = timed(two_reads) - read
+    print(f"a further entry in the same transaction: +{second:.2f} ms")
+
     # 4. DPO search: one referral among all entries, first page, scoped to the department.
     samples = []
     for n in range(0, args.references, max(1, args.references // 50)):
@@ -155,6 +206,7 @@ def main() -> None:
         f"DPO search for one referral: median {statistics.median(samples) * 1000:.1f} ms, "
         f"max {max(samples) * 1000:.1f} ms ({len(rows)} rows on the page)"
     )
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

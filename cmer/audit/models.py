@@ -111,15 +111,24 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
 
 
 class AuditEntry(AbstractLogEntry):
+    # Indexes: only those a query uses (listed in Meta). Every index is paid on each append, and
+    # appends are serialised by the chain lock: django-auditlog's single-column ones on action,
+    # cid, object_pk, and the foreign keys' own, are covered by the composite ones or unused.
     event = models.CharField(
-        _("événement"), max_length=20, choices=Event.choices, default=Event.CHANGE, db_index=True
+        _("événement"), max_length=20, choices=Event.choices, default=Event.CHANGE
     )
     content_type = models.ForeignKey(
         to="contenttypes.ContentType",
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("type d'objet"),
+        db_index=False,
     )
+    object_pk = models.CharField(max_length=255, verbose_name=_("object pk"))
+    action = models.PositiveSmallIntegerField(
+        choices=AbstractLogEntry.Action.choices, verbose_name=_("action")
+    )
+    cid = models.CharField(max_length=255, blank=True, null=True, verbose_name=_("Correlation ID"))
     actor = models.ForeignKey(
         to=settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -127,6 +136,7 @@ class AuditEntry(AbstractLogEntry):
         null=True,
         related_name="+",
         verbose_name=_("auteur"),
+        db_index=False,
     )
     # Stored as canonical JSON text (hashed as stored); read back as Python values.
     serialized_data = CanonicalJSONField(null=True)
@@ -140,10 +150,12 @@ class AuditEntry(AbstractLogEntry):
         blank=True,
         related_name="+",
         verbose_name=_("commune"),
+        db_index=False,
     )
     # The chain (see chain.py): assigned under a lock, inside the inserting transaction.
     position = models.BigIntegerField(_("position"), unique=True, editable=False)
-    prev_hash = models.CharField(_("empreinte précédente"), max_length=64, unique=True)
+    # Unique (a constraint in Meta: no extra LIKE index as unique=True would add on PostgreSQL).
+    prev_hash = models.CharField(_("empreinte précédente"), max_length=64)
     entry_hash = models.CharField(_("empreinte"), max_length=64, editable=False)
 
     objects = AuditEntryManager()
@@ -157,6 +169,10 @@ class AuditEntry(AbstractLogEntry):
             # The DPO's "who saw or changed TAR-2026-0007": object_repr is the reference.
             models.Index(fields=["object_repr"], name="audit_entry_repr_idx"),
             models.Index(fields=["commune", "timestamp"], name="audit_entry_commune_idx"),
+            models.Index(fields=["event", "timestamp"], name="audit_entry_event_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["prev_hash"], name="audit_entry_prev_hash_uniq"),
         ]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -168,10 +184,14 @@ class AuditEntry(AbstractLogEntry):
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("audit entries are never deleted (see purge_audit)")
 
-    def canonical_values(self) -> tuple[Any, ...]:
-        """This entry's columns as they are stored, in ``chain.CANONICAL_COLUMNS`` order."""
+    def canonical_values(self, *, head: bool = True) -> tuple[Any, ...]:
+        """This entry's columns as they are stored, in ``chain.CANONICAL_COLUMNS`` order
+        (``head=False``: without position, previous hash and time, not known yet)."""
         values = []
         for name in chain.CANONICAL_COLUMNS:
+            if not head and name in _HEAD_COLUMNS:
+                values.append(None)
+                continue
             value = getattr(self, name)
             if value is not None and name in _JSON_COLUMNS:
                 value = chain.canonical_json(value)
@@ -181,41 +201,100 @@ class AuditEntry(AbstractLogEntry):
     def _do_insert(self, manager, using, fields, returning_fields, raw):  # type: ignore[no-untyped-def]
         """Append to the chain: lock, read the head, hash, insert — in one transaction.
 
-        On PostgreSQL a transaction-scoped advisory lock serialises appends until commit (the head
-        is read by a statement that starts after the lock is held, so it sees the last committed
-        entry). On SQLite the database's single writer serialises commits; a rare race between two
-        threads' reads hits the unique constraints and is retried.
+        PostgreSQL: a transaction-scoped advisory lock serialises appends until COMMIT. Lock and
+        head are one round trip (two statements in one query: the second one's snapshot is taken
+        after the lock is granted, so it sees the last committed entry), then the INSERT; no
+        savepoint. Everything that does not depend on the head is made text before the lock, so
+        that under it only position, previous hash and time are formatted and hashed. Later
+        entries of the same transaction already hold the lock and know the head (``_HeldHead``):
+        they only INSERT.
+
+        SQLite: the database's single writer serialises commits; a rare race between two
+        threads' reads hits the unique constraints and is retried (in a savepoint).
         """
         connection = connections[using]
-        attempts = 5 if connection.vendor == "sqlite" else 1
-        for attempt in range(attempts):
+        if self.object_repr and len(self.object_repr) > 200:
+            self.object_repr = self.object_repr[:200]
+        texts = chain.canonical_strings(self.canonical_values(head=False))
+        if connection.vendor == "postgresql":
+            with transaction.atomic(using=using, savepoint=False):
+                held = _HeldHead.current(connection)
+                head = (held.position, held.hash) if held else _lock_and_read_head(connection)
+                self._link(head, texts)
+                result = super()._do_insert(manager, using, fields, returning_fields, raw)
+                transaction.on_commit(_HeldHead(self.position, self.entry_hash), using=using)
+                return result
+        for attempt in range(5):
             try:
                 with transaction.atomic(using=using):
-                    self._link(connection)
+                    self._link(_read_head(connection), texts)
                     return super()._do_insert(manager, using, fields, returning_fields, raw)
             except IntegrityError:
-                if attempt == attempts - 1:
+                if attempt == 4:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _link(self, connection: Any) -> None:
-        table = connection.ops.quote_name(self._meta.db_table)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
-            cursor.execute(
-                f"SELECT position, entry_hash FROM {table} ORDER BY position DESC LIMIT 1"  # noqa: S608
-            )
-            head = cursor.fetchone()
-        if head is None:
-            head = _chain_base(connection)
+    def _link(self, head: tuple[int, str], texts: list[str | None]) -> None:
+        """Take the place after ``head`` (under the chain lock): position, link, time, hash."""
         self.position = head[0] + 1
         self.prev_hash = head[1]
         # The time of recording, taken under the lock: time order and chain order agree.
         self.timestamp = timezone.now()
-        if self.object_repr and len(self.object_repr) > 200:
-            self.object_repr = self.object_repr[:200]
-        self.entry_hash = chain.entry_hash(self.canonical_values())
+        texts[_POSITION] = str(self.position)
+        texts[_PREV_HASH] = self.prev_hash
+        texts[_TIMESTAMP] = chain.format_timestamp(self.timestamp)
+        self.entry_hash = chain.hash_of_strings(texts)
+
+
+class _HeldHead:
+    """ "This transaction holds the chain lock and its last entry is (position, hash)".
+
+    Registered with ``transaction.on_commit`` after each append, as a no-op callback: Django
+    drops it when the transaction, or the savepoint it was registered in, is rolled back — which
+    is exactly when the entry disappears (and, for a savepoint, possibly the lock acquired in
+    it). So while it is pending, the lock is held and the head is known without asking.
+    """
+
+    __slots__ = ("hash", "position")
+
+    def __init__(self, position: int, digest: str) -> None:
+        self.position = position
+        self.hash = digest
+
+    def __call__(self) -> None:
+        pass
+
+    @classmethod
+    def current(cls, connection: Any) -> _HeldHead | None:
+        if not connection.in_atomic_block:
+            return None
+        for pending in reversed(connection.run_on_commit):
+            if isinstance(pending[1], cls):
+                return pending[1]
+        return None
+
+
+def _head_sql(connection: Any) -> str:
+    table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    return f"SELECT position, entry_hash FROM {table} ORDER BY position DESC LIMIT 1"  # noqa: S608
+
+
+def _lock_and_read_head(connection: Any) -> tuple[int, str]:
+    with connection.cursor() as cursor:
+        # No parameters: sent as one simple query, the SELECT starting once the lock is held.
+        cursor.execute(
+            f"SELECT pg_advisory_xact_lock({int(chain.CHAIN_LOCK_KEY)}); {_head_sql(connection)}"
+        )
+        cursor.nextset()
+        head = cursor.fetchone()
+    return head or _chain_base(connection)
+
+
+def _read_head(connection: Any) -> tuple[int, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(_head_sql(connection))
+        head = cursor.fetchone()
+    return head or _chain_base(connection)
 
 
 def _chain_base(connection: Any) -> tuple[int, str]:
@@ -231,6 +310,10 @@ def _chain_base(connection: Any) -> tuple[int, str]:
 
 
 _JSON_COLUMNS = frozenset({"changes", "additional_data", "serialized_data"})
+_HEAD_COLUMNS = frozenset({"position", "prev_hash", "timestamp"})
+_POSITION = chain.CANONICAL_COLUMNS.index("position")
+_PREV_HASH = chain.CANONICAL_COLUMNS.index("prev_hash")
+_TIMESTAMP = chain.CANONICAL_COLUMNS.index("timestamp")
 
 
 class AuditCheckpoint(models.Model):

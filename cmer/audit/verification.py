@@ -1,15 +1,20 @@
 """Verification of the chain, checkpoints, and the retention purge.
 
-``verify_chain()`` streams the table in position order (keyset pages, one SQL statement per
-``chunk_size`` rows, constant memory), recomputes every hash and stops at the first break, naming
-the entry that was altered, inserted or removed. Signed checkpoints (``AuditCheckpoint``, and
-lines the DPO kept outside) prove in addition that the chain was not rewritten and recomputed
-as a whole, nor cut at its end.
+``verify_chain()`` streams the table in position order (one query, a server-side cursor on
+PostgreSQL fetched ``chunk_size`` rows at a time, constant memory; every column is read as the
+text that was hashed, so no model, JSON value or datetime is built), recomputes every hash and
+stops at the first break, naming the entry that was altered, inserted or removed. Signed
+checkpoints (``AuditCheckpoint``, and lines the DPO kept outside) prove in addition that the
+chain was not rewritten and recomputed as a whole, nor cut at its end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import hashlib
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +26,108 @@ from . import chain, protection
 from .models import AuditCheckpoint, AuditEntry, AuditVerification
 
 TABLE = AuditEntry._meta.db_table
-_SELECT = ", ".join(("entry_hash", *chain.CANONICAL_COLUMNS))
+_TIMESTAMP = chain.CANONICAL_COLUMNS.index("timestamp")
+_REMOTE_ADDR = chain.CANONICAL_COLUMNS.index("remote_addr")
+# Every canonical column read as text (what ``chain.canonical_strings`` makes of the stored
+# value), then the position as a number and the stored hash: ``chain.text_of_strings`` reads
+# items 0–18 of the row as it comes, with no conversion in Python.
+_POSITION, _HASH = len(chain.CANONICAL_COLUMNS), len(chain.CANONICAL_COLUMNS) + 1
+_INTEGER_COLUMNS = frozenset(
+    {"position", "action", "content_type_id", "object_id", "actor_id", "remote_port", "commune_id"}
+)
+
+
+def _select(vendor: str) -> str:
+    columns = []
+    for name in chain.CANONICAL_COLUMNS:
+        if name == "timestamp" and vendor == "postgresql":
+            # Exactly chain.format_timestamp's "%Y-%m-%dT%H:%M:%S.%fZ", in UTC.
+            columns.append(
+                """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+            )
+        elif name == "remote_addr" and vendor == "postgresql":
+            columns.append("host(remote_addr)")  # normalised in Python (format_address)
+        elif name in _INTEGER_COLUMNS:
+            columns.append(f"CAST({name} AS TEXT)")
+        else:
+            columns.append(f'"{name}"')  # text already (JSON: the very text that was hashed)
+    columns += ["position", "entry_hash"]
+    where = f"{TABLE}.position > %s ORDER BY {TABLE}.position"
+    return f"SELECT {', '.join(columns)} FROM {TABLE} WHERE {where}"  # noqa: S608
+
+
+def _normalise(rows: list[tuple[Any, ...]], addresses: dict[str, str], sqlite: bool) -> None:
+    """In place: addresses in ``format_address``'s form (cached: few distinct values), and on
+    SQLite the stored naive UTC text "YYYY-MM-DD HH:MM:SS[.ffffff]" in ``format_timestamp``'s."""
+    for index, row in enumerate(rows):
+        address = row[_REMOTE_ADDR]
+        if address is not None:
+            normal = addresses.get(address)
+            if normal is None:
+                if len(addresses) > 100_000:
+                    addresses.clear()
+                normal = addresses[address] = chain.format_address(address) or ""
+            if normal != address:
+                row = rows[index] = (*row[:_REMOTE_ADDR], normal, *row[_REMOTE_ADDR + 1 :])
+        if sqlite:
+            stamp = chain.format_timestamp(row[_TIMESTAMP])
+            rows[index] = (*row[:_TIMESTAMP], stamp, *row[_TIMESTAMP + 1 :])
+
+
+@contextlib.contextmanager
+def _chunks(connection: Any, after: int, chunk_size: int) -> Iterator[Iterator[list[Any]]]:
+    """The chain after ``after``, as text, in lists of ``chunk_size`` rows.
+
+    PostgreSQL: a server-side cursor (run this in a transaction, or it is materialised WITH HOLD)
+    read by a thread one chunk ahead, so that the server produces the next chunk while this one
+    is hashed (psycopg waits for the server without the GIL).
+    """
+    sqlite = connection.vendor != "postgresql"
+    addresses: dict[str, str] = {}
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(_select(connection.vendor), [after])
+        if sqlite:
+
+            def direct() -> Iterator[list[Any]]:
+                while rows := cursor.fetchmany(chunk_size):
+                    _normalise(rows, addresses, sqlite)
+                    yield rows
+
+            yield direct()
+            return
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def fetch() -> None:
+            try:
+                while not stop.is_set():
+                    rows = cursor.fetchmany(chunk_size)
+                    ahead.put(rows)
+                    if not rows:
+                        return
+            except BaseException as exc:  # handed to the reader
+                ahead.put(exc)
+
+        def read() -> Iterator[list[Any]]:
+            while True:
+                rows = ahead.get()
+                if isinstance(rows, BaseException):
+                    raise rows
+                if not rows:
+                    return
+                _normalise(rows, addresses, sqlite)
+                yield rows
+
+        fetcher = threading.Thread(target=fetch, name="verify-audit-fetch", daemon=True)
+        fetcher.start()
+        try:
+            yield read()
+        finally:
+            stop.set()
+            while fetcher.is_alive():  # unblock a put() waiting for room
+                with contextlib.suppress(queue.Empty):
+                    ahead.get(timeout=0.05)
+            fetcher.join()
 
 
 class Problem:
@@ -59,20 +165,6 @@ class Seal:
     position: int
     hash: str
     label: str
-
-
-def _rows(connection: Any, after: int, chunk_size: int) -> Iterator[tuple[Any, ...]]:
-    sql = f"SELECT {_SELECT} FROM {TABLE} WHERE position > %s ORDER BY position LIMIT %s"  # noqa: S608
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [after, chunk_size])
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1][1]
-        if len(rows) < chunk_size:
-            return
 
 
 def trusted_seals(
@@ -122,56 +214,57 @@ def verify_chain(
                 report.fail(Problem.REWRITTEN, seal.position, f"boundary differs from {seal.label}")
             )
     previous_position, previous_hash = base_position, base_hash
-    compute = chain.entry_hash
-    for row in _rows(connection, base_position, chunk_size):
-        stored_hash, position, prev_hash = row[0], row[1], row[2]
-        values = row[1:]
-        if position != previous_position + 1:
-            first_missing = previous_position + 1
-            return _done(
-                report.fail(
-                    Problem.REMOVED,
-                    first_missing,
-                    f"entries {first_missing}–{position - 1} are missing "
-                    f"(removed before entry {position})",
-                )
-            )
-        if compute(values) != stored_hash:
-            return _done(
-                report.fail(
-                    Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)"
-                )
-            )
-        if prev_hash != previous_hash:
-            return _done(
-                report.fail(
-                    Problem.INSERTED,
-                    position,
-                    f"entry {position} does not follow entry {previous_position} "
-                    "(inserted outside the chain)",
-                )
-            )
-        seal = expected_by_position.get(position)
-        if seal is not None and seal.hash != stored_hash:
-            return _done(
-                report.fail(
-                    Problem.REWRITTEN,
-                    position,
-                    f"entry {position} differs from the signed checkpoint {seal.label}: "
-                    "the chain was rewritten",
-                )
-            )
-        previous_position, previous_hash = position, stored_hash
-        report.checked += 1
+
+    def fail(problem: str, position: int | None, message: str) -> Report:
+        report.checked = previous_position - base_position
+        return _done(report.fail(problem, position, message))
+
+    build = chain.text_of_strings
+    sha256 = hashlib.sha256
+    with (
+        transaction.atomic(using=using),  # one snapshot; the server-side cursor streams
+        _chunks(connection, base_position, chunk_size) as chunks,
+    ):
+        for rows in chunks:
+            for row in rows:
+                position, stored_hash = row[_POSITION], row[_HASH]
+                if position != previous_position + 1:
+                    first_missing = previous_position + 1
+                    return fail(
+                        Problem.REMOVED,
+                        first_missing,
+                        f"entries {first_missing}–{position - 1} are missing "
+                        f"(removed before entry {position})",
+                    )
+                if sha256(build(row).encode()).hexdigest() != stored_hash:
+                    return fail(
+                        Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)"
+                    )
+                if row[1] != previous_hash:
+                    return fail(
+                        Problem.INSERTED,
+                        position,
+                        f"entry {position} does not follow entry {previous_position} "
+                        "(inserted outside the chain)",
+                    )
+                if expected_by_position:
+                    seal = expected_by_position.get(position)
+                    if seal is not None and seal.hash != stored_hash:
+                        return fail(
+                            Problem.REWRITTEN,
+                            position,
+                            f"entry {position} differs from the signed checkpoint {seal.label}: "
+                            "the chain was rewritten",
+                        )
+                previous_position, previous_hash = position, stored_hash
+    report.checked = previous_position - base_position
     last_sealed = max(expected_by_position, default=base_position)
     if last_sealed > previous_position:
-        return _done(
-            report.fail(
-                Problem.REMOVED,
-                previous_position + 1,
-                f"entries {previous_position + 1}–{last_sealed} are missing: the end of the "
-                "chain was removed (a signed checkpoint names them)",
-            )
+        return fail(
+            Problem.REMOVED,
+            previous_position + 1,
+            f"entries {previous_position + 1}–{last_sealed} are missing: the end of the "
+            "chain was removed (a signed checkpoint names them)",
         )
     report.head_position = previous_position
     report.head_hash = previous_hash

@@ -1,0 +1,118 @@
+"""Fill the audit trail quickly (PostgreSQL COPY) with correctly chained entries, for the
+verification and search benchmarks. Not a write path of the application: the hashes are computed
+with the application's own ``chain.entry_hash`` and the rows appended after the current head, so
+``verify_audit`` checks them exactly like entries written by ``record_event``.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cmer_auditperf \\
+        .venv/bin/python bench/audit_fill.py --entries 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
+
+COPY_COLUMNS = (
+    "position",
+    "prev_hash",
+    "entry_hash",
+    "timestamp",
+    "event",
+    "action",
+    "content_type_id",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "actor_id",
+    "actor_email",
+    "remote_addr",
+    "changes_text",
+    "additional_data",
+    "commune_id",
+)
+
+
+def fill(count: int, *, commune_id: int | None, actor: object | None, references: int) -> int:
+    """Append ``count`` chained "access" entries after the current head; returns the new head."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection, transaction
+
+    from cmer.accounts.models import Commune
+    from cmer.audit import chain
+    from cmer.audit.models import AuditEntry
+    from cmer.audit.verification import head
+
+    content_type_id = ContentType.objects.get_for_model(Commune).pk
+    actor_id = getattr(actor, "pk", None)
+    actor_email = getattr(actor, "email", None)
+    data = chain.canonical_json({"what": "detail"})
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
+        position, previous = head()
+        now = datetime.datetime.now(datetime.UTC)
+        table = AuditEntry._meta.db_table
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for i in range(count):
+                position += 1
+                reference = f"TAR-2026-{i % references:05d}"
+                timestamp = now + datetime.timedelta(microseconds=i * 37)
+                address = f"10.{i % 7}.{i % 13}.{i % 251}" if i % 3 else None
+                values = {
+                    "position": position,
+                    "prev_hash": previous,
+                    "timestamp": timestamp,
+                    "event": "access",
+                    "action": int(AuditEntry.Action.ACCESS),
+                    "content_type_id": content_type_id,
+                    "object_pk": str(commune_id),
+                    "object_id": commune_id,
+                    "object_repr": reference,
+                    "actor_id": actor_id,
+                    "actor_email": actor_email,
+                    "remote_addr": address,
+                    "remote_port": None,
+                    "cid": None,
+                    "commune_id": commune_id,
+                    "changes_text": "",
+                    "changes": None,
+                    "additional_data": data,
+                    "serialized_data": None,
+                }
+                digest = chain.entry_hash([values[name] for name in chain.CANONICAL_COLUMNS])
+                values["entry_hash"] = digest
+                copy.write_row([values[name] for name in COPY_COLUMNS])
+                previous = digest
+    return position
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=200_000)
+    parser.add_argument("--references", type=int, default=20_000)
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from cmer.accounts.models import Commune, Department
+
+    department, _ = Department.objects.get_or_create(code="13", name="Bouches-du-Rhône")
+    commune, _ = Commune.objects.get_or_create(
+        insee_code="13108",
+        defaults={"name": "Tarascon", "department": department, "reference_prefix": "TAR"},
+    )
+    last = fill(args.entries, commune_id=commune.pk, actor=None, references=args.references)
+    print(f"head position {last}")
+
+
+if __name__ == "__main__":
+    main()

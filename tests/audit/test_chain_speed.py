@@ -1,0 +1,155 @@
+"""The fast paths keep the chain exact: the one text builder matches the canonical format, the
+streaming verification reads every column back as the text that was hashed, and entries of one
+transaction (after the first, which takes the lock) chain from the head the transaction holds,
+also across savepoint rollbacks."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+
+from cmer.audit import chain, verification
+from cmer.audit.models import AuditEntry, Event, _HeldHead
+from tests.audit.helpers import make_entries
+
+pytestmark = pytest.mark.django_db
+
+
+def _reference_text(values) -> str:
+    """The format as documented in chain.py, written the plain way (a loop over the columns)."""
+    parts = [chain.VERSION, "\n"]
+    for name, value in zip(chain.CANONICAL_COLUMNS, values, strict=True):
+        if value is None:
+            parts.append(f"{name}!\n")
+            continue
+        if name == "timestamp":
+            text = chain.format_timestamp(value)
+        elif name == "remote_addr":
+            text = chain.format_address(value) or ""
+        else:
+            text = str(value)
+        parts.append(f"{name}:{len(text)}:{text}\n")
+    return "".join(parts)
+
+
+def test_text_builder_matches_the_documented_format():
+    samples = [None, "", "a\nb:{x}", "é€😀", 0, 12345678901234, "2001:DB8::1", "x" * 300]
+    stamp = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    for offset in range(len(samples)):
+        values: list = []
+        for index, name in enumerate(chain.CANONICAL_COLUMNS):
+            value = samples[(index + offset) % len(samples)]
+            if name == "timestamp":
+                value = None if value is None else stamp
+            elif name == "remote_addr":
+                value = None if value is None else "2001:DB8::1"
+            values.append(value)
+        assert chain.canonical_text(values) == _reference_text(values)
+        assert chain.entry_hash(values) == chain.hash_of_strings(chain.canonical_strings(values))
+
+
+def test_verification_reads_back_every_kind_of_value(world):
+    from cmer.audit.core import record_event
+
+    with time_machine.travel(datetime.datetime(2026, 3, 1, 10, 0, 0, tzinfo=datetime.UTC)):
+        record_event(Event.ACCESS, actor=world.dpo, data={"what": "x"})  # microseconds = 0
+    AuditEntry.objects.create(
+        event=Event.EXPORT,
+        action=AuditEntry.Action.ACCESS,
+        content_type_id=AuditEntry.objects.first().content_type_id,
+        object_pk="TAR-2026-0007",
+        object_repr="Référence\nsur deux lignes : {x} – 😀",
+        actor=world.dpo,
+        actor_email=world.dpo.email,
+        remote_addr="2001:DB8:0:0::1",
+        remote_port=443,
+        cid="request-1",
+        changes_text="a\tb",
+        changes={"z": [1, 2.5, None], "a": "é"},
+        additional_data={"n": 1},
+        serialized_data={"k": True},
+    )
+    record_event(Event.DENIED, target_model=AuditEntry, target_pk=7)
+    report = verification.verify_chain(chunk_size=2)
+    assert report.ok, report.message
+    assert report.checked == AuditEntry.objects.count()
+
+
+def _links() -> list[tuple[int, str, str]]:
+    return list(
+        AuditEntry.objects.order_by("position").values_list("position", "prev_hash", "entry_hash")
+    )
+
+
+def _assert_chained(rows) -> None:
+    assert [r[0] for r in rows] == list(range(rows[0][0], rows[0][0] + len(rows)))
+    assert all(after[1] == before[2] for before, after in itertools.pairwise(rows))
+
+
+def test_entries_of_one_transaction_survive_savepoint_rollbacks(world):
+    before = AuditEntry.objects.count()
+    with transaction.atomic():
+        make_entries(2)
+        held = _HeldHead.current(connection)  # PostgreSQL only (SQLite reads the head each time)
+        if connection.vendor == "postgresql":
+            assert (held.position, held.hash) == _links()[-1][::2]
+        with pytest.raises(RuntimeError), transaction.atomic():
+            make_entries(2)
+            raise RuntimeError  # the savepoint, and both entries, are rolled back
+        assert _HeldHead.current(connection) is held
+        make_entries(1)
+        with transaction.atomic():
+            make_entries(1)
+        make_entries(1)
+    rows = _links()
+    assert len(rows) == before + 5
+    _assert_chained(rows)
+    assert verification.verify_chain().ok
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_no_fork_with_8_writers_and_several_entries_per_transaction():
+    """Like a request that submits a referral: several entries per transaction, one of them in
+    a savepoint that is rolled back, 8 writers at once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers itself; the lock under test is PostgreSQL's")
+    import threading
+
+    from django.db import connections
+
+    from cmer.audit.core import record_event
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def writer(index: int) -> None:
+        try:
+            start.wait()
+            for i in range(6):
+                with transaction.atomic():
+                    for j in range(5):
+                        record_event(Event.ACCESS, data={"thread": index, "i": i, "j": j})
+                    with pytest.raises(RuntimeError), transaction.atomic():
+                        record_event(Event.ACCESS, data={"rolled back": True})
+                        raise RuntimeError
+                    record_event(Event.ACCESS, data={"thread": index, "i": i, "last": True})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = _links()
+    assert len(rows) == 8 * 6 * 6
+    _assert_chained(rows)
+    assert verification.verify_chain().ok
