@@ -104,4 +104,41 @@ def seed() -> list[tuple[DemoUser, str]]:
         Membership.objects.get_or_create(
             user=User.objects.get(email=email), role=role, commune=communes[prefix]
         )
+    _demo_protocol(communes["TAR"])
     return result
+
+
+def _demo_protocol(commune: Commune) -> None:
+    """Tarascon's cell is installed by a protocol in force, so that transmission can be tried."""
+    import datetime
+
+    from django.utils import timezone
+
+    from conventions.models import Convention, Signatory
+
+    if Convention.objects.filter(commune=commune).exists():
+        return
+    today = timezone.localdate()
+    referent = User.objects.get(email="referent@tarascon.demo")
+    convention = Convention.objects.create(
+        commune=commune,
+        kind=Convention.Kind.PROTOCOL,
+        title="Protocole d'installation de la CMER (démonstration)",
+        reference="DEMO-13-TAR",
+        effective_date=today - datetime.timedelta(days=30),
+        end_date=today + datetime.timedelta(days=3 * 365),
+        status=Convention.Status.SIGNED,
+        signed_at=timezone.now(),
+        created_by=referent,
+        created_at=timezone.now() - datetime.timedelta(days=40),
+    )
+    for name, capacity in [
+        ("Préfet (démonstration)", "prefect"),
+        ("Maire (démonstration)", "mayor"),
+    ]:
+        Signatory.objects.create(
+            convention=convention,
+            name=name,
+            capacity=capacity,
+            signed_on=today - datetime.timedelta(days=35),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -119,3 +120,14 @@ def test_no_account_exists_after_migrate():
 
     assert not User.objects.exists()
     assert not User.objects.filter(email__regex=r"^(admin|root|test)@").exists()
+
+
+@pytest.mark.django_db
+def test_demo_commune_tarascon_has_a_protocol_in_force(settings):
+    from cmer.accounts.models import Commune
+    from conventions.gates import protocol_in_force
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    assert protocol_in_force(Commune.objects.get(reference_prefix="TAR"))
+    assert not protocol_in_force(Commune.objects.get(reference_prefix="MIR"))
