@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import match_token
@@ -82,6 +83,12 @@ def _render_list(
     queryset, form = _filtered(request, queryset)
     queryset = queryset.select_related("commune").order_by("-submitted_at", "-created_at")
     page = Paginator(queryset.only(*LIST_COLUMNS), PAGE_SIZE).get_page(request.GET.get("page"))
+    # Labels translated once per page, not twice per row (get_FOO_display is costly in a loop).
+    status_labels = {value: str(label) for value, label in Referral.Status.choices}
+    urgency_labels = {value: str(label) for value, label in Referral.Urgency.choices}
+    for row in page.object_list:
+        row.status_label = status_labels[row.status]
+        row.urgency_label = urgency_labels[row.urgency]
     references = [r.reference for r in page.object_list if r.reference]
     if references:
         record_event(
@@ -92,6 +99,8 @@ def _render_list(
         )
     context = {
         "page": page,
+        # Row links are built from one reversed prefix rather than one reverse() per row.
+        "detail_prefix": reverse("cases:list"),
         "filter_form": form,
         "status_choices": Referral.Status.choices,
         "urgency_choices": Referral.Urgency.choices,
