@@ -84,6 +84,11 @@ def _role_map(user: Any) -> RoleMap:
     return roles
 
 
+def role_map(user: Any) -> RoleMap:
+    """The user's active roles today, loaded once per request (one query)."""
+    return _role_map(user)
+
+
 def forget_roles(user: Any) -> None:
     """Drop the memoised roles (after a membership change within the same request)."""
     if hasattr(user, "_cmer_role_map"):

@@ -21,8 +21,9 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from cmer.accounts.models import Commune, Membership, Role
-from cmer.permissions import ALLOWED, Decision, communes_where, denied
+from cmer import permissions
+from cmer.accounts.models import Commune, Role
+from cmer.permissions import ALLOWED, Decision, denied
 
 from .models import CharterAcknowledgement, CharterVersion, Convention
 
@@ -88,15 +89,14 @@ def protocol_in_force(commune: Commune, on: datetime.date | None = None) -> Deci
 
 
 def _charter_scopes(user: Any) -> tuple[list[int], list[int]]:
-    """Communes (member or referent) and departments (liaison) whose charter binds ``user``."""
-    commune_ids = list(
-        communes_where(user, Role.CELL_MEMBER, Role.REFERENT).values_list("pk", flat=True)
-    )
-    department_ids = list(
-        Membership.objects.active()
-        .filter(user=user, role=Role.LIAISON, department__isnull=False)
-        .values_list("department_id", flat=True)
-    )
+    """Communes (member or referent) and departments (liaison) whose charter binds ``user``.
+
+    Read from the roles already loaded for this request (cmer.permissions): no query.
+    """
+    role_map = permissions.role_map(user)
+    bound = {Role.CELL_MEMBER, Role.REFERENT}
+    commune_ids = [cid for cid, roles in role_map.by_commune.items() if roles & bound]
+    department_ids = [did for did, roles in role_map.by_department.items() if Role.LIAISON in roles]
     return commune_ids, department_ids
 
 
