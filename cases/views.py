@@ -6,6 +6,7 @@ Every page that shows content records the read through the audit core; every ref
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -350,34 +351,55 @@ def _post_action(request: HttpRequest, pk: int, condition: str) -> tuple[Referra
     return referral, caps
 
 
+def _apply_form(
+    request: HttpRequest,
+    referral: Referral,
+    form: Any,
+    action: Callable[[dict[str, Any]], object],
+    *,
+    success: str,
+    failure: str,
+) -> HttpResponse:
+    """The shape of every POST on a referral: valid form → action → message → back to detail."""
+    if form.is_valid():
+        try:
+            action(form.cleaned_data)
+            messages.success(request, success)
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+    else:
+        details = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        messages.error(request, f"{failure} {details}")
+    return redirect("cases:detail", pk=referral.pk)
+
+
 @require_POST
 @charter_required
 def add_note(request: HttpRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "add_note")
-    form = TimelineEntryForm(request.POST)
-    if form.is_valid():
-        actions.do_add_timeline_entry(
-            referral,
-            kind=form.cleaned_data["kind"],
-            text=form.cleaned_data["text"],
-            acting_user=request.user,
-        )
-        messages.success(request, _("Entrée ajoutée au suivi."))
-    else:
-        messages.error(request, _("Entrée non enregistrée : le texte est vide ou trop long."))
-    return redirect("cases:detail", pk=referral.pk)
+    return _apply_form(
+        request,
+        referral,
+        TimelineEntryForm(request.POST),
+        lambda data: actions.do_add_timeline_entry(
+            referral, kind=data["kind"], text=data["text"], acting_user=request.user
+        ),
+        success=_("Entrée ajoutée au suivi."),
+        failure=_("Entrée non enregistrée :"),
+    )
 
 
 @require_POST
 def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "add_addendum")
-    form = AddendumForm(request.POST)
-    if form.is_valid():
-        actions.do_add_addendum(referral, acting_user=request.user, **form.cleaned_data)
-        messages.success(request, _("Complément ajouté après le texte d'origine."))
-    else:
-        messages.error(request, _("Complément non enregistré : indiquez le texte et le motif."))
-    return redirect("cases:detail", pk=referral.pk)
+    return _apply_form(
+        request,
+        referral,
+        AddendumForm(request.POST),
+        lambda data: actions.do_add_addendum(referral, acting_user=request.user, **data),
+        success=_("Complément ajouté après le texte d'origine."),
+        failure=_("Complément non enregistré :"),
+    )
 
 
 @require_POST
@@ -385,26 +407,14 @@ def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
 def change_status(request: HttpRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "manage")
     allowed = actions.MANUAL_TRANSITIONS.get(referral.status, set())
-    form = StatusForm(request.POST, allowed=allowed)
-    if form.is_valid():
-        try:
-            actions.do_change_status(
-                referral,
-                to_status=form.cleaned_data["to_status"],
-                close_reason=form.cleaned_data["close_reason"],
-                reason=form.cleaned_data["reason"],
-                acting_user=request.user,
-            )
-            messages.success(request, _("Statut mis à jour."))
-        except ValidationError as exc:
-            messages.error(request, _errors(exc))
-    else:
-        messages.error(
-            request,
-            _("Statut non modifié : ")
-            + " ".join(str(e) for errors in form.errors.values() for e in errors),
-        )
-    return redirect("cases:detail", pk=referral.pk)
+    return _apply_form(
+        request,
+        referral,
+        StatusForm(request.POST, allowed=allowed),
+        lambda data: actions.do_change_status(referral, acting_user=request.user, **data),
+        success=_("Statut mis à jour."),
+        failure=_("Statut non modifié :"),
+    )
 
 
 @require_POST
@@ -424,27 +434,14 @@ def archive_referral(request: HttpRequest, pk: int) -> HttpResponse:
 @charter_required
 def grant_access(request: HttpRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "manage")
-    form = GrantForm(request.POST, members=actions.grantable_members(referral))
-    if form.is_valid():
-        try:
-            actions.do_grant_access(
-                referral,
-                member=form.cleaned_data["member"],
-                contribute=form.cleaned_data["contribute"],
-                reason=form.cleaned_data["reason"],
-                expires_on=form.cleaned_data["expires_on"],
-                acting_user=request.user,
-            )
-            messages.success(request, _("Accès accordé."))
-        except ValidationError as exc:
-            messages.error(request, _errors(exc))
-    else:
-        messages.error(
-            request,
-            _("Accès non accordé : ")
-            + " ".join(str(e) for errors in form.errors.values() for e in errors),
-        )
-    return redirect("cases:detail", pk=referral.pk)
+    return _apply_form(
+        request,
+        referral,
+        GrantForm(request.POST, members=actions.grantable_members(referral)),
+        lambda data: actions.do_grant_access(referral, acting_user=request.user, **data),
+        success=_("Accès accordé."),
+        failure=_("Accès non accordé :"),
+    )
 
 
 @require_POST
@@ -454,15 +451,14 @@ def revoke_access(request: HttpRequest, pk: int, grant_pk: int) -> HttpResponse:
     grant = permissions.get_or_404(
         ReferralUserObjectPermission.objects.filter(content_object=referral), request, pk=grant_pk
     )
-    form = RevokeForm(request.POST)
-    if form.is_valid():
-        actions.do_revoke_access(
-            grant, reason=form.cleaned_data["reason"], acting_user=request.user
-        )
-        messages.success(request, _("Accès retiré."))
-    else:
-        messages.error(request, _("Indiquez le motif du retrait."))
-    return redirect("cases:detail", pk=referral.pk)
+    return _apply_form(
+        request,
+        referral,
+        RevokeForm(request.POST),
+        lambda data: actions.do_revoke_access(grant, acting_user=request.user, **data),
+        success=_("Accès retiré."),
+        failure=_("Accès non retiré :"),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -491,30 +487,28 @@ def transmit(request: HttpRequest, pk: int) -> HttpResponse:
 @charter_required
 def prefecture_feedback(request: HttpRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "write_feedback")
-    form = FeedbackForm(request.POST)
-    if form.is_valid():
-        actions.do_prefecture_feedback(
-            referral, text=form.cleaned_data["text"], acting_user=request.user
-        )
-        messages.success(request, _("Retour enregistré ; le référent est prévenu."))
-    else:
-        messages.error(request, _("Retour non enregistré : le texte est vide ou trop long."))
-    return redirect("cases:detail", pk=referral.pk)
+    return _apply_form(
+        request,
+        referral,
+        FeedbackForm(request.POST),
+        lambda data: actions.do_prefecture_feedback(referral, acting_user=request.user, **data),
+        success=_("Retour enregistré ; le référent est prévenu."),
+        failure=_("Retour non enregistré :"),
+    )
 
 
 @require_POST
 @charter_required
 def agent_feedback(request: HttpRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "manage")
-    form = FeedbackForm(request.POST)
-    if form.is_valid():
-        actions.do_agent_feedback(
-            referral, text=form.cleaned_data["text"], acting_user=request.user
-        )
-        messages.success(request, _("Retour transmis à l'agent."))
-    else:
-        messages.error(request, _("Retour non enregistré : le texte est vide ou trop long."))
-    return redirect("cases:detail", pk=referral.pk)
+    return _apply_form(
+        request,
+        referral,
+        FeedbackForm(request.POST),
+        lambda data: actions.do_agent_feedback(referral, acting_user=request.user, **data),
+        success=_("Retour transmis à l'agent."),
+        failure=_("Retour non enregistré :"),
+    )
 
 
 # ---------------------------------------------------------------- archive and search
