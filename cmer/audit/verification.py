@@ -194,7 +194,7 @@ def trusted_seals(
 
 
 def verify_chain(
-    using: str = DEFAULT_DB_ALIAS, *, chunk_size: int = 20_000, checkpoint_lines: Iterable[str] = ()
+    using: str = DEFAULT_DB_ALIAS, *, chunk_size: int = 5_000, checkpoint_lines: Iterable[str] = ()
 ) -> Report:
     """Recompute the whole chain; stop at the first break. See the module docstring."""
     report = Report()

@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--checkpoints", help="file of checkpoint lines kept by the DPO")
-        parser.add_argument("--chunk-size", type=int, default=20_000)
+        parser.add_argument("--chunk-size", type=int, default=5_000)
         parser.add_argument(
             "--no-record", action="store_true", help="do not store the result for the DPO page"
         )
