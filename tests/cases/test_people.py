@@ -67,6 +67,10 @@ def test_key_rotation_round_trip(world, settings):
     out = io.StringIO()
     call_command("rotate_encryption_key", stdout=out)
     assert "attachments: 1 files re-encrypted" in out.getvalue()
+    from cmer.audit.models import AuditEntry
+
+    trace = AuditEntry.objects.filter(event="change").order_by("-pk").first()
+    assert trace.additional_data["key_rotation"] is True
     settings.FIELD_ENCRYPTION_KEY = new_key  # old key gone: everything must still read
     fresh = Referral.objects.get(pk=referral.pk)
     assert fresh.surname == "Dupont" and "Propos justifiant" in fresh.facts

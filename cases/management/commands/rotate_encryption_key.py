@@ -42,6 +42,15 @@ class Command(BaseCommand):
             total += count
             self.stdout.write(f"{model._meta.label}: {count} rows re-encrypted")
         total += self._rotate_attachments()
+        # Rows are rewritten below the ORM (ciphertext only, no value changes): one explicit
+        # trace in the audit trail says it happened and how much.
+        from cases.models import Referral
+        from cmer.audit.core import record_event
+        from cmer.audit.models import Event
+
+        record_event(
+            Event.CHANGE, target_model=Referral, data={"key_rotation": True, "objects": total}
+        )
         self.stdout.write(self.style.SUCCESS(f"Done: {total} objects re-encrypted."))
 
     @staticmethod
