@@ -33,7 +33,7 @@ def upload(client, convention, file):
 def test_upload_stores_hash_and_versions(world, as_user, convention, _private_storage):
     client = as_user(world.referent)
     first = make_pdf("premier scan")
-    response = upload(client, convention, SimpleUploadedFile("a.pdf", first))
+    response = upload(client, convention, SimpleUploadedFile("protocole-signe-maire.pdf", first))
     assert response.status_code == 302
     second = make_pdf("second scan")
     assert upload(client, convention, SimpleUploadedFile("b.pdf", second)).status_code == 302
@@ -42,7 +42,7 @@ def test_upload_stores_hash_and_versions(world, as_user, convention, _private_st
     assert v1.sha256 == hashlib.sha256(first).hexdigest()
     assert v2.sha256 == hashlib.sha256(second).hexdigest()
     assert v1.file.name != v2.file.name
-    assert "a.pdf" not in v1.file.name  # stored under a random name
+    assert "protocole-signe-maire" not in v1.file.name  # stored under a random name
     with default_storage.open(v1.file.name) as stored:
         assert stored.read() == first  # the old version is intact
     assert len(stored_files(_private_storage)) == 2
