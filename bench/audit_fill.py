@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
 
 COPY_COLUMNS = (
+    "id",
     "position",
     "prev_hash",
     "entry_hash",
@@ -45,7 +46,7 @@ def fill(count: int, *, commune_id: int | None, actor: object | None, references
 
     from cmer.accounts.models import Commune
     from cmer.audit import chain
-    from cmer.audit.models import AuditEntry
+    from cmer.audit.models import ChainedEntry
     from cmer.audit.verification import head
 
     content_type_id = ContentType.objects.get_for_model(Commune).pk
@@ -56,8 +57,16 @@ def fill(count: int, *, commune_id: int | None, actor: object | None, references
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
         position, previous = head()
+        # Ids come from the pending table's sequence, as for every entry: reserve ours.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('audit_pending', 'id'))")
+            next_id = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('audit_pending', 'id'), %s)",
+                [next_id + count],
+            )
         now = datetime.datetime.now(datetime.UTC)
-        table = AuditEntry._meta.db_table
+        table = ChainedEntry._meta.db_table
         with (
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy,
@@ -68,11 +77,12 @@ def fill(count: int, *, commune_id: int | None, actor: object | None, references
                 timestamp = now + datetime.timedelta(microseconds=i * 37)
                 address = f"10.{i % 7}.{i % 13}.{i % 251}" if i % 3 else None
                 values = {
+                    "id": next_id + i,
                     "position": position,
                     "prev_hash": previous,
                     "timestamp": timestamp,
                     "event": "access",
-                    "action": int(AuditEntry.Action.ACCESS),
+                    "action": int(ChainedEntry.Action.ACCESS),
                     "content_type_id": content_type_id,
                     "object_pk": str(commune_id),
                     "object_id": commune_id,

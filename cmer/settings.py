@@ -220,6 +220,9 @@ GUARDIAN_MONKEY_PATCH_GROUP = False
 
 # django-auditlog: our own entry model (append-only, see cmer/audit).
 AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
+# A process chains pending audit entries after a commit at most this often (seconds); beat
+# chains the rest every 10 s (cmer/audit/sealing.py).
+AUDIT_SEAL_INTERVAL = float(os.environ.get("AUDIT_SEAL_INTERVAL", "0.5"))
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 AUDITLOG_STORE_JSON_CHANGES = True
 # We mask sensitive fields entirely (cmer.audit.mask): auditlog's default keeps half the value.
@@ -283,6 +286,8 @@ from celery.schedules import crontab  # noqa: E402
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Outbox: tasks the broker could not take when their transaction committed (cmer/queue.py).
     "outbox-resend-unsent": {"task": "cmer.outbox.resend_unsent", "schedule": 60.0},
+    # Audit: chain the entries recorded since the last seal (cmer.audit.sealing).
+    "audit-seal-pending": {"task": "cmer.audit.seal_pending", "schedule": 10.0},
     # Audit: verify the chain, then seal its head with an HMAC checkpoint (cmer.audit.tasks).
     "audit-daily-checkpoint": {
         "task": "cmer.audit.daily_checkpoint",

@@ -1,17 +1,22 @@
-"""The hash chain of the audit trail: canonical text, entry hash, chain lock, checkpoints' MAC.
+r"""The hash chain of the audit trail: canonical text, entry hash, chain lock, checkpoints' MAC.
 
-Each entry's hash is SHA-256 over an explicit canonical text of its stored columns, which includes
-its position and the previous entry's hash. The canonical text is built from *stored* values only:
-the JSON columns are kept as the exact canonical text that was hashed (``CanonicalJSONField``), so
-verification never re-serialises JSON read back from the database.
+Each chained entry's hash is SHA-256 over an explicit canonical text of its stored columns, which
+includes its position and the previous entry's hash. The canonical text is built from *stored*
+values only: the JSON columns are kept as the exact canonical text that was hashed
+(``CanonicalJSONField``), so verification never re-serialises JSON read back from the database.
 
-Format (version 1), one line per column in ``CANONICAL_COLUMNS`` order::
+Format (version 2): one line, UTF-8, the fields separated by a TAB::
 
-    cmer-audit-v1\n
-    <name>:<length>:<value>\n     a value (length in characters: newlines inside are harmless)
-    <name>!\n                     NULL
+    cmer-audit-v2 TAB <position> TAB <prev_hash> TAB <timestamp> TAB <event> … <serialized_data>
 
-Times are UTC, always ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; IP addresses in Python's normal form.
+in ``CANONICAL_COLUMNS`` order; NULL is ``\N``; in a value, backslash, TAB, newline, carriage
+return, backspace, form feed and vertical tab are written ``\\ \t \n \r \b \f \v`` and nothing
+else is escaped. Times are UTC, always ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; integers in decimal.
+
+This is exactly the line PostgreSQL's ``COPY … TO STDOUT`` (text format) writes for the same
+columns (``verification.copy_select``): verification on PostgreSQL hashes the lines the server
+streams, with no per-column work in Python (see bench/RESULTS.md). Version 1 (length-prefixed
+lines) needed that work and is gone; migration 0005 re-chained the entries written with it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-VERSION = "cmer-audit-v1"
+VERSION = "cmer-audit-v2"
+# Checkpoint lines keep their own, unchanged format (lines the DPO already holds stay valid).
+CHECKPOINT_VERSION = "cmer-audit-v1"
 GENESIS_HASH = "0" * 64
 # Key of the PostgreSQL advisory lock that serialises chain appends ("CMER" + 1).
 CHAIN_LOCK_KEY = 0x434D4552_0001
@@ -97,38 +104,28 @@ def canonical_strings(values: Sequence[Any]) -> list[str | None]:
     return texts
 
 
-def text_of_strings(v: Sequence[str | None]) -> str:
-    """The canonical text from ``canonical_strings``-style values (index 0–18, extra items
-    ignored). The one builder of the text: writing (``canonical_text``) and verification (which
-    reads the columns already as text) both go through it, so they cannot drift apart.
+_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+)
+_PREFIX = VERSION + "\t"
 
-    Spelt out column by column in one f-string (``CANONICAL_COLUMNS`` order, checked by a test)
-    rather than looped over: verification runs it once per entry and the loop was most of its
-    time. Each line is ``<name>!`` for NULL, else ``<name>:<length>:<value>``.
-    """
-    (p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18) = v[:19]
-    return (
-        f"{VERSION}\n"
-        f"{'position!' if p0 is None else f'position:{len(p0)}:{p0}'}\n"
-        f"{'prev_hash!' if p1 is None else f'prev_hash:{len(p1)}:{p1}'}\n"
-        f"{'timestamp!' if p2 is None else f'timestamp:{len(p2)}:{p2}'}\n"
-        f"{'event!' if p3 is None else f'event:{len(p3)}:{p3}'}\n"
-        f"{'action!' if p4 is None else f'action:{len(p4)}:{p4}'}\n"
-        f"{'content_type_id!' if p5 is None else f'content_type_id:{len(p5)}:{p5}'}\n"
-        f"{'object_pk!' if p6 is None else f'object_pk:{len(p6)}:{p6}'}\n"
-        f"{'object_id!' if p7 is None else f'object_id:{len(p7)}:{p7}'}\n"
-        f"{'object_repr!' if p8 is None else f'object_repr:{len(p8)}:{p8}'}\n"
-        f"{'actor_id!' if p9 is None else f'actor_id:{len(p9)}:{p9}'}\n"
-        f"{'actor_email!' if p10 is None else f'actor_email:{len(p10)}:{p10}'}\n"
-        f"{'remote_addr!' if p11 is None else f'remote_addr:{len(p11)}:{p11}'}\n"
-        f"{'remote_port!' if p12 is None else f'remote_port:{len(p12)}:{p12}'}\n"
-        f"{'cid!' if p13 is None else f'cid:{len(p13)}:{p13}'}\n"
-        f"{'commune_id!' if p14 is None else f'commune_id:{len(p14)}:{p14}'}\n"
-        f"{'changes_text!' if p15 is None else f'changes_text:{len(p15)}:{p15}'}\n"
-        f"{'changes!' if p16 is None else f'changes:{len(p16)}:{p16}'}\n"
-        f"{'additional_data!' if p17 is None else f'additional_data:{len(p17)}:{p17}'}\n"
-        f"{'serialized_data!' if p18 is None else f'serialized_data:{len(p18)}:{p18}'}\n"
-    )
+
+def escape(value: str | None) -> str:
+    """One field as PostgreSQL's COPY text format writes it (``\\N`` for NULL)."""
+    return "\\N" if value is None else value.translate(_ESCAPES)
+
+
+def text_of_strings(v: Sequence[str | None]) -> str:
+    """The canonical text from ``canonical_strings``-style values (items 0–18; extra items
+    ignored). The one Python builder of the text: the sealer on SQLite, verification on SQLite
+    and the tests use it; on PostgreSQL the server writes the same line (``COPY``)."""
+    return _PREFIX + "\t".join([escape(x) for x in v[:19]])
+
+
+def line_after_head(position: int, prev_hash: str, content_line: bytes) -> bytes:
+    """The canonical text (bytes) from a head and the COPY line of the content columns
+    (``CANONICAL_COLUMNS[2:]``, as ``verification.content_select`` writes them)."""
+    return b"%s%d\t%s\t%s" % (_PREFIX.encode(), position, prev_hash.encode(), content_line)
 
 
 def canonical_text(values: Sequence[Any]) -> str:
@@ -152,7 +149,7 @@ def checkpoint_text(
 ) -> str:
     """What a checkpoint's MAC covers; also the line the DPO downloads (without the MAC)."""
     return (
-        f"{VERSION}-checkpoint kind={kind} position={head_position} hash={head_hash} "
+        f"{CHECKPOINT_VERSION}-checkpoint kind={kind} position={head_position} hash={head_hash} "
         f"count={entry_count} at={format_timestamp(created_at)}"
     )
 
@@ -171,7 +168,7 @@ def parse_checkpoint_line(line: str) -> dict[str, str]:
     """Parse ``<checkpoint text> mac=<hex>`` as downloaded; raises ValueError if malformed."""
     line = line.strip()
     body, sep, mac = line.rpartition(" mac=")
-    if not sep or not body.startswith(f"{VERSION}-checkpoint "):
+    if not sep or not body.startswith(f"{CHECKPOINT_VERSION}-checkpoint "):
         raise ValueError("not a CMER audit checkpoint line")
     fields = dict(item.split("=", 1) for item in body.split(" ")[1:])
     if set(fields) != {"kind", "position", "hash", "count", "at"}:

@@ -72,7 +72,7 @@ def record_event(
     data: dict[str, Any] | None = None,
     commune: Any | None = None,
 ) -> AuditEntry:
-    """Write one security or domain event (chained, see ``AuditEntry._do_insert``).
+    """Write one security or domain event (appended at once, chained soon after: ``sealing.py``).
 
     ``data`` holds identifiers and reasons, never content. ``commune`` (a Commune or its id)
     scopes the entry for the DPO; by default it is the target's ``audit_commune_id`` /
@@ -141,4 +141,4 @@ def entries_for_object(obj: models.Model, *, events: Iterable[str] = ()) -> Quer
     queryset = AuditEntry.objects.filter(content_type=content_type, object_pk=str(obj.pk))
     if events:
         queryset = queryset.filter(event__in=[str(event) for event in events])
-    return queryset.order_by("-timestamp", "-position")
+    return queryset.order_by("-timestamp", "-id")

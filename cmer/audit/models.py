@@ -3,8 +3,10 @@
 Our own model (AUDITLOG_LOGENTRY_MODEL) rather than auditlog's so that the table can be made
 append-only: the actor and content type are PROTECTed (never SET_NULL, which would UPDATE old rows),
 the actor's e-mail is copied so an entry reads on its own, and every entry is chained (see
-``chain.py``): ``position`` and ``prev_hash`` are unique, so two writers can never fork the chain.
-The database itself refuses UPDATE, DELETE and TRUNCATE (migration 0002, ``protection.py``).
+``chain.py``, ``sealing.py``): written to ``PendingEntry`` without any lock, then moved in batches
+into ``ChainedEntry``, whose ``position`` and ``prev_hash`` are unique so that the chain can never
+fork. ``AuditEntry`` is the view over both that everything reads. The database itself refuses
+UPDATE, DELETE and TRUNCATE (migrations 0003 and 0005, ``protection.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
-from django.db import IntegrityError, connections, models, transaction
+from django.db import connections, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -110,10 +112,13 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
         return super().log_m2m_changes(changed_queryset, instance, *args, **kw)
 
 
-class AuditEntry(AbstractLogEntry):
-    # Indexes: only those a query uses (listed in Meta). Every index is paid on each append, and
-    # appends are serialised by the chain lock: django-auditlog's single-column ones on action,
-    # cid, object_pk, and the foreign keys' own, are covered by the composite ones or unused.
+class AuditRecord(AbstractLogEntry):
+    """The content of an entry: what django-auditlog and ``record_event`` write (abstract).
+
+    Indexes: only those a query uses (on ``ChainedEntry``). django-auditlog's single-column ones
+    on action, cid, object_pk, and the foreign keys' own, are covered by composite ones or unused.
+    """
+
     event = models.CharField(
         _("événement"), max_length=20, choices=Event.choices, default=Event.CHANGE
     )
@@ -152,7 +157,113 @@ class AuditEntry(AbstractLogEntry):
         verbose_name=_("commune"),
         db_index=False,
     )
-    # The chain (see chain.py): assigned under a lock, inside the inserting transaction.
+
+    class Meta(AbstractLogEntry.Meta):
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("audit entries are never updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("audit entries are never deleted (see purge_audit)")
+
+    def canonical_values(self) -> tuple[Any, ...]:
+        """This entry's columns as they are stored, in ``chain.CANONICAL_COLUMNS`` order (a
+        chained entry, or one read through the view)."""
+        values = []
+        for name in chain.CANONICAL_COLUMNS:
+            value = getattr(self, name)
+            if value is not None and name in _JSON_COLUMNS:
+                value = chain.canonical_json(value)
+            values.append(value)
+        return tuple(values)
+
+
+class AuditEntry(AuditRecord):
+    """Every entry, chained or not yet: what the DPO, the referent and django-auditlog read.
+
+    A view (``audit_trail``, migration 0005) over the chained entries (``ChainedEntry``) and
+    those recorded since the last seal (``PendingEntry``, position NULL). Writing one
+    (``save()``, ``objects.create()``, django-auditlog's ``log_create``) appends it to the
+    pending table: one INSERT, no lock, so that concurrent requests never wait for each other.
+    ``sealing.seal_pending`` then chains pending entries in batches, under the chain lock
+    (after the writing transaction commits, and every few seconds by beat).
+    """
+
+    position = models.BigIntegerField(_("position"), null=True, editable=False)
+    prev_hash = models.CharField(
+        _("empreinte précédente"), max_length=64, null=True, editable=False
+    )
+    entry_hash = models.CharField(_("empreinte"), max_length=64, null=True, editable=False)
+
+    objects = AuditEntryManager()
+
+    class Meta(AuditRecord.Meta):
+        managed = False
+        db_table = "audit_trail"
+        verbose_name = _("entrée du journal")
+        verbose_name_plural = _("entrées du journal")
+
+    @property
+    def is_chained(self) -> bool:
+        return self.position is not None
+
+    def _do_insert(self, manager, using, fields, returning_fields, raw):  # type: ignore[no-untyped-def]
+        """Append to the pending table (the view cannot take an INSERT): one statement, no
+        lock. Once the transaction commits, ``sealing.seal_soon`` chains what is pending."""
+        from . import sealing
+
+        connection = connections[using]
+        if self.object_repr and len(self.object_repr) > 200:
+            self.object_repr = self.object_repr[:200]
+        fields = [f for f in fields if f.attname not in _CHAIN_COLUMNS]
+        key = (connection.vendor, tuple(f.attname for f in fields))
+        sql = _INSERT_SQL.get(key)
+        if sql is None:
+            quote = connection.ops.quote_name
+            sql = _INSERT_SQL[key] = (
+                f"INSERT INTO {quote(PendingEntry._meta.db_table)} "  # noqa: S608
+                f"({', '.join(quote(f.column) for f in fields)}) "
+                f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
+            )
+        params = [f.get_db_prep_save(f.pre_save(self, True), connection) for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        sealing.seal_soon(using)
+        return [row] if returning_fields else []
+
+
+class PendingEntry(AuditRecord):
+    """Recorded, not chained yet. Append-only like the chain: the database refuses UPDATE and
+    TRUNCATE, and a DELETE unless the chain already holds the same entry, unchanged (the
+    sealer's move; migration 0005, ``protection.py``). Ids are the entries' final ids."""
+
+    # No index but the primary key: the table holds seconds of entries (auditlog's own indexes
+    # on these two would be paid on every append for nothing).
+    object_id = models.BigIntegerField(blank=True, null=True, verbose_name=_("object id"))
+    timestamp = models.DateTimeField(default=timezone.now, verbose_name=_("timestamp"))
+
+    objects = AuditEntryManager()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise AppendOnlyError("entries are recorded through AuditEntry (record_event, auditlog)")
+
+    class Meta(AuditRecord.Meta):
+        db_table = "audit_pending"
+        verbose_name = _("entrée en attente de chaînage")
+        verbose_name_plural = _("entrées en attente de chaînage")
+        ordering = ["id"]
+
+
+class ChainedEntry(AuditRecord):
+    """The chain (see ``chain.py``): written only by the sealer, in batches, under the chain
+    lock; ``position`` and ``prev_hash`` are unique, so two sealers can never fork it. The
+    database refuses UPDATE, DELETE and TRUNCATE (``protection.py``)."""
+
     position = models.BigIntegerField(_("position"), unique=True, editable=False)
     # Unique (a constraint in Meta: no extra LIKE index as unique=True would add on PostgreSQL).
     prev_hash = models.CharField(_("empreinte précédente"), max_length=64)
@@ -160,9 +271,13 @@ class AuditEntry(AbstractLogEntry):
 
     objects = AuditEntryManager()
 
-    class Meta(AbstractLogEntry.Meta):
-        verbose_name = _("entrée du journal")
-        verbose_name_plural = _("entrées du journal")
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise AppendOnlyError("only sealing.seal_pending writes the chain")
+
+    class Meta(AuditRecord.Meta):
+        db_table = "audit_auditentry"
+        verbose_name = _("entrée chaînée")
+        verbose_name_plural = _("entrées chaînées")
         indexes = [
             models.Index(fields=["content_type", "object_pk", "timestamp"]),
             models.Index(fields=["actor", "timestamp"]),
@@ -175,158 +290,16 @@ class AuditEntry(AbstractLogEntry):
             models.UniqueConstraint(fields=["prev_hash"], name="audit_entry_prev_hash_uniq"),
         ]
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise AppendOnlyError("audit entries are never updated")
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise AppendOnlyError("audit entries are never deleted (see purge_audit)")
-
-    def canonical_values(self, *, head: bool = True) -> tuple[Any, ...]:
-        """This entry's columns as they are stored, in ``chain.CANONICAL_COLUMNS`` order
-        (``head=False``: without position, previous hash and time, not known yet)."""
-        values = []
-        for name in chain.CANONICAL_COLUMNS:
-            if not head and name in _HEAD_COLUMNS:
-                values.append(None)
-                continue
-            value = getattr(self, name)
-            if value is not None and name in _JSON_COLUMNS:
-                value = chain.canonical_json(value)
-            values.append(value)
-        return tuple(values)
-
-    def _do_insert(self, manager, using, fields, returning_fields, raw):  # type: ignore[no-untyped-def]
-        """Append to the chain: lock, read the head, hash, insert — in one transaction.
-
-        PostgreSQL: a transaction-scoped advisory lock serialises appends until COMMIT. Lock and
-        head are one round trip (two statements in one query: the second one's snapshot is taken
-        after the lock is granted, so it sees the last committed entry), then the INSERT; no
-        savepoint. Everything that does not depend on the head is made text before the lock, so
-        that under it only position, previous hash and time are formatted and hashed. Later
-        entries of the same transaction already hold the lock and know the head (``_HeldHead``):
-        they only INSERT.
-
-        SQLite: the database's single writer serialises commits; a rare race between two
-        threads' reads hits the unique constraints and is retried (in a savepoint).
-        """
-        connection = connections[using]
-        if self.object_repr and len(self.object_repr) > 200:
-            self.object_repr = self.object_repr[:200]
-        texts = chain.canonical_strings(self.canonical_values(head=False))
-        if connection.vendor == "postgresql":
-            with transaction.atomic(using=using, savepoint=False):
-                held = _HeldHead.current(connection)
-                head = (held.position, held.hash) if held else _lock_and_read_head(connection)
-                self._link(head, texts)
-                if raw:
-                    result = super()._do_insert(manager, using, fields, returning_fields, raw)
-                else:
-                    result = self._insert_row(connection, fields, returning_fields)
-                transaction.on_commit(_HeldHead(self.position, self.entry_hash), using=using)
-                return result
-        for attempt in range(5):
-            try:
-                with transaction.atomic(using=using):
-                    self._link(_read_head(connection), texts)
-                    return super()._do_insert(manager, using, fields, returning_fields, raw)
-            except IntegrityError:
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _insert_row(self, connection: Any, fields: list, returning_fields: list) -> list:
-        """The INSERT Django's compiler would write (same ``pre_save`` and ``get_db_prep_save``
-        per field), its SQL built once: the compiler's per-call work is spent under the lock."""
-        key = (tuple(f.attname for f in fields), tuple(f.attname for f in returning_fields))
-        sql = _INSERT_SQL.get(key)
-        if sql is None:
-            quote = connection.ops.quote_name
-            sql = _INSERT_SQL[key] = (
-                f"INSERT INTO {quote(self._meta.db_table)} "  # noqa: S608
-                f"({', '.join(quote(f.column) for f in fields)}) "
-                f"VALUES ({', '.join(['%s'] * len(fields))})"
-                + (
-                    f" RETURNING {', '.join(quote(f.column) for f in returning_fields)}"
-                    if returning_fields
-                    else ""
-                )
-            )
-        params = [f.get_db_prep_save(f.pre_save(self, True), connection) for f in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [cursor.fetchone()] if returning_fields else []
-
-    def _link(self, head: tuple[int, str], texts: list[str | None]) -> None:
-        """Take the place after ``head`` (under the chain lock): position, link, time, hash."""
-        self.position = head[0] + 1
-        self.prev_hash = head[1]
-        # The time of recording, taken under the lock: time order and chain order agree.
-        self.timestamp = timezone.now()
-        texts[_POSITION] = str(self.position)
-        texts[_PREV_HASH] = self.prev_hash
-        texts[_TIMESTAMP] = chain.format_timestamp(self.timestamp)
-        self.entry_hash = chain.hash_of_strings(texts)
+_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+_CHAIN_COLUMNS = frozenset({"position", "prev_hash", "entry_hash", "id"})
+_JSON_COLUMNS = frozenset({"changes", "additional_data", "serialized_data"})
+# The content columns, in canonical order (the chain's text is position, prev_hash, these).
+CONTENT_COLUMNS: tuple[str, ...] = chain.CANONICAL_COLUMNS[2:]
 
 
-_INSERT_SQL: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
-
-
-class _HeldHead:
-    """ "This transaction holds the chain lock and its last entry is (position, hash)".
-
-    Registered with ``transaction.on_commit`` after each append, as a no-op callback: Django
-    drops it when the transaction, or the savepoint it was registered in, is rolled back — which
-    is exactly when the entry disappears (and, for a savepoint, possibly the lock acquired in
-    it). So while it is pending, the lock is held and the head is known without asking.
-    """
-
-    __slots__ = ("hash", "position")
-
-    def __init__(self, position: int, digest: str) -> None:
-        self.position = position
-        self.hash = digest
-
-    def __call__(self) -> None:
-        pass
-
-    @classmethod
-    def current(cls, connection: Any) -> _HeldHead | None:
-        if not connection.in_atomic_block:
-            return None
-        for pending in reversed(connection.run_on_commit):
-            if isinstance(pending[1], cls):
-                return pending[1]
-        return None
-
-
-def _head_sql(connection: Any) -> str:
-    table = connection.ops.quote_name(AuditEntry._meta.db_table)
-    return f"SELECT position, entry_hash FROM {table} ORDER BY position DESC LIMIT 1"  # noqa: S608
-
-
-def _lock_and_read_head(connection: Any) -> tuple[int, str]:
-    with connection.cursor() as cursor:
-        # No parameters: sent as one simple query, the SELECT starting once the lock is held.
-        cursor.execute(
-            f"SELECT pg_advisory_xact_lock({int(chain.CHAIN_LOCK_KEY)}); {_head_sql(connection)}"
-        )
-        cursor.nextset()
-        head = cursor.fetchone()
-    return head or _chain_base(connection)
-
-
-def _read_head(connection: Any) -> tuple[int, str]:
-    with connection.cursor() as cursor:
-        cursor.execute(_head_sql(connection))
-        head = cursor.fetchone()
-    return head or _chain_base(connection)
-
-
-def _chain_base(connection: Any) -> tuple[int, str]:
-    """Where an empty table's chain starts: the last purge boundary, or the genesis."""
+def chain_base(connection: Any) -> tuple[int, str]:
+    """Where an empty chain starts: the last purge boundary, or the genesis."""
     boundary = (
         AuditCheckpoint.objects.using(connection.alias)
         .filter(kind=AuditCheckpoint.Kind.BOUNDARY)
@@ -335,13 +308,6 @@ def _chain_base(connection: Any) -> tuple[int, str]:
         .first()
     )
     return boundary or (0, chain.GENESIS_HASH)
-
-
-_JSON_COLUMNS = frozenset({"changes", "additional_data", "serialized_data"})
-_HEAD_COLUMNS = frozenset({"position", "prev_hash", "timestamp"})
-_POSITION = chain.CANONICAL_COLUMNS.index("position")
-_PREV_HASH = chain.CANONICAL_COLUMNS.index("prev_hash")
-_TIMESTAMP = chain.CANONICAL_COLUMNS.index("timestamp")
 
 
 class AuditCheckpoint(models.Model):

@@ -7,6 +7,12 @@ TRUNCATE, whatever the application does.
   (``revoke_app_privileges``; role name in settings.AUDIT_APP_DB_ROLE, default ``cmer_app``).
 - SQLite: BEFORE UPDATE / BEFORE DELETE triggers (SQLite has no TRUNCATE and no roles).
 
+The pending table (``audit_pending``, entries recorded but not chained yet, see ``sealing.py``)
+refuses UPDATE and TRUNCATE the same way, and a DELETE unless the chain already holds an entry
+with the same id and exactly the same content: the sealer's move is the only DELETE that passes,
+so an entry can leave the pending table only into the chain. The application role has DELETE
+on that table only.
+
 ``maintenance()`` lifts the triggers inside one transaction, for the owner only (the retention
 purge and the test runner's flush): on PostgreSQL ``ALTER TABLE`` fails for any other role.
 """
@@ -20,12 +26,42 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-PROTECTED_TABLES = ("audit_auditentry", "audit_auditcheckpoint")
+CHAIN_TABLE = "audit_auditentry"
+PENDING_TABLE = "audit_pending"
+VIEW = "audit_trail"
+# Before migration 0005 (the pending table did not exist yet).
+INITIAL_TABLES = ("audit_auditentry", "audit_auditcheckpoint")
+PROTECTED_TABLES = (*INITIAL_TABLES, PENDING_TABLE)
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION cmer_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'CMER: % refused on %: the audit trail is append-only', TG_OP, TG_TABLE_NAME;
+END
+$$
+"""
+
+
+def _pending_delete_check(vendor: str) -> str:
+    """The condition under which a pending entry may be deleted: the chain holds it, unchanged."""
+    from .models import CONTENT_COLUMNS
+
+    same = " AND ".join(
+        f'c."{name}" {"IS NOT DISTINCT FROM" if vendor == "postgresql" else "IS"} OLD."{name}"'
+        for name in CONTENT_COLUMNS
+    )
+    return f"EXISTS (SELECT 1 FROM {CHAIN_TABLE} c WHERE c.id = OLD.id AND {same})"  # noqa: S608
+
+
+def _pg_pending_function() -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION cmer_audit_pending_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT {_pending_delete_check("postgresql")} THEN
+        RAISE EXCEPTION 'CMER: DELETE refused on %: an entry leaves it only into the chain, '
+            'unchanged', TG_TABLE_NAME;
+    END IF;
+    RETURN OLD;
 END
 $$
 """
@@ -41,11 +77,22 @@ def _truncate_trigger(table: str) -> str:
 
 def trigger_names(table: str, vendor: str) -> list[str]:
     if vendor == "postgresql":
-        return [_row_trigger(table), _truncate_trigger(table)]
+        names = [_row_trigger(table), _truncate_trigger(table)]
+        return [*names, f"{table}_chained_only"] if table == PENDING_TABLE else names
     return [f"{table}_no_update", f"{table}_no_delete"]
 
 
 def _sqlite_create(table: str) -> list[str]:
+    if table == PENDING_TABLE:
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, 'CMER: UPDATE refused on {table}: the audit trail is "
+            f"append-only'); END",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
+            f"WHEN NOT {_pending_delete_check('sqlite')} "
+            f"BEGIN SELECT RAISE(ABORT, 'CMER: DELETE refused on {table}: an entry leaves it "
+            f"only into the chain, unchanged'); END",
+        ]
     return [
         f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
         f"BEGIN SELECT RAISE(ABORT, 'CMER: {op} refused on {table}: the audit trail is "
@@ -55,6 +102,15 @@ def _sqlite_create(table: str) -> list[str]:
 
 
 def _pg_create(table: str) -> list[str]:
+    if table == PENDING_TABLE:
+        return [
+            f"CREATE TRIGGER {_row_trigger(table)} BEFORE UPDATE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION cmer_audit_refuse()",
+            f"CREATE TRIGGER {table}_chained_only BEFORE DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION cmer_audit_pending_delete()",
+            f"CREATE TRIGGER {_truncate_trigger(table)} BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION cmer_audit_refuse()",
+        ]
     return [
         f"CREATE TRIGGER {_row_trigger(table)} BEFORE UPDATE OR DELETE ON {table} "
         f"FOR EACH ROW EXECUTE FUNCTION cmer_audit_refuse()",
@@ -67,6 +123,8 @@ def install(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> None
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(PG_FUNCTION)
+            if PENDING_TABLE in tables:
+                cursor.execute(_pg_pending_function())
             for table in tables:
                 for name in trigger_names(table, "postgresql"):
                     cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
@@ -95,8 +153,11 @@ def app_role() -> str:
     return getattr(settings, "AUDIT_APP_DB_ROLE", "cmer_app")
 
 
-def revoke_app_privileges(connection: Any, role: str | None = None) -> bool:
-    """PostgreSQL: leave the application role INSERT and SELECT only on the audit tables.
+def revoke_app_privileges(
+    connection: Any, role: str | None = None, tables: tuple[str, ...] = PROTECTED_TABLES
+) -> bool:
+    """PostgreSQL: leave the application role INSERT and SELECT only on the audit tables
+    (and DELETE on the pending table, which its trigger limits to the sealer's move).
 
     deploy/postgres/init.sql gives ``cmer_app`` SELECT/INSERT/UPDATE/DELETE on every table the
     owner creates; here the audit tables lose UPDATE, DELETE, TRUNCATE (and TRIGGER, REFERENCES).
@@ -110,11 +171,14 @@ def revoke_app_privileges(connection: Any, role: str | None = None) -> bool:
         if cursor.fetchone() is None:
             return False
         quoted = connection.ops.quote_name(role)
-        for table in PROTECTED_TABLES:
+        for table in tables:
             cursor.execute(
                 f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {table} FROM {quoted}"
             )
             cursor.execute(f"GRANT SELECT, INSERT ON {table} TO {quoted}")
+            if table == PENDING_TABLE:
+                cursor.execute(f"GRANT DELETE ON {table} TO {quoted}")
+                cursor.execute(f"GRANT SELECT ON {VIEW} TO {quoted}")
     return True
 
 
@@ -131,7 +195,7 @@ def is_installed(connection: Any, table: str = "audit_auditentry") -> bool:
                 "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN (%s, %s)",
                 trigger_names(table, "sqlite"),
             )
-        return cursor.fetchone()[0] == 2
+        return cursor.fetchone()[0] == len(trigger_names(table, connection.vendor))
 
 
 @contextlib.contextmanager

@@ -1,20 +1,17 @@
 """Verification of the chain, checkpoints, and the retention purge.
 
-``verify_chain()`` streams the table in position order (one query, a server-side cursor on
-PostgreSQL fetched ``chunk_size`` rows at a time, constant memory; every column is read as the
-text that was hashed, so no model, JSON value or datetime is built), recomputes every hash and
-stops at the first break, naming the entry that was altered, inserted or removed. Signed
+``verify_chain()`` first seals what is pending (``sealing.py``), then streams the chain in
+position order (one query, constant memory: on PostgreSQL a ``COPY`` whose lines are the
+canonical texts themselves, on SQLite rows turned into text), recomputes every hash and stops at
+the first break, naming the entry that was altered, inserted or removed. Signed
 checkpoints (``AuditCheckpoint``, and lines the DPO kept outside) prove in addition that the
 chain was not rewritten and recomputed as a whole, nor cut at its end.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,112 +19,63 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from . import chain, protection
-from .models import AuditCheckpoint, AuditEntry, AuditVerification
+from . import chain, protection, sealing
+from .models import AuditCheckpoint, AuditVerification, ChainedEntry, chain_base
 
-TABLE = AuditEntry._meta.db_table
-_TIMESTAMP = chain.CANONICAL_COLUMNS.index("timestamp")
-_REMOTE_ADDR = chain.CANONICAL_COLUMNS.index("remote_addr")
-# Every canonical column read as text (what ``chain.canonical_strings`` makes of the stored
-# value), then the position as a number and the stored hash: ``chain.text_of_strings`` reads
-# items 0–18 of the row as it comes, with no conversion in Python.
-_POSITION, _HASH = len(chain.CANONICAL_COLUMNS), len(chain.CANONICAL_COLUMNS) + 1
-_INTEGER_COLUMNS = frozenset(
-    {"position", "action", "content_type_id", "object_id", "actor_id", "remote_port", "commune_id"}
-)
+TABLE = ChainedEntry._meta.db_table
 
 
-def _select(vendor: str) -> str:
-    columns = []
-    for name in chain.CANONICAL_COLUMNS:
-        if name == "timestamp" and vendor == "postgresql":
-            # Exactly chain.format_timestamp's "%Y-%m-%dT%H:%M:%S.%fZ", in UTC.
-            columns.append(
-                """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-            )
-        elif name == "remote_addr" and vendor == "postgresql":
-            columns.append("host(remote_addr)")  # normalised in Python (format_address)
-        elif name in _INTEGER_COLUMNS:
-            columns.append(f"CAST({name} AS TEXT)")
-        else:
-            columns.append(f'"{name}"')  # text already (JSON: the very text that was hashed)
-    columns += ["position", "entry_hash"]
-    where = f"{TABLE}.position > %s ORDER BY {TABLE}.position"
-    return f"SELECT {', '.join(columns)} FROM {TABLE} WHERE {where}"  # noqa: S608
+def copy_select(after: int) -> str:
+    """PostgreSQL: the chain after position ``after`` as its canonical lines, then a TAB and the
+    stored hash (``COPY`` text format writes each field exactly as ``chain.escape``)."""
+    return (
+        f"COPY (SELECT '{chain.VERSION}', position, prev_hash, "  # noqa: S608
+        f"{', '.join(sealing.content_expressions('postgresql'))}, entry_hash FROM {TABLE} "
+        f"WHERE position > {int(after)} ORDER BY position) TO STDOUT"
+    )
 
 
-def _normalise(rows: list[tuple[Any, ...]], addresses: dict[str, str], sqlite: bool) -> None:
-    """In place: addresses in ``format_address``'s form (cached: few distinct values), and on
-    SQLite the stored naive UTC text "YYYY-MM-DD HH:MM:SS[.ffffff]" in ``format_timestamp``'s."""
-    for index, row in enumerate(rows):
-        address = row[_REMOTE_ADDR]
-        if address is not None:
-            normal = addresses.get(address)
-            if normal is None:
-                if len(addresses) > 100_000:
-                    addresses.clear()
-                normal = addresses[address] = chain.format_address(address) or ""
-            if normal != address:
-                row = rows[index] = (*row[:_REMOTE_ADDR], normal, *row[_REMOTE_ADDR + 1 :])
-        if sqlite:
-            stamp = chain.format_timestamp(row[_TIMESTAMP])
-            rows[index] = (*row[:_TIMESTAMP], stamp, *row[_TIMESTAMP + 1 :])
+def _entries_postgresql(connection: Any, after: int) -> Iterator[tuple[int, bytes, str, bytes]]:
+    """(position, previous hash, recomputed hash, stored hash) per chained entry, in position
+    order, from one ``COPY`` stream: the server renders the canonical line, Python only splits
+    off the stored hash and hashes the rest (no per-column work, no row objects)."""
+    sha256 = hashlib.sha256
+    with connection.cursor() as cursor, cursor.cursor.copy(copy_select(after)) as copy:
+        rest = b""
+        for block in copy:
+            data = rest + bytes(block)
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                text, _, stored = line.rpartition(b"\t")
+                _version, position, previous, _content = text.split(b"\t", 3)
+                yield int(position), previous, sha256(text).hexdigest(), stored
 
 
-@contextlib.contextmanager
-def _chunks(connection: Any, after: int, chunk_size: int) -> Iterator[Iterator[list[Any]]]:
-    """The chain after ``after``, as text, in lists of ``chunk_size`` rows.
+def _entries_sqlite(
+    connection: Any, after: int, chunk_size: int
+) -> Iterator[tuple[int, bytes, str, bytes]]:
+    sql = (
+        f"SELECT position, prev_hash, {', '.join(sealing.content_expressions('sqlite'))}, "  # noqa: S608
+        f"entry_hash FROM {TABLE} WHERE position > %s ORDER BY position"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [after])
+        while rows := cursor.fetchmany(chunk_size):
+            for position, previous, *content, stored in rows:
+                text = chain.text_of_strings(
+                    [str(position), previous, *sealing.normalise_sqlite(content)]
+                )
+                digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                yield position, (previous or "").encode(), digest, (stored or "").encode()
 
-    PostgreSQL: a server-side cursor (run this in a transaction, or it is materialised WITH HOLD)
-    read by a thread one chunk ahead, so that the server produces the next chunk while this one
-    is hashed (psycopg waits for the server without the GIL).
-    """
-    sqlite = connection.vendor != "postgresql"
-    addresses: dict[str, str] = {}
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(_select(connection.vendor), [after])
-        if sqlite:
 
-            def direct() -> Iterator[list[Any]]:
-                while rows := cursor.fetchmany(chunk_size):
-                    _normalise(rows, addresses, sqlite)
-                    yield rows
-
-            yield direct()
-            return
-        ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
-        stop = threading.Event()
-
-        def fetch() -> None:
-            try:
-                while not stop.is_set():
-                    rows = cursor.fetchmany(chunk_size)
-                    ahead.put(rows)
-                    if not rows:
-                        return
-            except BaseException as exc:  # handed to the reader
-                ahead.put(exc)
-
-        def read() -> Iterator[list[Any]]:
-            while True:
-                rows = ahead.get()
-                if isinstance(rows, BaseException):
-                    raise rows
-                if not rows:
-                    return
-                _normalise(rows, addresses, sqlite)
-                yield rows
-
-        fetcher = threading.Thread(target=fetch, name="verify-audit-fetch", daemon=True)
-        fetcher.start()
-        try:
-            yield read()
-        finally:
-            stop.set()
-            while fetcher.is_alive():  # unblock a put() waiting for room
-                with contextlib.suppress(queue.Empty):
-                    ahead.get(timeout=0.05)
-            fetcher.join()
+def _entries(
+    connection: Any, after: int, chunk_size: int
+) -> Iterator[tuple[int, bytes, str, bytes]]:
+    if connection.vendor == "postgresql":
+        return _entries_postgresql(connection, after)
+    return _entries_sqlite(connection, after, chunk_size)
 
 
 class Problem:
@@ -147,6 +95,8 @@ class Report:
     problem: str = ""
     problem_position: int | None = None
     message: str = ""
+    # Entries recorded since the seal at the start, not chained yet (not verified by this run).
+    pending: int = 0
     started_at: datetime.datetime = field(default_factory=timezone.now)
     finished_at: datetime.datetime | None = None
 
@@ -194,11 +144,17 @@ def trusted_seals(
 
 
 def verify_chain(
-    using: str = DEFAULT_DB_ALIAS, *, chunk_size: int = 5_000, checkpoint_lines: Iterable[str] = ()
+    using: str = DEFAULT_DB_ALIAS,
+    *,
+    chunk_size: int = 5_000,
+    checkpoint_lines: Iterable[str] = (),
+    seal: bool = True,
 ) -> Report:
     """Recompute the whole chain; stop at the first break. See the module docstring."""
     report = Report()
     connection = connections[using]
+    if seal:
+        sealing.seal_pending(using, drain=True)
     seals, errors = trusted_seals(using, checkpoint_lines)
     if errors:
         return _done(report.fail(Problem.FORGED_CHECKPOINT, None, "; ".join(errors)))
@@ -219,44 +175,39 @@ def verify_chain(
         report.checked = previous_position - base_position
         return _done(report.fail(problem, position, message))
 
-    build = chain.text_of_strings
-    sha256 = hashlib.sha256
-    with (
-        transaction.atomic(using=using),  # one snapshot; the server-side cursor streams
-        _chunks(connection, base_position, chunk_size) as chunks,
-    ):
-        for rows in chunks:
-            for row in rows:
-                position, stored_hash = row[_POSITION], row[_HASH]
-                if position != previous_position + 1:
-                    first_missing = previous_position + 1
+    previous = base_hash.encode()
+    with transaction.atomic(using=using):  # one snapshot for the whole stream
+        for position, link, digest, stored in _entries(connection, base_position, chunk_size):
+            if position != previous_position + 1:
+                first_missing = previous_position + 1
+                return fail(
+                    Problem.REMOVED,
+                    first_missing,
+                    f"entries {first_missing}–{position - 1} are missing "
+                    f"(removed before entry {position})",
+                )
+            if digest.encode() != stored:
+                return fail(
+                    Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)"
+                )
+            if link != previous:
+                return fail(
+                    Problem.INSERTED,
+                    position,
+                    f"entry {position} does not follow entry {previous_position} "
+                    "(inserted outside the chain)",
+                )
+            if expected_by_position:
+                seal = expected_by_position.get(position)
+                if seal is not None and seal.hash != digest:
                     return fail(
-                        Problem.REMOVED,
-                        first_missing,
-                        f"entries {first_missing}–{position - 1} are missing "
-                        f"(removed before entry {position})",
-                    )
-                if sha256(build(row).encode()).hexdigest() != stored_hash:
-                    return fail(
-                        Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)"
-                    )
-                if row[1] != previous_hash:
-                    return fail(
-                        Problem.INSERTED,
+                        Problem.REWRITTEN,
                         position,
-                        f"entry {position} does not follow entry {previous_position} "
-                        "(inserted outside the chain)",
+                        f"entry {position} differs from the signed checkpoint {seal.label}: "
+                        "the chain was rewritten",
                     )
-                if expected_by_position:
-                    seal = expected_by_position.get(position)
-                    if seal is not None and seal.hash != stored_hash:
-                        return fail(
-                            Problem.REWRITTEN,
-                            position,
-                            f"entry {position} differs from the signed checkpoint {seal.label}: "
-                            "the chain was rewritten",
-                        )
-                previous_position, previous_hash = position, stored_hash
+            previous_position, previous = position, stored
+            previous_hash = digest
     report.checked = previous_position - base_position
     last_sealed = max(expected_by_position, default=base_position)
     if last_sealed > previous_position:
@@ -268,6 +219,7 @@ def verify_chain(
         )
     report.head_position = previous_position
     report.head_hash = previous_hash
+    report.pending = sealing.pending_count(using)
     return _done(report)
 
 
@@ -293,25 +245,23 @@ def record(report: Report, using: str = DEFAULT_DB_ALIAS) -> AuditVerification:
 
 def head(using: str = DEFAULT_DB_ALIAS) -> tuple[int, str]:
     row = (
-        AuditEntry.objects.using(using)
+        ChainedEntry.objects.using(using)
         .order_by("-position")
         .values_list("position", "entry_hash")
         .first()
     )
-    if row is None:
-        from .models import _chain_base
-
-        return _chain_base(connections[using])
-    return row
+    return row or chain_base(connections[using])
 
 
 def make_checkpoint(
     kind: str = AuditCheckpoint.Kind.MANUAL, using: str = DEFAULT_DB_ALIAS
 ) -> AuditCheckpoint:
-    """Seal the current head (position, hash, number of entries) with the HMAC key."""
+    """Seal the current head (position, hash, number of entries) with the HMAC key, once
+    everything recorded so far is chained."""
+    sealing.seal_pending(using, drain=True)
     with transaction.atomic(using=using):
         position, digest = head(using)
-        count = AuditEntry.objects.using(using).filter(position__lte=position).count()
+        count = ChainedEntry.objects.using(using).filter(position__lte=position).count()
         return AuditCheckpoint.objects.using(using).create(
             kind=kind, head_position=position, head_hash=digest, entry_count=count
         )
@@ -339,9 +289,10 @@ def purge_before(
     report = verify_chain(using)
     if not report.ok:
         raise PurgeRefused(f"the chain does not verify: {report.message}")
-    entries = AuditEntry.objects.using(using)
-    # Positions are assigned in time order (timestamp taken under the chain lock); to be safe
-    # with older rows, the cut is just before the first entry at or after the boundary.
+    entries = ChainedEntry.objects.using(using)
+    # Positions follow the order of recording closely but not exactly (entries are chained in
+    # batches, after their transaction commits): the cut is just before the first entry at or
+    # after the boundary, so no entry of a kept month is ever purged.
     first_kept = (
         entries.filter(timestamp__gte=boundary).order_by("position").values_list("position")[:1]
     )

@@ -7,11 +7,12 @@ which reference, when, from where, which fields changed — the trail holds no c
 from __future__ import annotations
 
 import csv
+import datetime
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -23,7 +24,9 @@ from cmer.pdf import render_pdf
 from . import access
 from .core import record_event
 from .forms import AuditSearchForm
-from .models import AuditCheckpoint, AuditEntry, AuditVerification, Event
+from .models import AuditCheckpoint, AuditEntry, AuditVerification, Event, PendingEntry
+
+PENDING_ALERT_AFTER = datetime.timedelta(minutes=5)
 
 PAGE_SIZE = 50
 CSV_LIMIT = 200_000
@@ -42,7 +45,7 @@ def _search(
         entries = form.filter(entries)
     elif form.is_bound:
         entries = entries.none()
-    return form, entries.select_related("content_type").order_by("-position")
+    return form, entries.select_related("content_type").order_by("-timestamp", "-id")
 
 
 def _details(entry: AuditEntry) -> str:
@@ -60,6 +63,8 @@ def _details(entry: AuditEntry) -> str:
 def _rows(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
     for entry in entries:
         yield {
+            "id": entry.pk,
+            # None until the entry is chained (seconds after it was recorded; sealing.py).
             "position": entry.position,
             "time": timezone.localtime(entry.timestamp),
             "event": entry.get_event_display(),
@@ -181,9 +186,14 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
 @require_GET
 def integrity(request: HttpRequest) -> HttpResponse:
     access.require_dpo(request)
+    pending = PendingEntry.objects.aggregate(count=Count("id"), oldest=Min("timestamp"))
     context = {
         "verification": AuditVerification.objects.first(),
         "checkpoints": AuditCheckpoint.objects.all()[:60],
+        "pending": pending,
+        # Entries are chained seconds after they are recorded: older ones mean sealing stopped.
+        "pending_stale": pending["oldest"] is not None
+        and pending["oldest"] < timezone.now() - PENDING_ALERT_AFTER,
     }
     return render(request, "audit/integrity.html", context)
 

@@ -15,6 +15,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE cmer_owner IN SCHEMA public
   GRANT USAGE, SELECT ON SEQUENCES TO cmer_app;
 -- The audit tables: the audit migration (cmer/audit/migrations/0003) revokes UPDATE, DELETE,
 -- TRUNCATE, TRIGGER and REFERENCES on audit_auditentry and audit_auditcheckpoint from cmer_app
--- (settings AUDIT_APP_DB_ROLE), leaving INSERT and SELECT; their triggers refuse UPDATE, DELETE and
--- TRUNCATE to everyone, and only cmer_owner could disable them (the retention purge does so inside
+-- (settings AUDIT_APP_DB_ROLE), leaving INSERT and SELECT (0005: and DELETE on audit_pending,
+-- which its trigger allows only for an entry the chain holds unchanged); their triggers refuse
+-- UPDATE, DELETE and TRUNCATE to everyone, and only cmer_owner could disable them (the retention purge does so inside
 -- its own transaction). cmer_app must never be granted membership of cmer_owner.

@@ -5,13 +5,30 @@ from collections.abc import Iterator
 
 from django.db import connection
 
-from cmer.audit import chain, protection
+from cmer.audit import chain, protection, sealing
 from cmer.audit.core import record_event
-from cmer.audit.models import AuditEntry, Event
+from cmer.audit.models import AuditEntry, ChainedEntry, Event
+
+
+def seal() -> int:
+    """Chain everything pending (what beat or the next commit would do)."""
+    return sealing.seal_pending(drain=True)
 
 
 def make_entries(n: int, **kwargs) -> list[AuditEntry]:
-    return [record_event(Event.ACCESS, data={"what": "test", "i": i}, **kwargs) for i in range(n)]
+    """``n`` entries, chained, read back through the view (with their positions)."""
+    created = [
+        record_event(Event.ACCESS, data={"what": "test", "i": i}, **kwargs) for i in range(n)
+    ]
+    seal()
+    return list(AuditEntry.objects.filter(pk__in=[e.pk for e in created]).order_by("position"))
+
+
+def chain_rows() -> list[tuple[int, str, str]]:
+    seal()
+    return list(
+        ChainedEntry.objects.order_by("position").values_list("position", "prev_hash", "entry_hash")
+    )
 
 
 @contextlib.contextmanager
@@ -21,12 +38,13 @@ def tampering() -> Iterator[object]:
         yield cursor
 
 
-def forge_row(**overrides) -> AuditEntry:
+def forge_row(**overrides) -> ChainedEntry:
     """Insert a self-consistent row outside the chain (no lock, no link), bypassing save()."""
-    head = AuditEntry.objects.order_by("-position").first()
-    entry = AuditEntry(
+    head = ChainedEntry.objects.order_by("-position").first()
+    entry = ChainedEntry(
+        id=head.id + 1000,
         event=Event.ACCESS,
-        action=AuditEntry.Action.ACCESS,
+        action=ChainedEntry.Action.ACCESS,
         content_type_id=head.content_type_id,
         object_pk=head.object_pk,
         object_repr="forged",
@@ -37,6 +55,6 @@ def forge_row(**overrides) -> AuditEntry:
     for key, value in overrides.items():
         setattr(entry, key, value)
     entry.entry_hash = chain.entry_hash(entry.canonical_values())
-    fields = [f for f in AuditEntry._meta.local_concrete_fields if not f.primary_key]
-    AuditEntry._base_manager._insert([entry], fields=fields, using="default")
+    fields = list(ChainedEntry._meta.local_concrete_fields)
+    ChainedEntry._base_manager._insert([entry], fields=fields, using="default")
     return entry

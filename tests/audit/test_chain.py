@@ -13,16 +13,20 @@ from django.utils import timezone
 
 from cmer.accounts.models import Commune
 from cmer.audit import chain, verification
-from cmer.audit.models import AuditCheckpoint, AuditEntry, AuditVerification, Event
-from tests.audit.helpers import forge_row, make_entries, tampering
+from cmer.audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditVerification,
+    ChainedEntry,
+    Event,
+)
+from tests.audit.helpers import chain_rows, forge_row, make_entries, tampering
 
 pytestmark = pytest.mark.django_db
 
 
 def _chain() -> list[tuple[int, str, str]]:
-    return list(
-        AuditEntry.objects.order_by("position").values_list("position", "prev_hash", "entry_hash")
-    )
+    return chain_rows()
 
 
 def test_every_write_path_is_chained(world):
@@ -45,8 +49,8 @@ def test_hash_covers_the_stored_canonical_text(world):
     stored = AuditEntry.objects.get(pk=entry.pk)
     assert stored.entry_hash == chain.entry_hash(stored.canonical_values())
     text = chain.canonical_text(stored.canonical_values())
-    assert text.startswith("cmer-audit-v1\nposition:")
-    assert "timestamp:27:" in text and text.count("Z\n") >= 1
+    assert text.startswith(f"cmer-audit-v2\t{stored.position}\t{stored.prev_hash}\t")
+    assert text.split("\t")[3].endswith("Z") and len(text.split("\t")[3]) == 27
     # JSON is stored as the canonical text itself (sorted keys, no spaces): never re-serialised.
     assert chain.canonical_json({"b": 1, "a": [1, "é"]}) == '{"a":[1,"\\u00e9"],"b":1}'
 
@@ -88,7 +92,7 @@ def test_verify_detects_a_rewrite_with_recomputed_hashes_thanks_to_checkpoints(w
     make_entries(4)
     verification.make_checkpoint()
     make_entries(1)
-    entries = list(AuditEntry.objects.order_by("position"))
+    entries = list(ChainedEntry.objects.order_by("position"))
     previous = entries[0].entry_hash
     with tampering() as cursor:
         for entry in entries[1:]:
@@ -127,7 +131,7 @@ def test_a_checkpoint_with_a_bad_mac_is_reported(world, settings):
 def test_verify_command_exit_code_and_recorded_result(world, capsys):
     make_entries(3)
     call_command("verify_audit")
-    assert f"OK: {AuditEntry.objects.count()} entries" in capsys.readouterr().out
+    assert f"OK: {ChainedEntry.objects.count()} entries" in capsys.readouterr().out
     assert AuditVerification.objects.first().ok
     with tampering() as cursor:
         cursor.execute("UPDATE audit_auditentry SET actor_email = 'x@y.z' WHERE position = 2")
@@ -166,6 +170,24 @@ def test_daily_task_verifies_and_seals(world):
     assert settings.CELERY_BEAT_SCHEDULE["audit-daily-checkpoint"]["task"] == daily_checkpoint.name
 
 
+def test_beat_seals_what_the_writers_left_pending(world):
+    from django.conf import settings
+
+    from cmer.audit.models import PendingEntry
+    from cmer.audit.tasks import seal_pending
+
+    entry = make_entries(1)[0]
+    from cmer.audit.core import record_event
+
+    record_event(Event.ACCESS, data={"what": "left pending"})  # its commit never comes here
+    assert PendingEntry.objects.count() >= 1
+    assert seal_pending.delay().get() >= 1
+    assert not PendingEntry.objects.exists()
+    assert ChainedEntry.objects.filter(position=entry.position + 1).exists()
+    assert settings.CELERY_BEAT_SCHEDULE["audit-seal-pending"]["task"] == seal_pending.name
+    assert verification.verify_chain().ok
+
+
 FEB_2025 = datetime.datetime(2025, 2, 1, tzinfo=datetime.UTC)
 
 
@@ -183,7 +205,7 @@ def test_purge_removes_whole_months_and_leaves_a_verifiable_chain(db, capsys):
     assert boundary.mac_is_valid()
     make_entries(1)  # the chain goes on
     assert verification.verify_chain().ok
-    first = AuditEntry.objects.order_by("position").first()
+    first = ChainedEntry.objects.order_by("position").first()
     assert (first.prev_hash, first.position) == (boundary.head_hash, boundary.head_position + 1)
 
 

@@ -11,15 +11,23 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from cmer.audit import protection
-from cmer.audit.models import AppendOnlyError, AuditCheckpoint, AuditEntry
-from tests.audit.helpers import make_entries
+from cmer.audit.core import record_event
+from cmer.audit.models import (
+    AppendOnlyError,
+    AuditCheckpoint,
+    AuditEntry,
+    ChainedEntry,
+    Event,
+    PendingEntry,
+)
+from tests.audit.helpers import chain_rows, make_entries, seal, tampering
 
 pytestmark = pytest.mark.django_db
 
 
-def _refused(sql: str, params=()) -> None:
+def _refused(sql: str, params=(), match: str = "append-only") -> None:
     with (
-        pytest.raises(DatabaseError, match="append-only"),
+        pytest.raises(DatabaseError, match=match),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
@@ -32,6 +40,52 @@ def _refused(sql: str, params=()) -> None:
 def test_triggers_are_installed_by_the_migrations():
     assert protection.is_installed(connection, "audit_auditentry")
     assert protection.is_installed(connection, "audit_auditcheckpoint")
+    assert protection.is_installed(connection, "audit_pending")
+
+
+def test_a_pending_entry_can_leave_only_into_the_chain_unchanged(world):
+    """The application may delete from the pending table (the sealer's move), but the database
+    lets a row go only once the chain holds the same entry, column for column."""
+    entry = record_event(Event.ACCESS, data={"what": "pending"})
+    assert PendingEntry.objects.filter(pk=entry.pk).exists()
+    only_into_chain = "only into the chain"
+    _refused("UPDATE audit_pending SET object_repr = 'x' WHERE id = %s", [entry.pk])
+    _refused("DELETE FROM audit_pending WHERE id = %s", [entry.pk], match=only_into_chain)
+    # A copy in the chain that differs in one column is not enough.
+    with tampering() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditentry (id, position, prev_hash, entry_hash, timestamp, "
+            "event, action, content_type_id, object_pk, object_repr, changes_text) "
+            "SELECT id, 999999, 'x', 'y', timestamp, event, action, content_type_id, object_pk, "
+            "'forged', changes_text FROM audit_pending WHERE id = %s",
+            [entry.pk],
+        )
+    _refused("DELETE FROM audit_pending WHERE id = %s", [entry.pk], match=only_into_chain)
+    assert PendingEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_sealing_moves_entries_into_the_chain_keeping_their_ids(world):
+    first = record_event(Event.ACCESS, data={"n": 1})
+    second = record_event(Event.EXPORT, data={"n": 2})
+    assert AuditEntry.objects.get(pk=first.pk).position is None  # visible before sealing
+    seal()
+    assert not PendingEntry.objects.exists()
+    rows = {e.pk: e for e in AuditEntry.objects.filter(pk__in=[first.pk, second.pk])}
+    assert rows[first.pk].position + 1 == rows[second.pk].position
+    assert rows[second.pk].prev_hash == rows[first.pk].entry_hash
+    assert rows[second.pk].additional_data == {"n": 2}
+    assert AuditEntry.objects.filter(pk__in=[first.pk, second.pk]).count() == 2  # not twice
+
+
+def test_an_entry_of_a_rolled_back_transaction_is_never_chained(world):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record_event(Event.ACCESS, target_pk="rolled-back")
+        raise RuntimeError
+    kept = record_event(Event.ACCESS, data={"kept": True})
+    rows = chain_rows()
+    assert not AuditEntry.objects.filter(object_pk="rolled-back").exists()
+    assert ChainedEntry.objects.filter(pk=kept.pk).exists()
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
 
 
 def test_database_refuses_update_and_delete(world):
@@ -54,6 +108,7 @@ def test_database_refuses_truncate(world):
     make_entries(1)
     _refused("TRUNCATE audit_auditentry")
     _refused("TRUNCATE audit_auditcheckpoint")
+    _refused("TRUNCATE audit_pending")
 
 
 def test_orm_refuses_every_bypass(world):
@@ -71,6 +126,13 @@ def test_orm_refuses_every_bypass(world):
         AuditEntry.objects.bulk_create([AuditEntry()])
     with pytest.raises(AppendOnlyError):
         AuditEntry.objects.bulk_update([entry], ["object_repr"])
+    # The two tables behind the view take no write from the ORM at all.
+    with pytest.raises(AppendOnlyError):
+        ChainedEntry(object_repr="x").save()
+    with pytest.raises(AppendOnlyError):
+        PendingEntry(object_repr="x").save()
+    with pytest.raises(AppendOnlyError):
+        PendingEntry.objects.all().delete()
     checkpoint = AuditCheckpoint.objects.create(
         kind="manual", head_position=1, head_hash="0" * 64, entry_count=1
     )
@@ -90,6 +152,7 @@ def test_application_role_cannot_change_purge_or_unprotect_the_trail(world):
     from psycopg import errors
 
     make_entries(1)
+    pending = record_event(Event.ACCESS, data={"what": "pending"})
     role = f"cmer_app_test_{uuid.uuid4().hex[:8]}"
     db_name = connection.settings_dict["NAME"]
     admin = psycopg.connect(superuser_url, dbname=db_name, autocommit=True)
@@ -100,19 +163,26 @@ def test_application_role_cannot_change_purge_or_unprotect_the_trail(world):
         admin.execute(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
         )
-        # ...and what migration 0003 takes back on the audit tables.
+        # ...and what migrations 0003 and 0005 take back on the audit tables.
         assert protection.revoke_app_privileges(connection, role)
         host = connection.settings_dict["HOST"] or "127.0.0.1"
         port = connection.settings_dict["PORT"] or 5432
         app = psycopg.connect(host=host, port=port, user=role, dbname=db_name, autocommit=True)
         try:
             assert app.execute("SELECT count(*) FROM audit_auditentry").fetchone()[0] >= 1
+            assert app.execute("SELECT count(*) FROM audit_trail").fetchone()[0] >= 2
+            # DELETE on the pending table is granted, and refused by its trigger.
+            with pytest.raises(errors.RaiseException, match="only into the chain"):
+                app.execute("DELETE FROM audit_pending WHERE id = %s", [pending.pk])
             for statement in (
                 "UPDATE audit_auditentry SET object_repr = 'x'",
                 "DELETE FROM audit_auditentry",
                 "TRUNCATE audit_auditentry",
                 "TRUNCATE audit_auditcheckpoint",
                 "DELETE FROM audit_auditcheckpoint",
+                "UPDATE audit_pending SET object_repr = 'x'",
+                "TRUNCATE audit_pending",
+                "ALTER TABLE audit_pending DISABLE TRIGGER audit_pending_chained_only",
                 "ALTER TABLE audit_auditentry DISABLE TRIGGER audit_auditentry_append_only",
                 "ALTER TABLE audit_auditentry DISABLE TRIGGER ALL",
                 "DROP TRIGGER audit_auditentry_append_only ON audit_auditentry",
@@ -132,9 +202,10 @@ def test_application_role_cannot_change_purge_or_unprotect_the_trail(world):
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_chain_has_no_fork_with_8_concurrent_writers():
-    """8 threads, each appending in its own transactions: positions contiguous, every entry
-    linked to the previous one, verification clean (0 forks)."""
+def test_chain_has_no_fork_with_8_concurrent_writers(settings):
+    """8 threads, each appending in its own transactions and sealing after its commits (several
+    sealers at once): positions contiguous, every entry linked to the previous one,
+    verification clean (0 forks)."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers itself; the lock under test is PostgreSQL's")
     import threading
@@ -145,6 +216,7 @@ def test_chain_has_no_fork_with_8_concurrent_writers():
     from cmer.audit.models import Event
     from cmer.audit.verification import verify_chain
 
+    settings.AUDIT_SEAL_INTERVAL = 0  # every commit tries to seal: sealers race each other
     per_thread = 40
     errors: list[BaseException] = []
     start = threading.Barrier(8)
@@ -166,9 +238,7 @@ def test_chain_has_no_fork_with_8_concurrent_writers():
     for thread in threads:
         thread.join()
     assert errors == []
-    rows = list(
-        AuditEntry.objects.order_by("position").values_list("position", "prev_hash", "entry_hash")
-    )
+    rows = chain_rows()
     assert len(rows) == 8 * per_thread
     forks = sum(1 for before, after in itertools.pairwise(rows) if after[1] != before[2])
     assert forks == 0

@@ -33,7 +33,7 @@ def test_commune_is_filled_from_the_target(world):
     membership.service = "Police municipale"
     membership.save()  # django-auditlog's log_create: commune taken from membership.commune_id
     change = AuditEntry.objects.filter(object_pk=str(membership.pk), event=Event.CHANGE).latest(
-        "position"
+        "id"
     )
     assert change.commune_id == world.tarascon.pk
 
@@ -97,8 +97,8 @@ def test_dpo_sees_the_department_only(world, as_user):
 
     response = as_user(world.dpo).get(SEARCH, {"event": "access"})
     assert response.status_code == 200
-    positions = {row["position"] for row in response.context["rows"]}
-    assert tarascon.position in positions and nimes.position not in positions
+    ids = {row["id"] for row in response.context["rows"]}
+    assert tarascon.pk in ids and nimes.pk not in ids
 
 
 def test_search_by_reference_user_dates_and_event(world, as_user):
@@ -109,7 +109,7 @@ def test_search_by_reference_user_dates_and_event(world, as_user):
     record_event(Event.ACCESS, actor=world.member, target=world.miramas, commune=world.tarascon)
     client = as_user(world.dpo)
     rows = client.get(SEARCH, {"reference": "tar-2026-0007"}).context["rows"]
-    assert [row["position"] for row in rows] == [seen.position]
+    assert [row["id"] for row in rows] == [seen.pk]
     assert rows[0]["actor"] == world.referent.email
     rows = client.get(SEARCH, {"actor": world.member.pk, "event": "access"}).context["rows"]
     assert len(rows) == 1 and rows[0]["actor"] == world.member.email
@@ -197,3 +197,24 @@ def test_admin_does_not_show_the_trail(world):
     client = login(__import__("django.test", fromlist=["Client"]).Client(), world.admin)
     assert client.get("/admin/audit/auditentry/").status_code == 404
     assert client.get("/admin/auditlog/logentry/").status_code == 404
+
+
+def test_integrity_page_counts_pending_entries_and_warns_when_sealing_stopped(world, as_user):
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    from tests.audit.helpers import seal
+
+    seal()
+    client = as_user(world.dpo)
+    url = reverse("audit:integrity")
+    with time_machine.travel(timezone.now() - datetime.timedelta(minutes=10)):
+        record_event(Event.ACCESS, actor=world.dpo, data={"what": "old"})
+    page = client.get(url).content.decode()
+    assert 'data-testid="pending-stale"' in page  # recorded 10 min ago and still not chained
+    seal()
+    page = client.get(url).content.decode()
+    assert 'data-testid="pending-stale"' not in page
+    assert 'data-testid="pending-count"' in page

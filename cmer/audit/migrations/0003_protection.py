@@ -11,14 +11,15 @@ from django.db import migrations, models
 def protect(apps, schema_editor):
     from cmer.audit import protection
 
-    protection.install(schema_editor.connection)
-    protection.revoke_app_privileges(schema_editor.connection)
+    # The tables of that time (0005 adds the pending table and protects it itself).
+    protection.install(schema_editor.connection, protection.INITIAL_TABLES)
+    protection.revoke_app_privileges(schema_editor.connection, tables=protection.INITIAL_TABLES)
 
 
 def unprotect(apps, schema_editor):
     from cmer.audit import protection
 
-    protection.uninstall(schema_editor.connection)
+    protection.uninstall(schema_editor.connection, protection.INITIAL_TABLES)
 
 
 class Migration(migrations.Migration):

@@ -16,7 +16,7 @@ from django.db import migrations, models
 def protect(apps, schema_editor):
     from cmer.audit import protection
 
-    protection.install(schema_editor.connection)
+    protection.install(schema_editor.connection, protection.INITIAL_TABLES)
 
 
 class Migration(migrations.Migration):

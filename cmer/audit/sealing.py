@@ -1,0 +1,232 @@
+"""Chaining the audit trail: pending entries are sealed into the chain in batches.
+
+Writers never wait for each other: an entry is one INSERT into ``audit_pending`` in the writing
+transaction, with no lock (see ``AuditEntry._do_insert``). The chain is built afterwards by
+``seal_pending``, one sealer at a time (a transaction-scoped advisory lock on PostgreSQL; the
+single writer of SQLite, plus the unique constraints, elsewhere):
+
+1. read the chain's head and the pending entries in id order, as the text that is hashed;
+2. give each the next position, link it to the previous hash, hash its canonical text;
+3. copy them, by SQL from the pending rows themselves, into the chain (``audit_auditentry``),
+   then delete them from ``audit_pending`` — which the database allows only for an entry the
+   chain holds unchanged (``protection.py``) — all in one transaction.
+
+A sealed batch is all or nothing; an entry is in the pending table or in the chain, never both
+and never neither (``AuditEntry`` reads the union). Sealing runs after each writing transaction
+commits (at most every ``AUDIT_SEAL_INTERVAL`` seconds per process, never waiting for another
+sealer), every few seconds by beat (``cmer.audit.seal_pending``), and before verifying, sealing a
+checkpoint or purging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
+
+from . import chain
+from .models import CONTENT_COLUMNS, ChainedEntry, PendingEntry, chain_base
+
+logger = logging.getLogger(__name__)
+
+CHAINED = ChainedEntry._meta.db_table
+PENDING = PendingEntry._meta.db_table
+BATCH = 5_000
+_INTEGER_COLUMNS = frozenset(
+    {"position", "action", "content_type_id", "object_id", "actor_id", "remote_port", "commune_id"}
+)
+_TIMESTAMP = CONTENT_COLUMNS.index("timestamp")
+_REMOTE_ADDR = CONTENT_COLUMNS.index("remote_addr")
+
+
+def content_expressions(vendor: str, alias: str = "") -> list[str]:
+    """SQL for each content column as the text that is hashed.
+
+    PostgreSQL: read through ``COPY … TO STDOUT``, which writes integers in decimal and escapes
+    text exactly as ``chain.escape``; the time is formatted by the server as
+    ``chain.format_timestamp`` does, the address by ``host()``. SQLite: integers as text; the
+    stored time and address are put in canonical form in Python (``normalise_sqlite``).
+    """
+    prefix = f"{alias}." if alias else ""
+    expressions = []
+    for name in CONTENT_COLUMNS:
+        column = f'{prefix}"{name}"'
+        if vendor == "postgresql" and name == "timestamp":
+            expressions.append(
+                f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+            )
+        elif vendor == "postgresql" and name == "remote_addr":
+            expressions.append(f"host({column})")
+        elif vendor != "postgresql" and name in _INTEGER_COLUMNS:
+            expressions.append(f"CAST({column} AS TEXT)")
+        else:
+            expressions.append(column)
+    return expressions
+
+
+def normalise_sqlite(content: tuple[Any, ...] | list[Any]) -> list[str | None]:
+    """SQLite's stored time ("YYYY-MM-DD HH:MM:SS[.ffffff]", naive UTC) and address, in the
+    canonical form; the other columns are already text."""
+    values = list(content)
+    if values[_TIMESTAMP] is not None:
+        values[_TIMESTAMP] = chain.format_timestamp(values[_TIMESTAMP])
+    if values[_REMOTE_ADDR] is not None:
+        values[_REMOTE_ADDR] = chain.format_address(values[_REMOTE_ADDR]) or ""
+    return values
+
+
+def _quoted_columns() -> str:
+    return ", ".join(f'"{name}"' for name in CONTENT_COLUMNS)
+
+
+def _head(cursor: Any, connection: Any) -> tuple[int, str]:
+    cursor.execute(f"SELECT position, entry_hash FROM {CHAINED} ORDER BY position DESC LIMIT 1")  # noqa: S608
+    row = cursor.fetchone()
+    return (row[0], row[1]) if row else chain_base(connection)
+
+
+def _seal_postgresql(connection: Any, limit: int, wait: bool) -> int:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
+        else:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                return 0  # another sealer is at work; it or the next one takes ours
+        # Statements run after the lock is granted: they see every batch sealed before.
+        position, previous = _head(cursor, connection)
+        select = (
+            f"SELECT id, {', '.join(content_expressions('postgresql'))} FROM {PENDING} "  # noqa: S608
+            f"ORDER BY id LIMIT {int(limit)}"
+        )
+        ids: list[int] = []
+        positions: list[int] = []
+        links: list[str] = []
+        hashes: list[str] = []
+        sha256 = hashlib.sha256
+        with cursor.cursor.copy(f"COPY ({select}) TO STDOUT") as copy:
+            for row in copy:
+                entry_id, _, content = bytes(row).rstrip(b"\n").partition(b"\t")
+                position += 1
+                digest = sha256(chain.line_after_head(position, previous, content)).hexdigest()
+                ids.append(int(entry_id))
+                positions.append(position)
+                links.append(previous)
+                hashes.append(digest)
+                previous = digest
+        if not ids:
+            return 0
+        columns = _quoted_columns()
+        cursor.execute(
+            f"INSERT INTO {CHAINED} (id, position, prev_hash, entry_hash, {columns}) "  # noqa: S608
+            f"SELECT p.id, v.position, v.prev_hash, v.entry_hash, "
+            f"{', '.join(f'p.{c}' for c in columns.split(', '))} "
+            f"FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+            f"AS v(id, position, prev_hash, entry_hash) JOIN {PENDING} p ON p.id = v.id",
+            [ids, positions, links, hashes],
+        )
+        if cursor.rowcount != len(ids):  # pragma: no cover - the lock makes this impossible
+            raise DatabaseError("audit sealing: pending entries vanished during the seal")
+        cursor.execute(f"DELETE FROM {PENDING} WHERE id = ANY(%s)", [ids])  # noqa: S608
+        return len(ids)
+
+
+def _seal_sqlite(connection: Any, limit: int) -> int:
+    select = (
+        f"SELECT id, {', '.join(content_expressions(connection.vendor))} FROM {PENDING} "  # noqa: S608
+        f"ORDER BY id LIMIT {int(limit)}"
+    )
+    columns = _quoted_columns()
+    insert = (
+        f"INSERT INTO {CHAINED} (id, position, prev_hash, entry_hash, {columns}) "  # noqa: S608
+        f"SELECT id, %s, %s, %s, {columns} FROM {PENDING} WHERE id = %s"
+    )
+    for attempt in range(5):
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                position, previous = _head(cursor, connection)
+                cursor.execute(select)
+                rows = cursor.fetchall()
+                params = []
+                for entry_id, *content in rows:
+                    position += 1
+                    text = chain.text_of_strings(
+                        [str(position), previous, *normalise_sqlite(content)]
+                    )
+                    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                    params.append((position, previous, digest, entry_id))
+                    previous = digest
+                if params:
+                    cursor.executemany(insert, params)
+                    ids = [p[3] for p in params]
+                    for start in range(0, len(ids), 500):
+                        chunk = ids[start : start + 500]
+                        cursor.execute(
+                            f"DELETE FROM {PENDING} WHERE id IN ({', '.join(['%s'] * len(chunk))})",  # noqa: S608
+                            chunk,
+                        )
+                return len(params)
+        except IntegrityError:
+            # Another thread sealed the same batch first (SQLite has no advisory lock).
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def seal_pending(
+    using: str = DEFAULT_DB_ALIAS, *, wait: bool = False, limit: int = BATCH, drain: bool = False
+) -> int:
+    """Chain pending entries; returns how many. ``wait``: wait for a running sealer instead of
+    leaving the work to it; ``drain``: repeat until nothing is pending (implies ``wait``)."""
+    connection = connections[using]
+    total = 0
+    while True:
+        if connection.vendor == "postgresql":
+            sealed = _seal_postgresql(connection, limit, wait or drain)
+        else:
+            sealed = _seal_sqlite(connection, limit)
+        total += sealed
+        if not drain or sealed < limit:
+            return total
+
+
+def pending_count(using: str = DEFAULT_DB_ALIAS) -> int:
+    return PendingEntry.objects.using(using).count()
+
+
+class _SealAfterCommit:
+    """The on_commit callback of a transaction that recorded entries (registered once)."""
+
+    __slots__ = ("using",)
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+
+    def __call__(self) -> None:
+        interval = getattr(settings, "AUDIT_SEAL_INTERVAL", 0.5)
+        now = time.monotonic()
+        if now - _last_seal.get(self.using, -interval) < interval:
+            return
+        _last_seal[self.using] = now
+        try:
+            seal_pending(self.using)
+        except DatabaseError:
+            # The entries are safe in the pending table; beat's sealing will chain them.
+            logger.exception("audit: sealing after commit failed")
+
+
+_last_seal: dict[str, float] = {}
+
+
+def seal_soon(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Seal once the current transaction commits (at once outside a transaction)."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        for pending in connection.run_on_commit:
+            if isinstance(pending[1], _SealAfterCommit):
+                return
+    transaction.on_commit(_SealAfterCommit(using), using=using)
