@@ -1,7 +1,7 @@
 """Read side of referrals: who may see which referral, and what they may do with it.
 
 The DESIGN.md table "What each may do with a referral" is implemented here and nowhere else.
-List pages use the querysets (SQL only: commune subqueries and an ``Exists()`` over the grant
+List pages use the querysets (SQL only: commune ids and the granted ids from the grant
 table), detail pages use ``get_referral_for_user`` which 404s exactly like a missing row.
 """
 
@@ -51,10 +51,12 @@ def _content_q(user: Any) -> Q | None:
         parts.append(referent_communes & ~Q(status__in=NOT_READABLE))
     member_communes = permissions.in_communes_where(user, Role.CELL_MEMBER)
     if member_communes is not None:
+        # The granted ids as an indexable ``id = ANY(ARRAY(…))`` on PostgreSQL: the member's
+        # arm then reads only the granted rows, not every row of the commune.
         parts.append(
             member_communes
             & ~Q(status__in=NOT_READABLE)
-            & Q(permissions.grant_exists(user, Referral, GRANT_CODENAMES))
+            & Q(permissions.in_granted(user, Referral, GRANT_CODENAMES))
         )
     liaison_communes = permissions.in_communes_where(user, Role.LIAISON)
     if liaison_communes is not None:

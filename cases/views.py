@@ -5,17 +5,21 @@ Every page that shows content records the read through the audit core; every ref
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, QuerySet, Window
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format, get_format
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import match_token
@@ -78,19 +82,47 @@ def _filtered(request: HttpRequest, queryset: QuerySet[Referral]) -> tuple[Any, 
     return queryset, form
 
 
+def list_page(queryset: QuerySet[Referral], number: Any, per_page: int | None = None) -> Page:
+    """One page of a referral list and the total number of rows, in one SQL statement.
+
+    The total comes with the rows (``COUNT(*) OVER ()``): the database sorts every visible row
+    for the page anyway, so counting them in the same pass saves a second scan. Only when the
+    page asked for is past the end does it take a ``COUNT`` and read the last page (as
+    ``Paginator.get_page``). Rows are dicts of non-encrypted columns: no decryption, no personal
+    data, no model instances.
+    """
+    per_page = per_page or PAGE_SIZE
+    try:
+        number = max(int(number), 1)
+    except (TypeError, ValueError):
+        number = 1
+    ordered = queryset.order_by("-submitted_at", "-created_at")
+    rows = _list_rows(ordered, number, per_page)
+    if rows:
+        total = rows[0]["total"]
+    elif number > 1:
+        total = ordered.count()
+        number = max(1, -(-total // per_page))
+        rows = _list_rows(ordered, number, per_page) if total else []
+    else:
+        total = 0
+    paginator = Paginator(ordered, per_page)
+    paginator.count = total  # known: no COUNT query (cached_property)
+    return Page(rows, number, paginator)
+
+
+def _list_rows(queryset: QuerySet[Referral], number: int, per_page: int) -> list[dict[str, Any]]:
+    start = (number - 1) * per_page
+    rows = queryset.values(*LIST_COLUMNS).annotate(total=Window(Count("pk")))
+    return list(rows[start : start + per_page])
+
+
 def _render_list(
     request: HttpRequest, queryset: QuerySet[Referral], template: str, **extra: Any
 ) -> HttpResponse:
     queryset, form = _filtered(request, queryset)
-    queryset = queryset.select_related("commune").order_by("-submitted_at", "-created_at")
-    page = Paginator(queryset.only(*LIST_COLUMNS), PAGE_SIZE).get_page(request.GET.get("page"))
-    # Labels translated once per page, not twice per row (get_FOO_display is costly in a loop).
-    status_labels = {value: str(label) for value, label in Referral.Status.choices}
-    urgency_labels = {value: str(label) for value, label in Referral.Urgency.choices}
-    for row in page.object_list:
-        row.status_label = status_labels[row.status]
-        row.urgency_label = urgency_labels[row.urgency]
-    references = [r.reference for r in page.object_list if r.reference]
+    page = list_page(queryset, request.GET.get("page"))
+    references = [row["reference"] for row in page.object_list if row["reference"]]
     if references:
         record_event(
             Event.ACCESS,
@@ -100,29 +132,68 @@ def _render_list(
         )
     context = {
         "page": page,
-        # Row links are built from one reversed prefix rather than one reverse() per row.
-        "detail_prefix": reverse("cases:list"),
+        "rows": _rows_html(page.object_list),
         "filter_form": form,
         "status_choices": Referral.Status.choices,
         "urgency_choices": Referral.Urgency.choices,
-        "category_choices": WeakSignalCategory.objects.only("pk", "label"),
+        "category_choices": WeakSignalCategory.objects.values_list("pk", "label"),
         **extra,
     }
     return render(request, template, context)
 
 
 # Only non-encrypted columns on list pages: no decryption, no personal data.
-LIST_COLUMNS = (
-    "id",
-    "reference",
-    "status",
-    "urgency",
-    "submitted_at",
-    "created_at",
-    "author_id",
-    "commune__name",
-    "commune__reference_prefix",
+LIST_COLUMNS = ("pk", "reference", "status", "urgency", "submitted_at", "commune__name")
+
+# The table rows of cases/_table.html, written here once rather than with template tags per
+# cell: with 50 rows, the template engine's cost per variable was most of the page's render
+# (bench/RESULTS.md, "Referrals list"). Every value is escaped below.
+_ROW = (
+    '<tr><td><a href="{prefix}{pk}/">{label}</a></td><td>{commune}</td>'
+    '<td><span class="fr-badge fr-badge--sm">{status}</span></td><td>{urgency}</td>'
+    "<td>{submitted}</td></tr>\n"
 )
+_URGENT = '<span class="fr-badge fr-badge--error fr-badge--sm">{}</span>'
+# Django date format letters that strftime writes the same way (zero-padded numbers).
+_STRFTIME = {"d": "%d", "m": "%m", "Y": "%Y", "y": "%y", "/": "/", ".": ".", "-": "-", " ": " "}
+
+
+def _short_date() -> Callable[[Any], str]:
+    """SHORT_DATE_FORMAT of the active language, in local time: strftime when it can say it."""
+    pattern = get_format("SHORT_DATE_FORMAT")
+    tz = timezone.get_current_timezone()
+    if all(char in _STRFTIME for char in pattern):
+        strftime = "".join(_STRFTIME[char] for char in pattern)
+        return lambda value: value.astimezone(tz).strftime(strftime)
+    return lambda value: date_format(value.astimezone(tz), "SHORT_DATE_FORMAT")
+
+
+def _rows_html(rows: list[dict[str, Any]]) -> str:
+    """The ``<tr>`` of a list page: no query, labels translated once per page."""
+    prefix = reverse("cases:list")  # row links: one reversed prefix, not one reverse() per row
+    status_labels = {value: html.escape(str(label)) for value, label in Referral.Status.choices}
+    urgency_labels = {value: html.escape(str(label)) for value, label in Referral.Urgency.choices}
+    urgency_labels[Referral.Urgency.DANGER] = _URGENT.format(
+        urgency_labels[Referral.Urgency.DANGER]
+    )
+    short_date = _short_date()
+    written = []
+    for row in rows:
+        submitted = row["submitted_at"]
+        written.append(
+            _ROW.format(
+                prefix=prefix,
+                pk=int(row["pk"]),
+                # as Referral.__str__: a draft has no reference yet
+                label=html.escape(row["reference"] or f"brouillon-{row['pk']}"),
+                commune=html.escape(row["commune__name"]),
+                status=status_labels[row["status"]],
+                urgency=urgency_labels[row["urgency"]],
+                submitted=html.escape(short_date(submitted)) if submitted else "—",
+            )
+        )
+    # Every value above is escaped (html.escape, which is what Django's escape() calls).
+    return mark_safe("".join(written))  # noqa: S308
 
 
 @require_GET

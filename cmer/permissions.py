@@ -6,7 +6,8 @@ Three layers, each answered in SQL so that list pages cost a fixed number of que
    covers each of its communes). ``communes_where(user, roles)`` is a queryset of communes.
 2. Object grants: need-to-know access to one object, given to one named person for a reason until
    an expiry. Stored in django-guardian's *direct foreign-key* tables (see cases.models);
-   ``grant_exists(...)`` is the ``Exists()`` subquery list pages use. Group and model-level
+   ``grant_exists(...)`` is the ``Exists()`` subquery for one object, ``in_granted(...)`` the
+   condition list pages use (indexable on PostgreSQL). Group and model-level
    permissions are never consulted: a permission given to a group reveals nothing.
 3. Decisions: rules answer ``Decision`` (allowed, or denied with a reason the UI can show).
 
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.lookups import In
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from guardian.utils import get_user_obj_perms_model
@@ -178,6 +180,44 @@ def grant_exists(
     if "expires_at" in field_names:
         filters &= Q(expires_at__gt=moment)
     return Exists(perm_model.objects.filter(filters, content_object=OuterRef(outer_ref)))
+
+
+class InIdArray(In):
+    """``lhs IN (subquery)``, written ``lhs = ANY(ARRAY(subquery))`` on PostgreSQL.
+
+    For PostgreSQL, ``ARRAY(subquery)`` is an init plan run once, and ``id = ANY($1)`` is an index
+    condition: inside an OR it joins the other arms in a BitmapOr (a few primary-key lookups).
+    ``id IN (subquery)`` or ``EXISTS`` would instead be a filter evaluated on every row that the
+    other conditions bring back. Other databases get the plain ``IN``.
+    """
+
+    def get_rhs_op(self, connection: Any, rhs: str) -> str:
+        if connection.vendor == "postgresql":
+            return f"= ANY(ARRAY{rhs})"
+        return super().get_rhs_op(connection, rhs)
+
+
+def in_granted(
+    user: Any,
+    model: type[models.Model],
+    codenames: Iterable[str],
+    *,
+    field: str = "pk",
+    now: datetime.datetime | None = None,
+) -> InIdArray:
+    """Condition "``field`` is an object on which ``user`` holds an unexpired grant".
+
+    Same rows as ``grant_exists`` (direct-FK user table only, expiry included, groups never
+    consulted), shaped for an OR of access paths on a list page: PostgreSQL looks up the granted
+    ids by primary key instead of filtering every row of the user's communes (bench/RESULTS.md,
+    "Referrals list"). Usable in ``filter()`` and inside ``Q(...)``.
+    """
+    perm_model = get_user_obj_perms_model(model)
+    filters = Q(user_id=getattr(user, "pk", None), permission__codename__in=list(codenames))
+    if "expires_at" in {f.name for f in perm_model._meta.get_fields()}:
+        filters &= Q(expires_at__gt=now or timezone.now())
+    granted_ids = perm_model.objects.filter(filters).values("content_object_id")
+    return InIdArray(F(field), granted_ids.query)
 
 
 def get_or_404(

@@ -1,0 +1,135 @@
+"""The referral list page: exactly the visible rows, one statement for rows and total, pages."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.utils import timezone
+
+from cases import access, actions
+from cases.models import Referral, ReferralUserObjectPermission
+from cmer import permissions
+from tests.cases.helpers import file_referral
+
+
+def _raw_grant(referral, member, granted_by, *, expires_in=datetime.timedelta(days=1)):
+    return ReferralUserObjectPermission.objects.create(
+        content_object=referral,
+        user=member,
+        permission=Permission.objects.get(codename="view_referral"),
+        reason="Besoin d'en connaître",
+        expires_at=timezone.now() + expires_in,
+        granted_by=granted_by,
+    )
+
+
+def _grant(referral, referent, member):
+    return actions.do_grant_access(
+        referral,
+        member=member,
+        contribute=False,
+        reason="Suivi éducatif",
+        expires_on=timezone.localdate() + datetime.timedelta(days=10),
+        acting_user=referent,
+    )
+
+
+def _listed(client, **params):
+    html = client.get("/signalements/", params).content.decode()
+    return set(re.findall(r"\b(?:TAR|MIR|NIM)-\d{4}-\d{4}\b", html))
+
+
+@pytest.mark.django_db
+def test_member_list_is_exactly_the_granted_referrals_and_own_filings(as_user, world):
+    granted = file_referral(world.agent, world.tarascon)
+    granted_twice = file_referral(world.agent, world.tarascon)
+    expired = file_referral(world.agent, world.tarascon)
+    someone_elses = file_referral(world.agent, world.tarascon)
+    not_granted = file_referral(world.agent, world.tarascon)
+    in_miramas = file_referral(world.agent, world.miramas)
+    own = file_referral(world.member, world.tarascon)
+    _grant(granted, world.referent, world.member)
+    _grant(granted_twice, world.referent, world.member)
+    _grant(granted_twice, world.referent, world.member)
+    _raw_grant(expired, world.member, world.referent, expires_in=-datetime.timedelta(minutes=1))
+    _grant(someone_elses, world.referent, world.member_without_grant)
+    # A grant row on a referral of a commune where the member is no cell member shows nothing.
+    _raw_grant(in_miramas, world.member, world.other_referent)
+
+    expected = {granted.reference, granted_twice.reference, own.reference}
+    assert _listed(as_user(world.member)) == expected
+    assert {r.reference for r in access.referrals_listed_for(world.member)} == expected
+    assert not_granted.reference not in _listed(as_user(world.member))
+    assert _listed(as_user(world.member_without_grant)) == {someone_elses.reference}
+
+
+@pytest.mark.django_db
+def test_granted_ids_are_an_indexable_array_on_postgresql(world):
+    sql = str(access.referrals_listed_for(world.member).query)
+    if connection.vendor == "postgresql":
+        assert '"cases_referral"."id" = ANY(ARRAY(SELECT' in sql
+    else:
+        assert '"cases_referral"."id" IN (SELECT' in sql
+    # Same rows as the Exists() form used for single objects.
+    referral = file_referral(world.agent, world.tarascon)
+    _grant(referral, world.referent, world.member)
+    codenames = access.GRANT_CODENAMES
+    by_array = Referral.objects.filter(permissions.in_granted(world.member, Referral, codenames))
+    by_exists = Referral.objects.filter(permissions.grant_exists(world.member, Referral, codenames))
+    assert list(by_array) == list(by_exists) == [referral]
+    assert not Referral.objects.filter(
+        permissions.in_granted(world.member_without_grant, Referral, codenames)
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_rows_and_total_come_in_one_statement(as_user, world, django_assert_num_queries):
+    for _ in range(3):
+        file_referral(world.agent, world.tarascon)
+    queryset = access.referrals_listed_for(world.referent)
+    from cases.views import list_page
+
+    with django_assert_num_queries(1):
+        page = list_page(queryset, 1, per_page=2)
+    assert page.paginator.count == 3
+    assert page.paginator.num_pages == 2
+    assert len(page.object_list) == 2 and page.has_next()
+    with django_assert_num_queries(1):
+        empty = list_page(Referral.objects.none() | queryset.filter(pk=0), 1, per_page=2)
+    assert empty.paginator.count == 0 and list(empty.object_list) == []
+
+
+@pytest.mark.django_db
+def test_pages(as_user, world, monkeypatch):
+    monkeypatch.setattr("cases.views.PAGE_SIZE", 2)
+    filed = [file_referral(world.agent, world.tarascon) for _ in range(5)]
+    newest_first = [r.reference for r in reversed(filed)]
+    client = as_user(world.referent)
+    assert _listed(client) == set(newest_first[:2])
+    assert "1 / 3" in client.get("/signalements/").content.decode()
+    assert _listed(client, page=2) == set(newest_first[2:4])
+    assert _listed(client, page=3) == {newest_first[4]}
+    # Past the end: the last page, as Paginator.get_page; garbage: the first page.
+    html = client.get("/signalements/", {"page": 9}).content.decode()
+    assert "3 / 3" in html and newest_first[4] in html
+    assert _listed(client, page="abc") == set(newest_first[:2])
+    # Filters still apply to rows and total.
+    urgent = file_referral(world.agent, world.tarascon, urgency="danger")
+    html = client.get("/signalements/", {"urgency": "danger"}).content.decode()
+    assert urgent.reference in html and newest_first[0] not in html
+    assert "fr-pagination" not in html
+
+
+@pytest.mark.django_db
+def test_page_links_keep_the_filters(as_user, world, monkeypatch):
+    monkeypatch.setattr("cases.views.PAGE_SIZE", 1)
+    for _ in range(3):
+        file_referral(world.agent, world.tarascon, urgency="high")
+    html = as_user(world.referent).get("/signalements/", {"urgency": "high", "page": 2})
+    html = html.content.decode()
+    assert 'href="?urgency=high&amp;page=1"' in html
+    assert 'href="?urgency=high&amp;page=3"' in html
