@@ -96,7 +96,7 @@ def record_event(
         object_pk = "" if target_pk is None else str(target_pk)
         object_repr = object_pk
     action = AuditEntry.Action.ACCESS if event != Event.CHANGE else AuditEntry.Action.UPDATE
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         event=str(event),
         action=action,
         content_type=content_type,
@@ -109,6 +109,8 @@ def record_event(
         additional_data=data or None,
         commune_id=commune_id,
     )
+    entry.append()
+    return entry
 
 
 def record_access(

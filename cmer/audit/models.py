@@ -15,7 +15,8 @@ from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
-from django.db import connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.models import signals
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -212,29 +213,78 @@ class AuditEntry(AuditRecord):
         return self.position is not None
 
     def _do_insert(self, manager, using, fields, returning_fields, raw):  # type: ignore[no-untyped-def]
-        """Append to the pending table (the view cannot take an INSERT): one statement, no
-        lock. Once the transaction commits, ``sealing.seal_soon`` chains what is pending."""
+        """Append to the pending table (the view cannot take an INSERT): see ``_append_row``."""
+        row = self._append_row(using)
+        return [row] if returning_fields else []
+
+    def append(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        """``save()`` of a new entry without Model.save's generic machinery: the path of every
+        recorded read and event (``record_event``). The signals are still sent (django-auditlog
+        fills actor and address in pre_save inside its middleware's context)."""
+        if not self._state.adding:
+            raise AppendOnlyError("audit entries are never updated")
+        cls = type(self)
+        signals.pre_save.send(sender=cls, instance=self, raw=False, using=using, update_fields=None)
+        self.pk = self._append_row(using)[0]
+        self._state.adding = False
+        self._state.db = using
+        signals.post_save.send(
+            sender=cls, instance=self, created=True, update_fields=None, raw=False, using=using
+        )
+
+    def _append_row(self, using: str) -> tuple[Any, ...]:
+        """One INSERT into the pending table, no lock; once the transaction commits,
+        ``sealing.seal_soon`` chains what is pending. The statement and the per-column
+        conversions (Django's own ``get_db_prep_save``, only where a column needs one) are
+        prepared once per database vendor."""
         from . import sealing
 
         connection = connections[using]
         if self.object_repr and len(self.object_repr) > 200:
             self.object_repr = self.object_repr[:200]
-        fields = [f for f in fields if f.attname not in _CHAIN_COLUMNS]
-        key = (connection.vendor, tuple(f.attname for f in fields))
-        sql = _INSERT_SQL.get(key)
-        if sql is None:
-            quote = connection.ops.quote_name
-            sql = _INSERT_SQL[key] = (
-                f"INSERT INTO {quote(PendingEntry._meta.db_table)} "  # noqa: S608
-                f"({', '.join(quote(f.column) for f in fields)}) "
-                f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
-            )
-        params = [f.get_db_prep_save(f.pre_save(self, True), connection) for f in fields]
+        plan = _INSERT_PLANS.get(connection.vendor)
+        if plan is None:
+            plan = _INSERT_PLANS[connection.vendor] = _insert_plan(connection)
+        sql, columns = plan
+        values = self.__dict__
+        params = [
+            values[attname] if convert is None else convert(values[attname], connection)
+            for attname, convert in columns
+        ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         sealing.seal_soon(using)
-        return [row] if returning_fields else []
+        return row
+
+
+def _insert_plan(connection: Any) -> tuple[str, list[tuple[str, Any]]]:
+    fields = [
+        f
+        for f in AuditEntry._meta.concrete_fields
+        if f.attname not in _CHAIN_COLUMNS and not f.primary_key
+    ]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(PendingEntry._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
+    )
+    columns: list[tuple[str, Any]] = []
+    for f in fields:
+        # Integers and text go as they are; JSON, times and addresses through the field.
+        plain = isinstance(f, models.ForeignKey | models.IntegerField) or (
+            type(f) in (models.CharField, models.TextField)
+        )
+        columns.append((f.attname, None if plain else _converter(f)))
+    return sql, columns
+
+
+def _converter(field: models.Field) -> Any:
+    def convert(value: Any, connection: Any) -> Any:
+        return field.get_db_prep_save(value, connection)
+
+    return convert
 
 
 class PendingEntry(AuditRecord):
@@ -291,7 +341,7 @@ class ChainedEntry(AuditRecord):
         ]
 
 
-_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+_INSERT_PLANS: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
 _CHAIN_COLUMNS = frozenset({"position", "prev_hash", "entry_hash", "id"})
 _JSON_COLUMNS = frozenset({"changes", "additional_data", "serialized_data"})
 # The content columns, in canonical order (the chain's text is position, prev_hash, these).
