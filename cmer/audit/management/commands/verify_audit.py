@@ -42,6 +42,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"OK: {report.checked} entries verified in {elapsed:.2f} s; "
                 f"head {report.head_position} {report.head_hash}"
+                + (f"; {report.pending} recorded since, not chained yet" if report.pending else "")
             )
             return
         self.stderr.write(
