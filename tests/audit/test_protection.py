@@ -244,3 +244,32 @@ def test_chain_has_no_fork_with_8_concurrent_writers(settings):
     assert forks == 0
     assert [r[0] for r in rows] == list(range(rows[0][0], rows[0][0] + len(rows)))
     assert verify_chain().ok
+
+
+@pytest.mark.postgres_only
+def test_a_sealer_never_waits_for_another_after_commit(world):
+    """After a commit, sealing only tries the chain lock: if another sealer holds it, the
+    entries stay pending for it or the next one (beat drains with ``wait``)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the advisory lock is PostgreSQL's")
+    import psycopg
+
+    from cmer.audit import chain, sealing
+
+    record_event(Event.ACCESS, data={"what": "waits"})
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"] or "postgres",
+        dbname=settings["NAME"],
+    )
+    try:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
+        assert sealing.seal_pending() == 0
+        assert PendingEntry.objects.exists()
+    finally:
+        other.rollback()  # releases the lock
+        other.close()
+    assert sealing.seal_pending() >= 1
+    assert not PendingEntry.objects.exists()
