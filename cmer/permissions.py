@@ -55,11 +55,15 @@ def denied(reason: str) -> Decision:
 
 @dataclass
 class RoleMap:
-    """A user's active roles, by commune id, by department id, and installation-wide."""
+    """A user's active roles, by commune id, by department id, and installation-wide.
+
+    ``communes``: the communes of the commune-scoped roles (department loaded), by name.
+    """
 
     by_commune: dict[int, set[Role]] = field(default_factory=dict)
     by_department: dict[int, set[Role]] = field(default_factory=dict)
     installation: set[Role] = field(default_factory=set)
+    communes: dict[int, Commune] = field(default_factory=dict)
 
 
 def _role_map(user: Any) -> RoleMap:
@@ -70,18 +74,22 @@ def _role_map(user: Any) -> RoleMap:
     if cached is not None and cached[0] == today:
         return cached[1]
     roles = RoleMap()
+    # One query gives the roles and the communes they are held in (what every page shows).
     rows = (
         Membership.objects.active(today)
         .filter(user=user)
-        .values_list("role", "commune_id", "department_id")
+        .select_related("commune__department")
+        .order_by("commune__name", "commune_id")
     )
-    for role, commune_id, department_id in rows:
-        if commune_id is not None:
-            roles.by_commune.setdefault(commune_id, set()).add(Role(role))
-        elif department_id is not None:
-            roles.by_department.setdefault(department_id, set()).add(Role(role))
+    for membership in rows:
+        role = Role(membership.role)
+        if membership.commune_id is not None:
+            roles.by_commune.setdefault(membership.commune_id, set()).add(role)
+            roles.communes.setdefault(membership.commune_id, membership.commune)
+        elif membership.department_id is not None:
+            roles.by_department.setdefault(membership.department_id, set()).add(role)
         else:
-            roles.installation.add(Role(role))
+            roles.installation.add(role)
     user._cmer_role_map = (today, roles)
     return roles
 
@@ -133,6 +141,18 @@ def communes_where(user: Any, *roles: Role) -> QuerySet[Commune]:
     if not commune_ids and not department_ids:
         return Commune.objects.none()
     return Commune.objects.filter(Q(pk__in=commune_ids) | Q(department_id__in=department_ids))
+
+
+def user_communes(user: Any) -> list[Commune]:
+    """Every commune where ``user`` holds a role today, by name, with their department.
+
+    Read from the roles already loaded (no query) unless the user holds a department-wide role,
+    which covers each commune of the department (one query then).
+    """
+    role_map = _role_map(user)
+    if role_map.by_department:
+        return list(communes_where(user).select_related("department"))
+    return list(role_map.communes.values())
 
 
 def commune_ids_where(user: Any, *roles: Role) -> list[int]:

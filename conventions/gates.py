@@ -16,6 +16,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -88,38 +89,43 @@ def protocol_in_force(commune: Commune, on: datetime.date | None = None) -> Deci
     return denied(f"{prefix}{why} {_what_to_do()}")
 
 
-def _charter_scopes(user: Any) -> tuple[list[int], list[int]]:
+def _charter_scopes(user: Any) -> tuple[dict[int, int], list[int]]:
     """Communes (member or referent) and departments (liaison) whose charter binds ``user``.
 
-    Read from the roles already loaded for this request (cmer.permissions): no query.
+    Communes come as ``{commune id: department id}``. Read from the roles and communes already
+    loaded for this request (cmer.permissions): no query.
     """
     role_map = permissions.role_map(user)
     bound = {Role.CELL_MEMBER, Role.REFERENT}
-    commune_ids = [cid for cid, roles in role_map.by_commune.items() if roles & bound]
+    communes = {
+        cid: role_map.communes[cid].department_id
+        for cid, roles in role_map.by_commune.items()
+        if roles & bound
+    }
     department_ids = [did for did, roles in role_map.by_department.items() if Role.LIAISON in roles]
-    return commune_ids, department_ids
+    return communes, department_ids
 
 
-def current_charters_for(user: Any) -> list[CharterVersion]:
-    """The current charter version of each scope binding ``user``.
+def _required(user: Any, versions: QuerySet[CharterVersion]) -> list[CharterVersion]:
+    """The current version, among ``versions``, of each scope binding ``user``. One query.
 
     A commune's own charter applies to its members and referent; a commune without one falls
     back to its department's. A liaison is bound by their department's charter. Scopes with no
-    published charter ask nothing. Three queries whatever the number of scopes.
+    published charter ask nothing.
     """
     if user is None or not user.is_authenticated:
         return []
-    commune_ids, department_ids = _charter_scopes(user)
-    if not commune_ids and not department_ids:
+    communes, department_ids = _charter_scopes(user)
+    if not communes and not department_ids:
         return []
-    communes = dict(Commune.objects.filter(pk__in=commune_ids).values_list("pk", "department_id"))
     wanted_departments = set(department_ids) | set(communes.values())
-    versions = CharterVersion.objects.filter(
-        commune_id__in=list(communes), department__isnull=True
-    ) | CharterVersion.objects.filter(department_id__in=wanted_departments, commune__isnull=True)
+    scoped = versions.filter(
+        Q(commune_id__in=list(communes), department__isnull=True)
+        | Q(department_id__in=wanted_departments, commune__isnull=True)
+    )
     latest_commune: dict[int, CharterVersion] = {}
     latest_department: dict[int, CharterVersion] = {}
-    for version in versions.select_related("commune", "department").order_by("version"):
+    for version in scoped.order_by("version"):
         if version.commune_id is not None:
             latest_commune[version.commune_id] = version
         else:
@@ -133,20 +139,35 @@ def current_charters_for(user: Any) -> list[CharterVersion]:
         version = latest_department.get(department_id)
         if version is not None:
             required[version.pk] = version
-    return sorted(required.values(), key=lambda v: (str(v.scope), v.pk))
+    return list(required.values())
+
+
+def _acknowledged_by(user: Any, versions: QuerySet[CharterVersion]) -> QuerySet[CharterVersion]:
+    """``versions`` annotated with ``acknowledged`` (by ``user``): no second query."""
+    return versions.annotate(
+        acknowledged=Exists(
+            CharterAcknowledgement.objects.filter(user_id=user.pk, charter=OuterRef("pk"))
+        )
+    )
+
+
+def _by_scope(versions: list[CharterVersion]) -> list[CharterVersion]:
+    return sorted(versions, key=lambda v: (str(v.scope), v.pk))
+
+
+def current_charters_for(user: Any) -> list[CharterVersion]:
+    """The current charter version of each scope binding ``user`` (one query)."""
+    versions = CharterVersion.objects.select_related("commune", "department")
+    return _by_scope(_required(user, versions))
 
 
 def pending_charters_for(user: Any) -> list[CharterVersion]:
-    """Current charters binding ``user`` that they have not acknowledged yet."""
-    current = current_charters_for(user)
-    if not current:
+    """Current charters binding ``user`` that they have not acknowledged yet (one query)."""
+    if user is None or not user.is_authenticated:
         return []
-    done = set(
-        CharterAcknowledgement.objects.filter(
-            user=user, charter_id__in=[v.pk for v in current]
-        ).values_list("charter_id", flat=True)
-    )
-    return [version for version in current if version.pk not in done]
+    versions = CharterVersion.objects.select_related("commune", "department")
+    versions = _acknowledged_by(user, versions)
+    return _by_scope([v for v in _required(user, versions) if not v.acknowledged])
 
 
 def charter_acknowledged(user: Any) -> bool:
@@ -154,10 +175,13 @@ def charter_acknowledged(user: Any) -> bool:
 
     Only cell members, referents and liaisons must acknowledge; other roles (agent, coordinator,
     DPO, administrator) get True. A scope where no charter has been published asks nothing.
+    One query at most (none for a user whom no charter can bind): the scopes come from the
+    roles loaded for the request, the acknowledgements are an ``Exists()`` on the versions.
     """
     if user is None or not user.is_authenticated:
         return False
-    return not pending_charters_for(user)
+    versions = CharterVersion.objects.only("pk", "commune_id", "department_id", "version")
+    return all(v.acknowledged for v in _required(user, _acknowledged_by(user, versions)))
 
 
 def charter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -30,6 +30,14 @@ SECOND_FACTOR_ALLOWED = {
 }
 
 
+# The last activity is written to the session when the stored one is at least this old, not on
+# every request: a request that changes nothing in the session then needs no session write (with
+# SESSION_SAVE_EVERY_REQUEST off). Idle time counts from the stored value, so a session ends
+# between SESSION_IDLE_SECONDS - SESSION_TOUCH_SECONDS and SESSION_IDLE_SECONDS after the last
+# request: never later than the limit.
+SESSION_TOUCH_SECONDS = 60
+
+
 class SessionLimitsMiddleware:
     """Idle (15 min) and absolute (10 h) limits, checked server-side on every request."""
 
@@ -39,19 +47,22 @@ class SessionLimitsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             now = time.time()
-            started = request.session.get(SESSION_STARTED, now)
-            last_seen = request.session.get(SESSION_LAST_SEEN, now)
-            if (
+            session = request.session
+            started = session.get(SESSION_STARTED)
+            last_seen = session.get(SESSION_LAST_SEEN)
+            if started is not None and (
                 now - started > settings.SESSION_ABSOLUTE_SECONDS
-                or now - last_seen > settings.SESSION_IDLE_SECONDS
+                or now - (last_seen or started) > settings.SESSION_IDLE_SECONDS
             ):
                 logout(request)
                 messages.warning(
                     request, _("Votre session a expiré. Reconnectez-vous pour continuer.")
                 )
                 return redirect(settings.LOGIN_URL)
-            request.session[SESSION_STARTED] = started
-            request.session[SESSION_LAST_SEEN] = now
+            if started is None:  # a session opened before these limits existed
+                session[SESSION_STARTED] = now
+            if last_seen is None or now - last_seen >= SESSION_TOUCH_SECONDS:
+                session[SESSION_LAST_SEEN] = now
         return self.get_response(request)
 
 
@@ -95,7 +106,7 @@ class CurrentCommuneMiddleware:
         request.roles = set()
         user = request.user
         if user.is_authenticated and user.is_verified():
-            communes = list(permissions.communes_where(user).select_related("department"))
+            communes = permissions.user_communes(user)
             chosen_id = request.session.get(SESSION_COMMUNE)
             commune: Commune | None = next((c for c in communes if c.pk == chosen_id), None)
             if commune is None and communes:

@@ -133,3 +133,41 @@ def test_page_links_keep_the_filters(as_user, world, monkeypatch):
     html = html.content.decode()
     assert 'href="?urgency=high&amp;page=1"' in html
     assert 'href="?urgency=high&amp;page=3"' in html
+
+
+def _statements_outside_audit(captured) -> list[str]:
+    """The page's own statements: not the audit trail's (its own tests pin those), not
+    transaction control."""
+    kept = []
+    for query in captured:
+        sql = query["sql"]
+        if "audit_" in sql or "pg_advisory" in sql:
+            continue
+        if sql.split(" ", 1)[0].upper() in {"BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"}:
+            continue
+        kept.append(sql)
+    return kept
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["member", "referent"])
+def test_list_page_statements(as_user, world, persona):
+    """Pinned: session, user, OTP device, roles with communes, charter with acknowledgements,
+    rows with total, categories, session write. Whatever the number of rows or grants."""
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conventions.factories import CharterAcknowledgementFactory, CharterVersionFactory
+
+    charter = CharterVersionFactory(commune=world.tarascon, version=1)
+    user = getattr(world, persona)
+    CharterAcknowledgementFactory(user=user, charter=charter)
+    for _ in range(3):
+        referral = file_referral(world.agent, world.tarascon)
+        _grant(referral, world.referent, world.member)
+    client = as_user(user)
+    client.get("/signalements/")
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/signalements/")
+    assert response.status_code == 200
+    statements = _statements_outside_audit(ctx.captured_queries)
+    assert len(statements) == 8, "\n".join(statements)
