@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cmer_bench \\
         .venv/bin/python bench/cases_list_bench.py [--referrals 100000 --users 2000 --communes 50]
-        [--runs 50] [--naive-runs 2] [--reset]
+        [--runs 50] [--naive-runs 2] [--reset] [--debug-off]
 
 PostgreSQL only (the figures are about PostgreSQL plans). Creates the database if it is missing;
 ``--reset`` drops and recreates it (only a database whose name contains "bench"). Generates once,
@@ -10,6 +10,12 @@ then reuses: 1 department, N communes, users with memberships (1 referent, ~30 %
 the rest reporting agents per commune), referrals with real ciphertext in the encrypted columns,
 each referral granted to 3 members of its commune (unexpired). In the first commune, three members
 get a fixed number of grants (150, 15, 0) so that the figures are about a known person.
+
+``--debug-off`` runs with ``DJANGO_DEBUG=false`` as in production (no query log kept by Django;
+the template engine has no debug information), with the local keys given as environment
+variables, ``CMER_TESTING=1`` for the plain static storage (the manifest one needs
+``collectstatic``) and ``SECURE_SSL_REDIRECT=false`` (the test client speaks plain HTTP).
+Templates are cached in both modes (Django's default loaders, DEBUG or not).
 
 Measures, in the same run, for the member with ~150 grants and for the referent of that commune:
 the list query as ``cases.access.referrals_listed_for`` + ``cases.views.list_page`` build it
@@ -40,6 +46,19 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cmer_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+if "--debug-off" in sys.argv:
+    # The local-only values of cmer/settings.py (public; the generated data is encrypted with
+    # this FIELD_ENCRYPTION_KEY), given explicitly as DEBUG off requires.
+    os.environ.update(
+        DJANGO_DEBUG="false",
+        CMER_TESTING="1",
+        SECURE_SSL_REDIRECT="false",
+        ALLOWED_HOSTS="localhost",
+        SECRET_KEY="insecure-local-only-key-do-not-use-in-production-0123456789abcdef",  # noqa: S106
+        FIELD_ENCRYPTION_KEY="bG9jYWwtb25seS1maWVsZC1rZXktZG8tbm90LXVzZS0=",
+        BLIND_INDEX_KEY="local-only-blind-index-key",
+        AUDIT_CHECKPOINT_KEY="local-only-audit-checkpoint-key",
+    )
 
 import dj_database_url  # noqa: E402
 
@@ -58,6 +77,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=50, help="runs per median (list, view)")
     parser.add_argument("--naive-runs", type=int, default=2, help="runs of the naive check")
     parser.add_argument("--reset", action="store_true", help="drop and recreate the database")
+    parser.add_argument("--debug-off", action="store_true", help="DJANGO_DEBUG=false (see above)")
     return parser.parse_args()
 
 
@@ -109,7 +129,7 @@ from django.contrib.contenttypes.models import ContentType  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
@@ -493,7 +513,7 @@ def handwritten_sql(user: User, shape: str) -> tuple[str | None, str, dict[str, 
     page_sql = (
         f"SELECT {PAGE_COLUMNS}{total} FROM cases_referral r JOIN accounts_commune c "
         f"ON c.id = r.commune_id WHERE {where} "
-        "ORDER BY r.submitted_at DESC, r.created_at DESC LIMIT 50"
+        "ORDER BY r.submitted_at DESC, r.created_at DESC, r.id DESC LIMIT 50"
     )
     return (None if total else count_sql), page_sql, params
 
@@ -581,14 +601,20 @@ def get_list(client: Client, page: int = 1) -> int:
     return len(response.content)
 
 
+# The audit trail chains pending entries after a commit at most every AUDIT_SEAL_INTERVAL per
+# process (cmer.audit.sealing), whatever the page: query counts are taken between two seals.
+NO_SEAL_DURING_COUNT = override_settings(AUDIT_SEAL_INTERVAL=10**9)
+
+
 def view_queries(client: Client, page_size: int, page: int = 1) -> int:
     previous = case_views.PAGE_SIZE
     case_views.PAGE_SIZE = page_size
     try:
-        get_list(client, page)  # warm (session, caches)
-        reset_queries()
-        with CaptureQueriesContext(connection) as ctx:
-            get_list(client, page)
+        with NO_SEAL_DURING_COUNT:
+            get_list(client, page)  # warm (session, caches; a seal due now happens here)
+            reset_queries()
+            with CaptureQueriesContext(connection) as ctx:
+                get_list(client, page)
     finally:
         case_views.PAGE_SIZE = previous
     return len(ctx.captured_queries)
@@ -623,7 +649,8 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("PostgreSQL only: this benchmark is about PostgreSQL plans.")
     print(
-        f"Database: {connection.settings_dict['NAME']} (DEBUG={settings.DEBUG}); "
+        f"Database: {connection.settings_dict['NAME']} (DEBUG={settings.DEBUG}, "
+        f"template loaders {settings.TEMPLATES[0]['OPTIONS'].get('loaders', 'default: cached')}); "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     call_command("migrate", verbosity=0)
@@ -702,20 +729,25 @@ def main() -> None:
     page_sizes = (10, 50, 200)
     count_rows = []
     constant_rows = True
+    past_the_end = []
     for label, address in count_personas:
-        client = logged_in_client(User.objects.get(email=address))
+        user = User.objects.get(email=address)
+        client = logged_in_client(user)
         counts = [view_queries(client, size) for size in page_sizes]
-        counts.append(view_queries(client, 50, page=2))
+        second = view_queries(client, 50, page=2)
+        if our_list(fresh_user(address))[0] > case_views.PAGE_SIZE:
+            counts.append(second)
+            cells = [*map(str, counts)]
+        else:  # page 2 does not exist: the last page is read again (one more statement)
+            past_the_end.append(second - counts[0])
+            cells = [*map(str, counts), f"{second} (past the end)"]
         constant_rows = constant_rows and len(set(counts)) == 1
-        count_rows.append([label, *map(str, counts)])
+        count_rows.append([label, *cells])
     for label, user in personas.items():
         client = logged_in_client(user)
         get_list(client)
         results[label]["view"] = median_ms(lambda c=client: get_list(c), args.runs)
-        reset_queries()
-        with CaptureQueriesContext(connection) as ctx:
-            results[label]["bytes"] = get_list(client)
-        results[label]["view_q"] = len(ctx.captured_queries)
+        results[label]["view_q"] = view_queries(client, case_views.PAGE_SIZE)
 
     # EXPLAIN of the member's statement.
     print("\nEXPLAIN (ANALYZE, BUFFERS) — member's list statement:\n" + plans["member"][0])
@@ -771,6 +803,15 @@ def main() -> None:
     print(table(headers, rows))
     print("\nWhole view queries by page size (GET /signalements/, CaptureQueriesContext):")
     print(table(["persona", "page 10", "page 50", "page 200", "page 50, p.2"], count_rows))
+    if past_the_end:
+        print(
+            f"(A page number past the end costs {max(past_the_end)} more statement(s): "
+            "the last page, read backwards with its total, as Paginator.get_page.)"
+        )
+    print(
+        "(Counts taken between two audit seals: the audit trail chains pending entries after "
+        "a commit at most every AUDIT_SEAL_INTERVAL per process, whatever the page.)"
+    )
 
     checks = {
         "ours ≤ 3× best hand-written raw SQL": all(

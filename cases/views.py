@@ -86,35 +86,33 @@ def list_page(queryset: QuerySet[Referral], number: Any, per_page: int | None = 
     """One page of a referral list and the total number of rows, in one SQL statement.
 
     The total comes with the rows (``COUNT(*) OVER ()``): the database sorts every visible row
-    for the page anyway, so counting them in the same pass saves a second scan. Only when the
-    page asked for is past the end does it take a ``COUNT`` and read the last page (as
-    ``Paginator.get_page``). Rows are dicts of non-encrypted columns: no decryption, no personal
-    data, no model instances.
+    for the page anyway, so counting them in the same pass saves a second scan. A page past the
+    end gives the last page (as ``Paginator.get_page``) for one more statement: the last rows in
+    reverse order, with the total. Rows are dicts of non-encrypted columns: no decryption, no
+    personal data, no model instances.
     """
     per_page = per_page or PAGE_SIZE
     try:
         number = max(int(number), 1)
     except (TypeError, ValueError):
         number = 1
-    ordered = queryset.order_by("-submitted_at", "-created_at")
-    rows = _list_rows(ordered, number, per_page)
-    if rows:
-        total = rows[0]["total"]
-    elif number > 1:
-        total = ordered.count()
+    # The primary key last: a total order, so that pages never overlap and reverse() is exact.
+    ordered = queryset.order_by("-submitted_at", "-created_at", "-pk")
+    rows = _list_rows(ordered, (number - 1) * per_page, per_page)
+    total = rows[0]["total"] if rows else 0
+    if not rows and number > 1:
+        tail = _list_rows(ordered.reverse(), 0, per_page)
+        total = tail[0]["total"] if tail else 0
         number = max(1, -(-total // per_page))
-        rows = _list_rows(ordered, number, per_page) if total else []
-    else:
-        total = 0
+        rows = tail[: total - (number - 1) * per_page][::-1]
     paginator = Paginator(ordered, per_page)
     paginator.count = total  # known: no COUNT query (cached_property)
     return Page(rows, number, paginator)
 
 
-def _list_rows(queryset: QuerySet[Referral], number: int, per_page: int) -> list[dict[str, Any]]:
-    start = (number - 1) * per_page
+def _list_rows(queryset: QuerySet[Referral], start: int, size: int) -> list[dict[str, Any]]:
     rows = queryset.values(*LIST_COLUMNS).annotate(total=Window(Count("pk")))
-    return list(rows[start : start + per_page])
+    return list(rows[start : start + size])
 
 
 def _render_list(
@@ -133,10 +131,13 @@ def _render_list(
     context = {
         "page": page,
         "rows": _rows_html(page.object_list),
-        "filter_form": form,
+        # The values the filters show again (as typed); category ids as text to compare.
+        "chosen": {name: request.GET.get(name, "") for name in form.fields},
         "status_choices": Referral.Status.choices,
         "urgency_choices": Referral.Urgency.choices,
-        "category_choices": WeakSignalCategory.objects.values_list("pk", "label"),
+        "category_choices": [
+            (str(pk), label) for pk, label in WeakSignalCategory.objects.values_list("pk", "label")
+        ],
         **extra,
     }
     return render(request, template, context)

@@ -99,8 +99,17 @@ def test_rows_and_total_come_in_one_statement(as_user, world, django_assert_num_
     assert page.paginator.num_pages == 2
     assert len(page.object_list) == 2 and page.has_next()
     with django_assert_num_queries(1):
-        empty = list_page(Referral.objects.none() | queryset.filter(pk=0), 1, per_page=2)
+        empty = list_page(queryset.filter(pk=0), 1, per_page=2)
     assert empty.paginator.count == 0 and list(empty.object_list) == []
+    # Past the end: one more statement reads the last rows backwards, with the total.
+    with django_assert_num_queries(2):
+        last = list_page(queryset, 7, per_page=2)
+    assert (last.number, last.paginator.count) == (2, 3)
+    everything = list_page(queryset, 1, per_page=10).object_list
+    assert [row["pk"] for row in last.object_list] == [everything[2]["pk"]]
+    with django_assert_num_queries(2):
+        nothing = list_page(queryset.filter(pk=0), 3, per_page=2)
+    assert (nothing.number, nothing.paginator.count, list(nothing.object_list)) == (1, 0, [])
 
 
 @pytest.mark.django_db
@@ -116,6 +125,10 @@ def test_pages(as_user, world, monkeypatch):
     # Past the end: the last page, as Paginator.get_page; garbage: the first page.
     html = client.get("/signalements/", {"page": 9}).content.decode()
     assert "3 / 3" in html and newest_first[4] in html
+    assert _listed(client, page=9) == {newest_first[4]}
+    monkeypatch.setattr("cases.views.PAGE_SIZE", 5)  # the last page is a full one
+    assert _listed(client, page=2) == set(newest_first)
+    monkeypatch.setattr("cases.views.PAGE_SIZE", 2)
     assert _listed(client, page="abc") == set(newest_first[:2])
     # Filters still apply to rows and total.
     urgent = file_referral(world.agent, world.tarascon, urgency="danger")
@@ -171,3 +184,23 @@ def test_list_page_statements(as_user, world, persona):
     assert response.status_code == 200
     statements = _statements_outside_audit(ctx.captured_queries)
     assert len(statements) == 8, "\n".join(statements)
+
+
+@pytest.mark.django_db
+def test_rows_are_escaped_and_dated_in_local_time(as_user, world):
+    world.tarascon.name = "Tarascon <b>&</b>"
+    world.tarascon.save()
+    referral = file_referral(world.agent, world.tarascon)
+    # 23:30 UTC on 14 March is the 15th in Paris.
+    Referral.objects.filter(pk=referral.pk).update(
+        submitted_at=datetime.datetime(2026, 3, 14, 23, 30, tzinfo=datetime.UTC)
+    )
+    draft = file_referral(world.referent, world.tarascon, submit=False)
+    html = as_user(world.referent).get("/signalements/").content.decode()
+    assert "Tarascon &lt;b&gt;&amp;&lt;/b&gt;" in html and "<b>&" not in html
+    assert "15/03/2026" in html
+    assert f'href="/signalements/{referral.pk}/">{referral.reference}</a>' in html
+    assert f"brouillon-{draft.pk}</a>" in html  # the author's own draft, no reference yet
+    english = as_user(world.referent)
+    english.cookies["django_language"] = "en"
+    assert "03/15/2026" in english.get("/signalements/").content.decode()  # m/d/Y
