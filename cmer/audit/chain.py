@@ -11,7 +11,10 @@ Format (version 2): one line, UTF-8, the fields separated by a TAB::
 
 in ``CANONICAL_COLUMNS`` order; NULL is ``\N``; in a value, backslash, TAB, newline, carriage
 return, backspace, form feed and vertical tab are written ``\\ \t \n \r \b \f \v`` and nothing
-else is escaped. Times are UTC, always ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; integers in decimal.
+else is escaped. Times are UTC as ``YYYY-MM-DD HH:MM:SS[.f]``, the fraction of a second with
+no trailing zero and left out when zero (PostgreSQL's ISO output of a UTC timestamp, which
+costs the server a fraction of ``to_char``); integers in decimal; addresses as PostgreSQL writes
+an ``inet`` host address (Python's ``ipaddress`` form elsewhere).
 
 This is exactly the line PostgreSQL's ``COPY … TO STDOUT`` (text format) writes for the same
 columns (``verification.copy_select``): verification on PostgreSQL hashes the lines the server
@@ -73,12 +76,25 @@ def canonical_json(value: Any) -> str:
 
 
 def format_timestamp(value: datetime.datetime | str) -> str:
-    """UTC, microseconds, ``Z``. Accepts an aware datetime or SQLite's stored text (naive UTC)."""
+    """UTC, microseconds, ``Z`` (checkpoint lines). Accepts an aware datetime or SQLite's
+    stored text (naive UTC)."""
     if isinstance(value, str):
         value = datetime.datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_time(value: datetime.datetime | str) -> str:
+    """An entry's time in the canonical text: UTC, ``YYYY-MM-DD HH:MM:SS[.f]`` (see above).
+    Accepts an aware datetime or SQLite's stored text (naive UTC)."""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    v = value.astimezone(datetime.UTC)
+    text = f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+    return f"{text}.{v.microsecond:06d}".rstrip("0") if v.microsecond else text
 
 
 def format_address(value: Any) -> str | None:
@@ -96,7 +112,7 @@ def canonical_strings(values: Sequence[Any]) -> list[str | None]:
         if value is None:
             texts.append(None)
         elif index == _TIMESTAMP:
-            texts.append(format_timestamp(value))
+            texts.append(format_time(value))
         elif index == _REMOTE_ADDR:
             texts.append(format_address(value) or "")
         else:

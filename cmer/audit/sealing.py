@@ -46,21 +46,18 @@ _REMOTE_ADDR = CONTENT_COLUMNS.index("remote_addr")
 def content_expressions(vendor: str, alias: str = "") -> list[str]:
     """SQL for each content column as the text that is hashed.
 
-    PostgreSQL: read through ``COPY … TO STDOUT``, which writes integers in decimal and escapes
-    text exactly as ``chain.escape``; the time is formatted by the server as
-    ``chain.format_timestamp`` does, the address by ``host()``. SQLite: integers as text; the
-    stored time and address are put in canonical form in Python (``normalise_sqlite``).
+    PostgreSQL: read through ``COPY … TO STDOUT`` (in a transaction that ran ``ISO_DATES``),
+    which writes integers in decimal, a UTC timestamp as ``chain.format_time`` does, an inet
+    host address as is, and escapes text exactly as ``chain.escape``. SQLite: integers as
+    text; the stored time and address are put in canonical form in Python
+    (``normalise_sqlite``).
     """
     prefix = f"{alias}." if alias else ""
     expressions = []
     for name in CONTENT_COLUMNS:
         column = f'{prefix}"{name}"'
         if vendor == "postgresql" and name == "timestamp":
-            expressions.append(
-                f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-            )
-        elif vendor == "postgresql" and name == "remote_addr":
-            expressions.append(f"host({column})")
+            expressions.append(f"({column} AT TIME ZONE 'UTC')")
         elif vendor != "postgresql" and name in _INTEGER_COLUMNS:
             expressions.append(f"CAST({column} AS TEXT)")
         else:
@@ -68,12 +65,16 @@ def content_expressions(vendor: str, alias: str = "") -> list[str]:
     return expressions
 
 
+# The output style the canonical time relies on, whatever the server's or role's defaults.
+ISO_DATES = "SET LOCAL DateStyle = 'ISO, YMD'"
+
+
 def normalise_sqlite(content: tuple[Any, ...] | list[Any]) -> list[str | None]:
     """SQLite's stored time ("YYYY-MM-DD HH:MM:SS[.ffffff]", naive UTC) and address, in the
     canonical form; the other columns are already text."""
     values = list(content)
     if values[_TIMESTAMP] is not None:
-        values[_TIMESTAMP] = chain.format_timestamp(values[_TIMESTAMP])
+        values[_TIMESTAMP] = chain.format_time(values[_TIMESTAMP])
     if values[_REMOTE_ADDR] is not None:
         values[_REMOTE_ADDR] = chain.format_address(values[_REMOTE_ADDR]) or ""
     return values
@@ -98,6 +99,7 @@ def _seal_postgresql(connection: Any, limit: int, wait: bool) -> int:
             if not cursor.fetchone()[0]:
                 return 0  # another sealer is at work; it or the next one takes ours
         # Statements run after the lock is granted: they see every batch sealed before.
+        cursor.execute(ISO_DATES)
         position, previous = _head(cursor, connection)
         select = (
             f"SELECT id, {', '.join(content_expressions('postgresql'))} FROM {PENDING} "  # noqa: S608

@@ -40,6 +40,8 @@ def _entries_postgresql(connection: Any, after: int) -> Iterator[tuple[int, byte
     order, from one ``COPY`` stream: the server renders the canonical line, Python only splits
     off the stored hash and hashes the rest (no per-column work, no row objects)."""
     sha256 = hashlib.sha256
+    with connection.cursor() as cursor:
+        cursor.execute(sealing.ISO_DATES)  # in verify_chain's transaction
     with connection.cursor() as cursor, cursor.cursor.copy(copy_select(after)) as copy:
         rest = b""
         for block in copy:

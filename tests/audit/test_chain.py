@@ -50,7 +50,11 @@ def test_hash_covers_the_stored_canonical_text(world):
     assert stored.entry_hash == chain.entry_hash(stored.canonical_values())
     text = chain.canonical_text(stored.canonical_values())
     assert text.startswith(f"cmer-audit-v2\t{stored.position}\t{stored.prev_hash}\t")
-    assert text.split("\t")[3].endswith("Z") and len(text.split("\t")[3]) == 27
+    assert text.split("\t")[3] == chain.format_time(stored.timestamp)
+    stamp = datetime.datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=datetime.UTC)
+    assert chain.format_time(stamp) == "2026-01-02 03:04:05.12"
+    assert chain.format_time(stamp.replace(microsecond=0)) == "2026-01-02 03:04:05"
+    assert chain.format_time("2026-01-02 03:04:05.000100") == "2026-01-02 03:04:05.0001"
     # JSON is stored as the canonical text itself (sorted keys, no spaces): never re-serialised.
     assert chain.canonical_json({"b": 1, "a": [1, "é"]}) == '{"a":[1,"\\u00e9"],"b":1}'
 

@@ -61,7 +61,11 @@ def _rechain(connection, sealing):
     from cmer.audit import chain, protection
 
     postgres = connection.vendor == "postgresql"
-    with protection.maintenance(connection), connection.cursor() as cursor:
+    # The pending table is not protected yet (forwards() does it after this).
+    with (
+        protection.maintenance(connection, protection.INITIAL_TABLES),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("DELETE FROM audit_auditcheckpoint")
         select = (
             f"SELECT id, position, {', '.join(sealing.content_expressions(connection.vendor))} "
@@ -70,6 +74,7 @@ def _rechain(connection, sealing):
         previous = chain.GENESIS_HASH
         updates = []
         if postgres:
+            cursor.execute(sealing.ISO_DATES)
             with cursor.cursor.copy(f"COPY ({select}) TO STDOUT") as copy:
                 rows = [bytes(row).rstrip(b"\n").split(b"\t", 2) for row in copy]
             for entry_id, position, content in rows:
