@@ -63,8 +63,10 @@ def _errors(exc: ValidationError) -> str:
 # ---------------------------------------------------------------- lists
 
 
-def _filtered(request: HttpRequest, queryset: QuerySet[Referral]) -> tuple[Any, ListFilterForm]:
-    form = ListFilterForm(request.GET or None)
+def _filtered(request: HttpRequest, queryset: QuerySet[Referral]) -> QuerySet[Referral]:
+    if not request.GET:
+        return queryset  # no filter asked: no form to build
+    form = ListFilterForm(request.GET)
     if form.is_valid():
         data = form.cleaned_data
         if data["reference"]:
@@ -79,7 +81,7 @@ def _filtered(request: HttpRequest, queryset: QuerySet[Referral]) -> tuple[Any, 
             queryset = queryset.filter(submitted_at__date__gte=data["since"])
         if data["until"]:
             queryset = queryset.filter(submitted_at__date__lte=data["until"])
-    return queryset, form
+    return queryset
 
 
 def list_page(queryset: QuerySet[Referral], number: Any, per_page: int | None = None) -> Page:
@@ -118,8 +120,7 @@ def _list_rows(queryset: QuerySet[Referral], start: int, size: int) -> list[dict
 def _render_list(
     request: HttpRequest, queryset: QuerySet[Referral], template: str, **extra: Any
 ) -> HttpResponse:
-    queryset, form = _filtered(request, queryset)
-    page = list_page(queryset, request.GET.get("page"))
+    page = list_page(_filtered(request, queryset), request.GET.get("page"))
     references = [row["reference"] for row in page.object_list if row["reference"]]
     if references:
         record_event(
@@ -132,7 +133,7 @@ def _render_list(
         "page": page,
         "rows": _rows_html(page.object_list),
         # The values the filters show again (as typed); category ids as text to compare.
-        "chosen": {name: request.GET.get(name, "") for name in form.fields},
+        "chosen": {name: request.GET.get(name, "") for name in ListFilterForm.base_fields},
         "status_choices": Referral.Status.choices,
         "urgency_choices": Referral.Urgency.choices,
         "category_choices": [
