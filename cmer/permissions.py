@@ -193,13 +193,19 @@ def grant_exists(
     Written by hand rather than guardian's ``get_objects_for_user``: its group branch adds an OR
     that turns PostgreSQL's plan into a scan of the whole table (see bench/RESULTS.md).
     """
+    grants = _unexpired_grants(user, model, codenames, now)
+    return Exists(grants.filter(content_object=OuterRef(outer_ref)))
+
+
+def _unexpired_grants(
+    user: Any, model: type[models.Model], codenames: Iterable[str], now: datetime.datetime | None
+) -> QuerySet:
+    """The user's own rows of ``model``'s direct-FK permission table, unexpired (never groups)."""
     perm_model = get_user_obj_perms_model(model)
-    moment = now or timezone.now()
     filters = Q(user_id=getattr(user, "pk", None), permission__codename__in=list(codenames))
-    field_names = {f.name for f in perm_model._meta.get_fields()}
-    if "expires_at" in field_names:
-        filters &= Q(expires_at__gt=moment)
-    return Exists(perm_model.objects.filter(filters, content_object=OuterRef(outer_ref)))
+    if "expires_at" in {f.name for f in perm_model._meta.get_fields()}:
+        filters &= Q(expires_at__gt=now or timezone.now())
+    return perm_model.objects.filter(filters)
 
 
 class InIdArray(In):
@@ -232,11 +238,7 @@ def in_granted(
     ids by primary key instead of filtering every row of the user's communes (bench/RESULTS.md,
     "Referrals list"). Usable in ``filter()`` and inside ``Q(...)``.
     """
-    perm_model = get_user_obj_perms_model(model)
-    filters = Q(user_id=getattr(user, "pk", None), permission__codename__in=list(codenames))
-    if "expires_at" in {f.name for f in perm_model._meta.get_fields()}:
-        filters &= Q(expires_at__gt=now or timezone.now())
-    granted_ids = perm_model.objects.filter(filters).values("content_object_id")
+    granted_ids = _unexpired_grants(user, model, codenames, now).values("content_object_id")
     return InIdArray(F(field), granted_ids.query)
 
 
