@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
-from django.db import connection
+from django.db import connection, connections
 
 from cmer.audit import chain, protection, sealing
 from cmer.audit.core import record_event
@@ -58,3 +59,26 @@ def forge_row(**overrides) -> ChainedEntry:
     fields = list(ChainedEntry._meta.local_concrete_fields)
     ChainedEntry._base_manager._insert([entry], fields=fields, using="default")
     return entry
+
+
+def run_writers(write: Callable[[int], None], writers: int = 8) -> None:
+    """``write(index)`` in ``writers`` threads started together, each on its own connection;
+    fails the test with the first error any of them raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def run(index: int) -> None:
+        try:
+            start.wait()
+            write(index)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

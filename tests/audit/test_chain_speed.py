@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from cmer.audit import chain, verification
 from cmer.audit.models import AuditEntry, ChainedEntry, Event
-from tests.audit.helpers import chain_rows, make_entries
+from tests.audit.helpers import chain_rows, make_entries, run_writers
 
 pytestmark = pytest.mark.django_db
 
@@ -129,38 +129,21 @@ def test_no_fork_with_8_writers_and_several_entries_per_transaction(settings):
     a savepoint that is rolled back, 8 writers at once."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers itself; the lock under test is PostgreSQL's")
-    import threading
-
-    from django.db import connections
-
     from cmer.audit.core import record_event
 
     settings.AUDIT_SEAL_INTERVAL = 0  # every commit tries to seal: sealers race each other
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
 
     def writer(index: int) -> None:
-        try:
-            start.wait()
-            for i in range(6):
-                with transaction.atomic():
-                    for j in range(5):
-                        record_event(Event.ACCESS, data={"thread": index, "i": i, "j": j})
-                    with pytest.raises(RuntimeError), transaction.atomic():
-                        record_event(Event.ACCESS, data={"rolled back": True})
-                        raise RuntimeError
-                    record_event(Event.ACCESS, data={"thread": index, "i": i, "last": True})
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for i in range(6):
+            with transaction.atomic():
+                for j in range(5):
+                    record_event(Event.ACCESS, data={"thread": index, "i": i, "j": j})
+                with pytest.raises(RuntimeError), transaction.atomic():
+                    record_event(Event.ACCESS, data={"rolled back": True})
+                    raise RuntimeError
+                record_event(Event.ACCESS, data={"thread": index, "i": i, "last": True})
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_writers(writer)
     rows = _links()
     assert len(rows) == 8 * 6 * 6
     _assert_chained(rows)

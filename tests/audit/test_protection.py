@@ -20,7 +20,7 @@ from cmer.audit.models import (
     Event,
     PendingEntry,
 )
-from tests.audit.helpers import chain_rows, make_entries, seal, tampering
+from tests.audit.helpers import chain_rows, make_entries, run_writers, seal, tampering
 
 pytestmark = pytest.mark.django_db
 
@@ -208,36 +208,17 @@ def test_chain_has_no_fork_with_8_concurrent_writers(settings):
     verification clean (0 forks)."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers itself; the lock under test is PostgreSQL's")
-    import threading
-
-    from django.db import connections
-
-    from cmer.audit.core import record_event
-    from cmer.audit.models import Event
     from cmer.audit.verification import verify_chain
 
     settings.AUDIT_SEAL_INTERVAL = 0  # every commit tries to seal: sealers race each other
     per_thread = 40
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
 
     def writer(index: int) -> None:
-        try:
-            start.wait()
-            for i in range(per_thread):
-                with transaction.atomic():
-                    record_event(Event.ACCESS, data={"thread": index, "i": i})
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for i in range(per_thread):
+            with transaction.atomic():
+                record_event(Event.ACCESS, data={"thread": index, "i": i})
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_writers(writer)
     rows = chain_rows()
     assert len(rows) == 8 * per_thread
     forks = sum(1 for before, after in itertools.pairwise(rows) if after[1] != before[2])
