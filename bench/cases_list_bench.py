@@ -18,11 +18,11 @@ variables, ``CMER_TESTING=1`` for the plain static storage (the manifest one nee
 Templates are cached in both modes (Django's default loaders, DEBUG or not).
 
 Measures, in the same run, for the member with ~150 grants and for the referent of that commune:
-the list query as ``cases.access.referrals_listed_for`` + ``cases.views.list_page`` build it
-(page of 50 and total count, one statement), the same statement in raw SQL, hand-written SQL
-versions (count + page, or one statement), and the naive per-object check (guardian's
-``ObjectPermissionChecker.has_perm`` per referral, and our own ``capabilities()`` per referral);
-then the whole view through ``django.test.Client`` (query count
+the list query as ``cases.access.listed_parts`` + ``cases.views.list_page`` build it (page
+of 50 and total count, one statement: a UNION ALL of the parts), the same statement in raw SQL,
+hand-written SQL versions (count + page, or one statement), and the naive per-object check
+(guardian's ``ObjectPermissionChecker.has_perm`` per referral, and our own ``capabilities()``
+per referral); then the whole view through ``django.test.Client`` (query count
 for several page sizes and grant counts, median time with the template), and the ``EXPLAIN
 (ANALYZE, BUFFERS)`` of the member's statement, checked for a sequential scan of cases_referral.
 """
@@ -33,6 +33,7 @@ import argparse
 import datetime
 import os
 import random
+import re
 import statistics
 import string
 import sys
@@ -434,7 +435,7 @@ def fresh_user(email_address: str) -> User:
 
 def our_list(user: User) -> tuple[int, list[int]]:
     """The list statement exactly as referral_list → _render_list → list_page build it."""
-    page = case_views.list_page(access.referrals_listed_for(user), 1)
+    page = case_views.list_page(access.listed_parts(user), 1)
     return page.paginator.count, [row["pk"] for row in page.object_list]
 
 
@@ -756,6 +757,15 @@ def main() -> None:
         for label, found in plans.items()
     }
     jit = {label: any("JIT:" in plan for plan in found) for label, found in plans.items()}
+    print("\nEXPLAIN (ANALYZE, BUFFERS) — referent's list statement:\n" + plans["referent"][0])
+    index_only = {
+        label: any("Index Only Scan using referral_list_idx" in plan for plan in found)
+        for label, found in plans.items()
+    }
+    heap_blocks = {
+        label: sum(int(n) for plan in found for n in re.findall(r"Heap Blocks: exact=(\d+)", plan))
+        for label, found in plans.items()
+    }
 
     # Summary.
     print(f"\n=== Referral list benchmark: summary (load average now {os.getloadavg()[0]:.1f}) ===")
@@ -799,6 +809,11 @@ def main() -> None:
     rows.append(["whole view: median (goal ≤ 15 ms)"] + [ms(results[p]["view"]) for p in personas])
     rows.append(["Seq Scan on cases_referral"] + ["yes" if seq_scan[p] else "no" for p in personas])
     rows.append(["JIT in plan"] + ["yes" if jit[p] else "no" for p in personas])
+    rows.append(
+        ["Index Only Scan on referral_list_idx"]
+        + ["yes" if index_only[p] else "no" for p in personas]
+    )
+    rows.append(["heap blocks of bitmap scans"] + [f"{heap_blocks[p]:,}" for p in personas])
     headers = ["", f"member ({grants_of.get(member.email, 0)} grants)", "referent"]
     print(table(headers, rows))
     print("\nWhole view queries by page size (GET /signalements/, CaptureQueriesContext):")

@@ -43,6 +43,11 @@ def _communes(user: Any, role: Role) -> QuerySet | None:
 
 def _content_q(user: Any) -> Q | None:
     """Referrals whose identity, facts and attachments ``user`` may read today."""
+    return _content_arms(user)[0]
+
+
+def _content_arms(user: Any) -> tuple[Q | None, bool]:
+    """``_content_q`` and whether one of its arms reads whole communes (referent, liaison)."""
     # Literal commune ids, not a subquery: these parts are OR-ed (with the author's own filings
     # too), and PostgreSQL then scans the whole table for ``commune_id IN (SELECT …)``.
     parts = []
@@ -65,7 +70,8 @@ def _content_q(user: Any) -> Q | None:
             & ~Q(status__in=NOT_READABLE)
             & Q(Exists(Transmission.objects.filter(referral=OuterRef("pk"))))
         )
-    return _any(*parts)
+    commune_wide = referent_communes is not None or liaison_communes is not None
+    return _any(*parts), commune_wide
 
 
 def referrals_readable_by(user: Any) -> QuerySet[Referral]:
@@ -74,10 +80,33 @@ def referrals_readable_by(user: Any) -> QuerySet[Referral]:
     return Referral.objects.filter(q) if q is not None else Referral.objects.none()
 
 
+def _own_q(user: Any) -> Q:
+    return Q(author_id=user.pk) & ~Q(status=Status.ARCHIVED)
+
+
 def referrals_listed_for(user: Any) -> QuerySet[Referral]:
     """What a user's list shows: readable referrals, plus their own filings (status only)."""
-    q = _any(_content_q(user), Q(author_id=user.pk) & ~Q(status=Status.ARCHIVED))
-    return Referral.objects.filter(q)
+    return Referral.objects.filter(_any(_content_q(user), _own_q(user)))
+
+
+def listed_parts(user: Any) -> list[QuerySet[Referral]]:
+    """``referrals_listed_for`` as disjoint querysets whose union is the same rows.
+
+    For a list page (``cases.views.list_page`` reads them as one ``UNION ALL``): OR-ing the
+    commune's rows with the user's own filings makes PostgreSQL read the rows through a bitmap
+    of both indexes, i.e. visit every heap block of the commune; each part alone reads its
+    rows from one index (the referent's from the covering list index, without the heap).
+    Where no arm reads a whole commune, one queryset.
+    """
+    content, commune_wide = _content_arms(user)
+    own = _own_q(user)
+    if content is None:
+        return [Referral.objects.filter(own)]
+    if not commune_wide:
+        # A cell member's rows are driven by the grants (a few primary-key lookups): the OR
+        # costs the database nothing, and one queryset is cheaper to build than two.
+        return [Referral.objects.filter(content | own)]
+    return [Referral.objects.filter(content), Referral.objects.filter(own & ~content)]
 
 
 def transmitted_for_liaison(user: Any) -> QuerySet[Referral]:

@@ -206,3 +206,41 @@ def test_rows_are_escaped_and_dated_in_local_time(as_user, world):
     english = as_user(world.referent)
     english.cookies["django_language"] = "en"
     assert "03/15/2026" in english.get("/signalements/").content.decode()  # m/d/Y
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["member", "referent", "agent"])
+def test_list_parts_give_the_same_page_as_one_queryset(world, persona, django_assert_num_queries):
+    """The list reads access.listed_parts as one UNION ALL: same rows, same order, same total
+    as the single OR-ed queryset, no row twice, in one statement; past the end, the last page."""
+    from cases.views import list_page
+
+    user = getattr(world, persona)
+    own_draft = file_referral(user, world.tarascon, submit=False)
+    own_filed = file_referral(user, world.tarascon)  # the referent also reads it as referent
+    others = [file_referral(world.agent, world.tarascon) for _ in range(4)]
+    _grant(own_filed, world.referent, world.member)  # the member: own filing and granted
+    _grant(others[0], world.referent, world.member)
+    file_referral(world.other_referent, world.miramas)
+
+    parts = access.listed_parts(user)
+    # Two parts where an arm reads a whole commune (the referent's), else one queryset.
+    assert len(parts) == (2 if persona == "referent" else 1)
+    single = access.referrals_listed_for(user)
+    everything = list_page(single, 1, per_page=50)
+    expected = {
+        "member": {own_draft.pk, own_filed.pk, others[0].pk},
+        "referent": {own_draft.pk, own_filed.pk, *(r.pk for r in others)},
+        "agent": {own_draft.pk, own_filed.pk, *(r.pk for r in others)},
+    }[persona]
+    assert {row["pk"] for row in everything.object_list} == expected
+    for per_page in (1, 2, 50):
+        for number in (1, 2, 3, 9):
+            past_the_end = (number - 1) * per_page >= len(expected)
+            with django_assert_num_queries(2 if past_the_end else 1):
+                page = list_page(parts, number, per_page=per_page)
+            reference = list_page(single, number, per_page=per_page)
+            for row in page.object_list:
+                row.pop("sort_created_at", None)  # the union's sort column, not shown
+            assert page.object_list == reference.object_list, (per_page, number)
+            assert (page.number, page.paginator.count) == (reference.number, len(expected))
