@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cmer.accounts.models import Commune, Department
+from cmer.accounts.models import Commune, Department, one_scope_constraint, scope_fields
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -271,22 +271,7 @@ class ConventionReminder(models.Model):
 class CharterVersion(models.Model):
     """A version of the confidentiality charter of a commune, or of a whole department."""
 
-    commune = models.ForeignKey(
-        Commune,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="charter_versions",
-        verbose_name=_("commune"),
-    )
-    department = models.ForeignKey(
-        Department,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="charter_versions",
-        verbose_name=_("département"),
-    )
+    commune, department = scope_fields("charter_versions")
     version = models.PositiveSmallIntegerField(_("version"))
     text = models.TextField(_("texte de la charte"))
     published_at = models.DateTimeField(_("publiée le"), default=timezone.now)
@@ -299,11 +284,7 @@ class CharterVersion(models.Model):
         verbose_name_plural = _("versions de la charte")
         ordering = ["-version"]
         constraints = [
-            models.CheckConstraint(
-                name="charter_single_scope",
-                condition=(Q(commune__isnull=False) & Q(department__isnull=True))
-                | (Q(commune__isnull=True) & Q(department__isnull=False)),
-            ),
+            one_scope_constraint("charter_single_scope"),
             models.UniqueConstraint(
                 fields=["commune", "version"],
                 condition=Q(commune__isnull=False),

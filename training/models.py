@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cmer.accounts.models import Commune, Department
+from cmer.accounts.models import Department, one_scope_constraint, scope_fields
 
 from .normalise import normalise_key
 
@@ -34,22 +34,9 @@ class TrainingSession(models.Model):
         PLANNED = "planned", _("Prévue")
         HELD = "held", _("Tenue")
 
-    commune = models.ForeignKey(
-        Commune,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="training_sessions",
-        verbose_name=_("commune"),
-    )
-    department = models.ForeignKey(
-        Department,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="training_sessions",
-        verbose_name=_("département"),
-        help_text=_("Uniquement pour une session départementale."),
+    commune, department = scope_fields(
+        "training_sessions",
+        department_help_text=_("Uniquement pour une session départementale."),
     )
     title = models.CharField(_("intitulé"), max_length=200)
     date = models.DateField(_("date"))
@@ -74,13 +61,7 @@ class TrainingSession(models.Model):
         verbose_name = _("session de formation")
         verbose_name_plural = _("sessions de formation")
         ordering = ["-date", "-pk"]
-        constraints = [
-            models.CheckConstraint(
-                name="training_session_single_scope",
-                condition=(Q(commune__isnull=False) & Q(department__isnull=True))
-                | (Q(commune__isnull=True) & Q(department__isnull=False)),
-            )
-        ]
+        constraints = [one_scope_constraint("training_session_single_scope")]
         indexes = [models.Index(fields=["commune", "date"]), models.Index(fields=["department"])]
 
     def __str__(self) -> str:
@@ -301,12 +282,7 @@ class AttestationBundle(models.Model):
 class ServiceHeadcount(models.Model):
     """Headcount of a service for a year, entered by the coordinator: the base of coverage."""
 
-    commune = models.ForeignKey(
-        Commune, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    commune, department = scope_fields("+", verbose=False)
     year = models.PositiveSmallIntegerField(_("année"))
     service = models.CharField(_("service ou organisme"), max_length=150)
     service_key = models.CharField(max_length=150, editable=False)
@@ -317,11 +293,7 @@ class ServiceHeadcount(models.Model):
         verbose_name_plural = _("effectifs des services")
         ordering = ["-year", "service"]
         constraints = [
-            models.CheckConstraint(
-                name="training_headcount_single_scope",
-                condition=(Q(commune__isnull=False) & Q(department__isnull=True))
-                | (Q(commune__isnull=True) & Q(department__isnull=False)),
-            ),
+            one_scope_constraint("training_headcount_single_scope"),
             models.UniqueConstraint(
                 fields=["commune", "year", "service_key"],
                 condition=Q(commune__isnull=False),

@@ -146,6 +146,42 @@ class MembershipQuerySet(models.QuerySet["Membership"]):
         )
 
 
+def scope_fields(
+    related_name: str, *, verbose: bool = True, department_help_text: str = ""
+) -> tuple[models.ForeignKey, models.ForeignKey]:
+    """The ``commune`` and ``department`` keys of an object held in one commune or in a whole
+    department (memberships, charters, training sessions, headcounts): written once, so that
+    every scoped model protects its scope the same way (PROTECT: a commune with history is never
+    deleted under it). Unpack them in the class body: ``commune, department = scope_fields(…)``.
+    """
+    labels: tuple[dict, dict] = (
+        ({"verbose_name": _("commune")}, {"verbose_name": _("département")})
+        if verbose
+        else ({}, {})
+    )
+    if department_help_text:
+        labels[1]["help_text"] = department_help_text
+    common = {
+        "on_delete": models.PROTECT,
+        "null": True,
+        "blank": True,
+        "related_name": related_name,
+    }
+    return (
+        models.ForeignKey(Commune, **common, **labels[0]),
+        models.ForeignKey(Department, **common, **labels[1]),
+    )
+
+
+def one_scope_constraint(name: str) -> models.CheckConstraint:
+    """Exactly one of ``commune`` and ``department`` (see ``scope_fields``)."""
+    return models.CheckConstraint(
+        name=name,
+        condition=(Q(commune__isnull=False) & Q(department__isnull=True))
+        | (Q(commune__isnull=True) & Q(department__isnull=False)),
+    )
+
+
 class Membership(models.Model):
     """A role held by a user in one commune, or in a whole department, between two dates."""
 
@@ -153,22 +189,8 @@ class Membership(models.Model):
         User, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("utilisateur")
     )
     role = models.CharField(_("rôle"), max_length=20, choices=Role.choices)
-    commune = models.ForeignKey(
-        Commune,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="memberships",
-        verbose_name=_("commune"),
-    )
-    department = models.ForeignKey(
-        Department,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="memberships",
-        verbose_name=_("département"),
-    )
+    # Both empty: an installation-wide role (DPO, technical administrator).
+    commune, department = scope_fields("memberships")
     starts_on = models.DateField(_("début"), default=timezone.localdate)
     ends_on = models.DateField(_("fin"), null=True, blank=True)
     service = models.CharField(
