@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -106,6 +107,16 @@ def as_user(client):
         return login(fresh, user)
 
     return _as
+
+
+@pytest.fixture(autouse=True)
+def _french_unless_asked():
+    """Each test starts in French: a request in English activates it for the thread, and a
+    later test calling code outside a request would otherwise run in English."""
+    from django.utils import translation
+
+    with translation.override(django_settings.LANGUAGE_CODE):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,7 @@ from xml.etree import ElementTree
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from .normalise import normalise_key
 
@@ -223,16 +224,17 @@ def _parse_date(value: Any) -> datetime.date | None:
     return None
 
 
+# Lazy: translated where they are shown (the preview maps the stored names to these labels).
 FIELD_LABELS = {
-    "last_name": "Nom",
-    "first_name": "Prénom",
-    "full_name": "Nom",
-    "service": "Service",
-    "organisation": "Organisme",
-    "email": "Courriel",
-    "status": "Présence",
-    "remark": "Remarque",
-    "date": "Date",
+    "last_name": _lazy("Nom"),
+    "first_name": _lazy("Prénom"),
+    "full_name": _lazy("Nom"),
+    "service": _lazy("Service"),
+    "organisation": _lazy("Organisme"),
+    "email": _lazy("Courriel"),
+    "status": _lazy("Présence"),
+    "remark": _lazy("Remarque"),
+    "date": _lazy("Date"),
 }
 MAX_LENGTHS = {
     "last_name": 150,
@@ -460,12 +462,12 @@ def parse_csv(data: bytes, session_date: datetime.date | None) -> ParseResult:
 
 def _finish_header(result: ParseResult, mapping: dict[int, str], unknown: list[str]) -> None:
     if not has_name_column(mapping):
-        read = [FIELD_LABELS[name] for name in mapping.values()] + unknown
+        read = [str(FIELD_LABELS[name]) for name in mapping.values()] + unknown
         raise FileRefused(
             _("Colonne du nom introuvable (en-têtes lus : %(h)s). Ajoutez une colonne « Nom ».")
             % {"h": ", ".join(h[:40] for h in read) or "—"}
         )
-    result.columns = {name: FIELD_LABELS[name] for name in mapping.values()}
+    result.columns = {name: str(FIELD_LABELS[name]) for name in mapping.values()}
     if unknown:
         result.warnings.append(
             _("Colonnes ignorées : %(h)s.") % {"h": ", ".join(f"« {h[:40]} »" for h in unknown)}

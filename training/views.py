@@ -23,7 +23,7 @@ from .forms import (
     VerifyForm,
 )
 from .models import Attendance, AttendanceImport, Attestation, AttestationBundle, TrainingSession
-from .parsing import FileRefused, parse_attendance
+from .parsing import FIELD_LABELS, FileRefused, parse_attendance
 
 PREVIEW_ROWS = 200
 PREVIEW_PROBLEMS = 500
@@ -166,7 +166,8 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         "more_rows": max(0, len(staged.rows) - PREVIEW_ROWS),
         "rejected": staged.rejected[:PREVIEW_PROBLEMS],
         "duplicates": staged.duplicates[:PREVIEW_PROBLEMS],
-        "columns": list(staged.columns.values()),
+        # Labels in the reader's language (the stored ones are the uploader's).
+        "columns": [FIELD_LABELS.get(name, label) for name, label in staged.columns.items()],
         "earlier": earlier,
         "status_labels": dict(Attendance.Status.choices),
     }

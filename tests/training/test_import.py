@@ -254,3 +254,13 @@ def test_stale_previews_are_purged(world, as_user, session, django_capture_on_co
     staged.refresh_from_db()
     assert staged.state == AttendanceImport.State.CANCELLED
     assert not Attendance.objects.exists()
+
+
+def test_preview_names_the_recognised_columns_in_the_readers_language(world, as_user, session):
+    client = as_user(world.coordinator)
+    response = upload(client, session, "bad_rows.csv")
+    page = client.get(response["Location"]).content.decode()
+    assert "Colonnes reconnues : Nom, Prénom, Courriel, Présence, Remarque" in page
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = client.get(response["Location"]).content.decode()
+    assert "Recognised columns: Surname, Forename, Email, Attendance, Remark" in page
