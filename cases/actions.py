@@ -414,32 +414,29 @@ def do_transmit(
     return transmission
 
 
-def do_prefecture_feedback(referral: Referral, *, text: str, acting_user: Any) -> TimelineEntry:
+def _feedback(
+    referral: Referral, kind: str, text: str, acting_user: Any, notify: tuple[Any, ...]
+) -> TimelineEntry:
     if not text.strip():
         raise ValidationError(_("Le retour est vide."))
     with transaction.atomic():
         entry = TimelineEntry.objects.create(
-            referral=referral,
-            kind=TimelineEntry.Kind.PREFECTURE_FEEDBACK,
-            text=text.strip(),
-            author=acting_user,
+            referral=referral, kind=kind, text=text.strip(), author=acting_user
         )
-        enqueue_on_commit(tasks.notify_referents, referral.pk, "feedback")
+        enqueue_on_commit(*notify)
     return entry
+
+
+def do_prefecture_feedback(referral: Referral, *, text: str, acting_user: Any) -> TimelineEntry:
+    """The liaison's feedback on a transmitted referral; the commune's referents are told."""
+    notify = (tasks.notify_referents, referral.pk, "feedback")
+    return _feedback(referral, TimelineEntry.Kind.PREFECTURE_FEEDBACK, text, acting_user, notify)
 
 
 def do_agent_feedback(referral: Referral, *, text: str, acting_user: Any) -> TimelineEntry:
-    if not text.strip():
-        raise ValidationError(_("Le retour est vide."))
-    with transaction.atomic():
-        entry = TimelineEntry.objects.create(
-            referral=referral,
-            kind=TimelineEntry.Kind.AGENT_FEEDBACK,
-            text=text.strip(),
-            author=acting_user,
-        )
-        enqueue_on_commit(tasks.notify_user, referral.author_id, referral.pk, "feedback")
-    return entry
+    """What the referent chooses to tell the reporting agent; the agent is told."""
+    notify = (tasks.notify_user, referral.author_id, referral.pk, "feedback")
+    return _feedback(referral, TimelineEntry.Kind.AGENT_FEEDBACK, text, acting_user, notify)
 
 
 def do_save_state_information(info: StateInformation, *, acting_user: Any) -> StateInformation:
