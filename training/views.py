@@ -166,8 +166,9 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         "more_rows": max(0, len(staged.rows) - PREVIEW_ROWS),
         "rejected": staged.rejected[:PREVIEW_PROBLEMS],
         "duplicates": staged.duplicates[:PREVIEW_PROBLEMS],
-        # Labels in the reader's language (the stored ones are the uploader's).
-        "columns": [FIELD_LABELS.get(name, label) for name, label in staged.columns.items()],
+        # Labels in the reader's language (the stored ones are the uploader's), in one fixed
+        # order: PostgreSQL's jsonb does not keep the keys' order.
+        "columns": [label for name, label in FIELD_LABELS.items() if name in staged.columns],
         "earlier": earlier,
         "status_labels": dict(Attendance.Status.choices),
     }
