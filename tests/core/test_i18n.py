@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -21,10 +23,10 @@ def _join(quoted: str) -> str:
     return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', quoted))
 
 
-def _entries() -> list[dict]:
+def _entries(catalogue: Path = CATALOGUE) -> list[dict]:
     """(msgid, msgid_plural, msgstrs, fuzzy) of each live entry; no polib at runtime."""
     entries = []
-    for block in CATALOGUE.read_text(encoding="utf-8").split("\n\n"):
+    for block in catalogue.read_text(encoding="utf-8").split("\n\n"):
         lines = block.splitlines()
         comments = [line for line in lines if line.startswith("#")]
         body = "\n".join(line for line in lines if not line.startswith("#"))
@@ -58,6 +60,28 @@ def test_catalogue_has_no_untranslated_or_fuzzy_entry():
     fuzzy = [e["msgid"] for e in entries if e["fuzzy"]]
     assert untranslated == []
     assert fuzzy == []
+
+
+@pytest.mark.skipif(shutil.which("xgettext") is None, reason="needs GNU gettext (xgettext)")
+def test_catalogue_holds_every_string_of_the_sources(tmp_path, settings, monkeypatch):
+    """`make messages` on a copy of the catalogue adds nothing untranslated: a string written in
+    the code or a template but missing from the catalogue would stay French in English."""
+    from django.core.management import call_command
+
+    # On a copy of the sources: makemessages writes to the catalogue nearest to each file.
+    tree = tmp_path / "tree"
+    shutil.copytree(
+        settings.BASE_DIR,
+        tree,
+        ignore=shutil.ignore_patterns(".*", "var", "node_modules", "__pycache__", "*.mo"),
+    )
+    copy = tree / "locale" / "en" / "LC_MESSAGES"
+    settings.LOCALE_PATHS = [tree / "locale"]
+    monkeypatch.chdir(tree)
+    call_command("makemessages", locale=["en"], no_obsolete=True, verbosity=0)
+    entries = _entries(copy / "django.po")
+    missing = [e["msgid"] for e in entries if e["fuzzy"] or not all(e["msgstrs"] or [""])]
+    assert missing == [], "run `make messages` and translate these"
 
 
 def test_catalogue_keeps_every_placeholder():
