@@ -143,7 +143,7 @@ def _list_rows(
     compiler = union.query.get_compiler(using=union.db)
     sql, params = compiler.as_sql()
     direction = "ASC" if reverse else "DESC"
-    positions = [columns.index(name) + 1 for name in ("submitted_at", "created_at", "pk")]
+    positions = [columns.index(name) + 1 for name in LIST_ORDER]
     order = ", ".join(f"{position} {direction}" for position in positions)
     with connections[union.db].cursor() as cursor:
         cursor.execute(
