@@ -12,7 +12,7 @@ each referral granted to 3 members of its commune (unexpired). In the first comm
 get a fixed number of grants (150, 15, 0) so that the figures are about a known person.
 
 ``--debug-off`` runs with ``DJANGO_DEBUG=false`` as in production (no query log kept by Django;
-the template engine has no debug information), with the local keys given as environment
+the template engine has no debug information), with bench-only keys given as environment
 variables, ``CMER_TESTING=1`` for the plain static storage (the manifest one needs
 ``collectstatic``) and ``SECURE_SSL_REDIRECT=false`` (the test client speaks plain HTTP).
 Templates are cached in both modes (Django's default loaders, DEBUG or not).
@@ -47,18 +47,19 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cmer_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Bench-only keys (not the documented local-only values, which DEBUG off refuses), in both modes
+# so that data generated in one mode reads in the other. A database generated before these keys
+# existed (with the local-only key) needs --reset.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "Y21lci1iZW5jaC1vbmx5LWZpZWxkLWtleS0wMDAwMDA=")
+os.environ.setdefault("BLIND_INDEX_KEY", "cmer-bench-only-blind-index-key-0000000")
+os.environ.setdefault("AUDIT_CHECKPOINT_KEY", "cmer-bench-only-audit-checkpoint-key-000")
 if "--debug-off" in sys.argv:
-    # The local-only values of cmer/settings.py (public; the generated data is encrypted with
-    # this FIELD_ENCRYPTION_KEY), given explicitly as DEBUG off requires.
     os.environ.update(
         DJANGO_DEBUG="false",
         CMER_TESTING="1",
         SECURE_SSL_REDIRECT="false",
         ALLOWED_HOSTS="localhost",
-        SECRET_KEY="insecure-local-only-key-do-not-use-in-production-0123456789abcdef",  # noqa: S106
-        FIELD_ENCRYPTION_KEY="bG9jYWwtb25seS1maWVsZC1rZXktZG8tbm90LXVzZS0=",
-        BLIND_INDEX_KEY="local-only-blind-index-key",
-        AUDIT_CHECKPOINT_KEY="local-only-audit-checkpoint-key",
+        SECRET_KEY="cmer-bench-only-secret-key-" + "0" * 40,
     )
 
 import dj_database_url  # noqa: E402

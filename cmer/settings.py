@@ -10,6 +10,7 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from secrets import token_urlsafe
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -45,35 +46,101 @@ def env_int(name: str, default: int) -> int:
 DEBUG = env_bool("DJANGO_DEBUG", True)
 TESTING = env_bool("CMER_TESTING", "pytest" in sys.modules)
 
-
-def required_in_production(name: str, local_default: str) -> str:
-    value = os.environ.get(name, "")
-    if value:
-        return value
-    if DEBUG:
-        return local_default
+# Image build only (Dockerfile): collectstatic runs with production settings (DEBUG off, manifest
+# storage) but without the real secrets, which the image must never contain. Every secret is then
+# a random value made for this one process, and any command other than collectstatic is refused,
+# so the flag cannot be used to start the application.
+STATIC_BUILD = env_bool("CMER_STATIC_BUILD", False)
+if STATIC_BUILD and (DEBUG or sys.argv[1:2] != ["collectstatic"]):
     raise ImproperlyConfigured(
-        f"La variable d'environnement {name} est obligatoire quand DJANGO_DEBUG est désactivé. "
-        f"/ The environment variable {name} is required when DJANGO_DEBUG is off."
+        "CMER_STATIC_BUILD ne sert qu'à « manage.py collectstatic » avec DJANGO_DEBUG=false. "
+        "/ CMER_STATIC_BUILD only allows `manage.py collectstatic` with DJANGO_DEBUG=false."
+    )
+
+# The documented local-only values are public (they are in this file and in the README): with
+# DEBUG off they are refused even when passed explicitly. Minimum lengths are those of the key
+# material: Django's own check for SECRET_KEY (50), 32 bytes for the HMAC keys.
+LOCAL_ONLY_VALUES = {
+    "SECRET_KEY": "insecure-local-only-key-do-not-use-in-production-0123456789abcdef",
+    "FIELD_ENCRYPTION_KEY": "bG9jYWwtb25seS1maWVsZC1rZXktZG8tbm90LXVzZS0=",
+    "BLIND_INDEX_KEY": "local-only-blind-index-key",
+    "AUDIT_CHECKPOINT_KEY": "local-only-audit-checkpoint-key",
+}
+SECRET_MIN_LENGTH = {"SECRET_KEY": 50, "BLIND_INDEX_KEY": 32, "AUDIT_CHECKPOINT_KEY": 32}
+
+
+def refuse_secret(name: str, reason_fr: str, reason_en: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{name} : {reason_fr} (DJANGO_DEBUG est désactivé). / {name}: {reason_en} "
+        '(DJANGO_DEBUG is off). Voir README « Production ». / See README "Production".'
     )
 
 
-# Local-only defaults: they are public, so they are refused as soon as DEBUG is off.
-SECRET_KEY = required_in_production(
-    "SECRET_KEY", "insecure-local-only-key-do-not-use-in-production-0123456789abcdef"
-)
-FIELD_ENCRYPTION_KEY = required_in_production(
-    # 32 url-safe base64 bytes (Fernet format); comma-separated list, newest first, for rotation.
-    "FIELD_ENCRYPTION_KEY",
-    "bG9jYWwtb25seS1maWVsZC1rZXktZG8tbm90LXVzZS0=",
-)
-# Key of the blind index (HMAC of normalised names) and of audit checkpoints: never in the database.
-BLIND_INDEX_KEY = required_in_production("BLIND_INDEX_KEY", "local-only-blind-index-key")
-AUDIT_CHECKPOINT_KEY = required_in_production(
-    "AUDIT_CHECKPOINT_KEY", "local-only-audit-checkpoint-key"
-)
+def check_fernet_keys(name: str, value: str) -> None:
+    """Each comma-separated entry must be a Fernet key: 32 bytes in url-safe base64."""
+    from cryptography.fernet import Fernet
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+    keys = [key.strip() for key in value.split(",")]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise refuse_secret(
+                name,
+                f"la clé n° {position} n'est pas une clé Fernet (32 octets en base64 url-safe)",
+                f"key #{position} is not a Fernet key (32 url-safe base64 bytes)",
+            ) from None
+        if key == LOCAL_ONLY_VALUES[name]:
+            raise refuse_secret(
+                name,
+                f"la clé n° {position} est la valeur publique réservée au poste local",
+                f"key #{position} is the public local-only value",
+            )
+
+
+def required_in_production(name: str) -> str:
+    value = os.environ.get(name, "")
+    if STATIC_BUILD:
+        from cryptography.fernet import Fernet
+
+        # Thrown away with the build process: nothing usable ends up in the image.
+        return value or (
+            Fernet.generate_key().decode() if name == "FIELD_ENCRYPTION_KEY" else token_urlsafe(64)
+        )
+    if DEBUG:
+        return value or LOCAL_ONLY_VALUES[name]
+    if not value:
+        raise ImproperlyConfigured(
+            f"La variable d'environnement {name} est obligatoire quand DJANGO_DEBUG est désactivé. "
+            f"/ The environment variable {name} is required when DJANGO_DEBUG is off."
+        )
+    if name == "FIELD_ENCRYPTION_KEY":
+        check_fernet_keys(name, value)
+        return value
+    if value == LOCAL_ONLY_VALUES[name]:
+        raise refuse_secret(
+            name, "valeur publique réservée au poste local", "public local-only value"
+        )
+    if len(value) < SECRET_MIN_LENGTH[name]:
+        raise refuse_secret(
+            name,
+            f"trop courte, au moins {SECRET_MIN_LENGTH[name]} caractères",
+            f"too short, at least {SECRET_MIN_LENGTH[name]} characters",
+        )
+    return value
+
+
+# Local-only defaults (LOCAL_ONLY_VALUES) apply with DEBUG on only.
+SECRET_KEY = required_in_production("SECRET_KEY")
+# 32 url-safe base64 bytes (Fernet format); comma-separated list, newest first, for rotation.
+FIELD_ENCRYPTION_KEY = required_in_production("FIELD_ENCRYPTION_KEY")
+# Key of the blind index (HMAC of normalised names) and of audit checkpoints: never in the database.
+BLIND_INDEX_KEY = required_in_production("BLIND_INDEX_KEY")
+AUDIT_CHECKPOINT_KEY = required_in_production("AUDIT_CHECKPOINT_KEY")
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ("build.invalid" if STATIC_BUILD else "")
+)
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required when DJANGO_DEBUG is off.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -213,7 +280,10 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0) or None
+# Number of reverse proxies in front of gunicorn (compose: 1, Caddy). 0 = none: then no
+# X-Forwarded-* header is trusted at all (see SECURE_PROXY_SSL_HEADER below).
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT or None
 
 # django-guardian: no anonymous user row, 404 rather than 403 when a mixin refuses.
 ANONYMOUS_USER_NAME = None
@@ -227,6 +297,8 @@ AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
 # chains the rest every 10 s (cmer/audit/sealing.py).
 AUDIT_SEAL_INTERVAL = float(os.environ.get("AUDIT_SEAL_INTERVAL", "0.5"))
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+# The database role of web, worker and beat: the audit migrations leave it INSERT/SELECT only.
+AUDIT_APP_DB_ROLE = os.environ.get("AUDIT_APP_DB_ROLE", "cmer_app")
 AUDITLOG_STORE_JSON_CHANGES = True
 # We mask sensitive fields entirely (cmer.audit.mask): auditlog's default keeps half the value.
 AUDITLOG_MASK_CALLABLE = "cmer.audit.core.mask_value"
@@ -239,7 +311,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 if DEBUG or TESTING:
@@ -353,7 +425,13 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The container healthcheck talks to gunicorn directly, in plain http and without the
+    # proxy's header: /healthz must answer there instead of redirecting to https.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    if PROXY_COUNT:
+        # Only the proxy reaches gunicorn (compose publishes no port of web), and Caddy replaces
+        # any X-Forwarded-Proto sent by a client with its own.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     # __Host- cookies: Secure, no Domain, Path=/ — they cannot be set by a sibling subdomain.
@@ -372,7 +450,14 @@ SILENCED_SYSTEM_CHECKS = [
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # UTC with its offset in web, worker and beat alike (cmer/logs.py; gunicorn's access log in
+    # deploy/gunicorn.conf.py, Celery's in cmer/celery.py), whatever TIME_ZONE says.
+    "formatters": {
+        "plain": {
+            "()": "cmer.logs.UTCFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
