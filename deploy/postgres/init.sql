@@ -1,21 +1,75 @@
--- Two database roles (see README "Production"):
---   cmer_owner: owns the schema, runs migrations (the `migrate` service), never serves requests;
---   cmer_app:   the web, worker and beat processes. It does not own any table, so it cannot
---               disable triggers; on the audit table it has INSERT and SELECT only.
-CREATE ROLE cmer_owner LOGIN PASSWORD 'change-me-owner';
-CREATE ROLE cmer_app LOGIN PASSWORD 'change-me-app';
-CREATE DATABASE cmer OWNER cmer_owner;
-\connect cmer
+-- The database and its two roles (see README "Production"), from the environment only:
+--   CMER_OWNER_DB_PASSWORD, CMER_APP_DB_PASSWORD  required, at least 16 characters
+--   CMER_DB_NAME (cmer), CMER_OWNER_DB_ROLE (cmer_owner), CMER_APP_DB_ROLE (cmer_app)
+-- Run as a superuser with psql ≥ 15 (\getenv): by deploy/postgres/init.sh at the first start of
+-- the db container, by deploy/restore.sh before a restore, by deploy/smoke.py in CI:
+--   psql -v ON_ERROR_STOP=1 -d postgres -f deploy/postgres/init.sql
+-- Idempotent: existing roles keep their objects and get the passwords of the environment, so
+-- .env stays the one place where the passwords live.
+--
+--   owner: owns the schema, runs migrations (the `migrate` service), never serves requests;
+--   app:   the web, worker and beat processes. It does not own any table, so it cannot disable
+--          triggers; on the audit tables it has INSERT and SELECT only.
+\set ON_ERROR_STOP on
+
+\getenv db_name CMER_DB_NAME
+\if :{?db_name}
+\else
+  \set db_name cmer
+\endif
+\getenv owner_role CMER_OWNER_DB_ROLE
+\if :{?owner_role}
+\else
+  \set owner_role cmer_owner
+\endif
+\getenv app_role CMER_APP_DB_ROLE
+\if :{?app_role}
+\else
+  \set app_role cmer_app
+\endif
+\getenv owner_password CMER_OWNER_DB_PASSWORD
+\getenv app_password CMER_APP_DB_PASSWORD
+\if :{?owner_password}
+\else
+  \set owner_password ''
+\endif
+\if :{?app_password}
+\else
+  \set app_password ''
+\endif
+
+-- Refuse to create roles with a missing or short password (psql stops on the error).
+SELECT length(:'owner_password') < 16 OR length(:'app_password') < 16 AS weak_password \gset
+\if :weak_password
+  DO $$ BEGIN RAISE EXCEPTION
+    'CMER_OWNER_DB_PASSWORD and CMER_APP_DB_PASSWORD must be set, 16 characters or more (.env)';
+  END $$;
+\endif
+
+SELECT format('CREATE ROLE %I', :'owner_role')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner_role') \gexec
+SELECT format('CREATE ROLE %I', :'app_role')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_role') \gexec
+ALTER ROLE :"owner_role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'owner_password';
+ALTER ROLE :"app_role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'app_password';
+
+SELECT format('CREATE DATABASE %I OWNER %I', :'db_name', :'owner_role')
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db_name') \gexec
+REVOKE ALL ON DATABASE :"db_name" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE :"db_name" TO :"app_role";
+
+\connect :"db_name"
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO cmer_app;
-GRANT ALL ON SCHEMA public TO cmer_owner;
-ALTER DEFAULT PRIVILEGES FOR ROLE cmer_owner IN SCHEMA public
-  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO cmer_app;
-ALTER DEFAULT PRIVILEGES FOR ROLE cmer_owner IN SCHEMA public
-  GRANT USAGE, SELECT ON SEQUENCES TO cmer_app;
+GRANT USAGE ON SCHEMA public TO :"app_role";
+GRANT ALL ON SCHEMA public TO :"owner_role";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
+  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_role";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
+  GRANT USAGE, SELECT ON SEQUENCES TO :"app_role";
 -- The audit tables: the audit migration (cmer/audit/migrations/0003) revokes UPDATE, DELETE,
--- TRUNCATE, TRIGGER and REFERENCES on audit_auditentry and audit_auditcheckpoint from cmer_app
--- (settings AUDIT_APP_DB_ROLE), leaving INSERT and SELECT (0005: and DELETE on audit_pending,
--- which its trigger allows only for an entry the chain holds unchanged); their triggers refuse
--- UPDATE, DELETE and TRUNCATE to everyone, and only cmer_owner could disable them (the retention purge does so inside
--- its own transaction). cmer_app must never be granted membership of cmer_owner.
+-- TRUNCATE, TRIGGER and REFERENCES on audit_auditentry and audit_auditcheckpoint from the app
+-- role (settings AUDIT_APP_DB_ROLE), leaving INSERT and SELECT (0005: and DELETE on
+-- audit_pending, which its trigger allows only for an entry the chain holds unchanged); their
+-- triggers refuse UPDATE, DELETE and TRUNCATE to everyone, and only the owner could disable them
+-- (the retention purge does so inside its own transaction). The app role must never be granted
+-- membership of the owner role.
