@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cmer.forms import CmerForm, DsfrMixin
 
+from .auth import normalise_login
 from .models import User
 
 
@@ -34,6 +35,11 @@ class EmailAuthenticationForm(DsfrMixin, AuthenticationForm):
         self.fields["username"].label = _("Adresse électronique")
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "type": "email"})
         self.fields["password"].label = _("Mot de passe")
+
+    def clean_username(self) -> str:
+        # The same spelling as django-axes counts (AXES_USERNAME_CALLABLE): one counter per
+        # account, however the address is typed.
+        return normalise_login(self.cleaned_data.get("username"))
 
 
 class TokenForm(CmerForm):

@@ -31,6 +31,22 @@ def forget_session(sender: Any, request: Any, user: User | None, **kwargs: Any) 
         UserSession.objects.filter(session_key=key).delete()
 
 
+def rotate_session_key(request: Any) -> None:
+    """A new session key for the same session data, at each rise in privilege after the password
+    (second factor verified, commune switched): a key seen before that step — on a shared
+    computer, in a proxy log — no longer opens the verified session. The server-side link used
+    to kill sessions follows the new key."""
+    session = request.session
+    old_key = session.session_key
+    session.cycle_key()
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return
+    if old_key:
+        UserSession.objects.filter(session_key=old_key).delete()
+    UserSession.objects.get_or_create(user=user, session_key=session.session_key)
+
+
 def end_all_sessions(user: User) -> int:
     keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
     Session.objects.filter(session_key__in=keys).delete()

@@ -32,6 +32,7 @@ from .forms import (
 )
 from .middleware import SESSION_COMMUNE
 from .models import User
+from .signals import rotate_session_key
 
 
 class LoginView(auth_views.LoginView):
@@ -65,6 +66,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         device = match_token(user, form.cleaned_data["token"])
         if device is not None:
             otp_login(request, device)
+            rotate_session_key(request)
             return redirect(_safe_next(request))
         record_event(Event.OTP_FAILED, request=request, target=user)
         form.add_error("token", _("Code incorrect ou déjà utilisé. Réessayez avec un code neuf."))
@@ -103,6 +105,7 @@ def otp_enrol(request: HttpRequest) -> HttpResponse:
                 codes = _backup_codes_for(user)
                 record_event(Event.OTP_ENROLLED, request=request, target=user)
             otp_login(request, device)
+            rotate_session_key(request)
             return render(request, "accounts/backup_codes.html", {"codes": codes})
         record_event(Event.OTP_FAILED, request=request, target=user)
         form.add_error("token", _("Code incorrect. Vérifiez l'heure de votre téléphone."))
@@ -171,6 +174,8 @@ def switch_commune(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Cette commune ne fait pas partie de vos rattachements."))
     else:
         request.session[SESSION_COMMUNE] = commune.pk
+        # Other roles from here on: a new key, as at every change of what the session may do.
+        rotate_session_key(request)
     return redirect("home")
 
 
