@@ -14,7 +14,11 @@ From the checkout it reproduces what the Dockerfile and docker-compose.yml do:
    the plain-http healthcheck path on gunicorn; the https redirects of Caddy and Django;
 5. the README's first-account procedure: createsuperuser, first login, second-factor enrolment
    with a TOTP code computed from the secret shown on the page, then pages of a verified session;
-6. drops the database and roles, stops every process it started.
+6. the backup drill: a referral with an attachment (the test suite's helpers, as the app role),
+   services stopped, deploy/backup.sh, deploy/restore.sh into a new database and a new files
+   directory (it verifies the chain and decrypts), the same audit head before and after, and the
+   referent reads the referral and downloads the attachment from the restored copy;
+7. drops the databases and roles, stops every process it started.
 
 Exit status 0 when everything held; otherwise the failing step and the process logs.
 """
@@ -61,6 +65,48 @@ SCRUBBED = {
     "DJANGO_DEBUG",
     "PYTEST_ADDOPTS",
 }
+
+
+# The drill's data: the test suite's own helpers, so that they follow the models.
+FILL = """
+import json, django
+django.setup()
+from cmer.accounts.models import Role
+from conventions.actions import do_acknowledge_charters
+from conventions.gates import pending_charters_for
+from tests.cases.helpers import PDF_BYTES, file_referral
+from tests.conftest import make_user
+from tests.factories import CommuneFactory, DepartmentFactory
+department = DepartmentFactory(code="13", name="Bouches-du-Rhône")
+commune = CommuneFactory(
+    insee_code="13108", name="Tarascon", department=department, reference_prefix="TAR"
+)
+agent = make_user("agent@drill.test", Role.REPORTING_AGENT, commune=commune)
+referent = make_user("referent@drill.test", Role.REFERENT, commune=commune)
+do_acknowledge_charters(referent, pending_charters_for(referent))
+referral = file_referral(agent, commune, attachments=[("piece.pdf", "application/pdf", PDF_BYTES)])
+print(json.dumps({"referral": referral.pk, "attachment": referral.attachments.get().pk,
+                  "referent": referent.pk}))
+"""
+
+# After the restore: the referent reads the referral and downloads the attachment through the
+# application's own views (test client, https, a verified second factor as after a TOTP step).
+READ = """
+import json, sys, django
+django.setup()
+from django.test import Client
+from cmer.accounts.models import User
+from tests.cases.helpers import PDF_BYTES
+from tests.conftest import login
+ids = json.loads(sys.argv[1])
+client = login(Client(HTTP_HOST="localhost"), User.objects.get(pk=ids["referent"]))
+base = f"/signalements/{ids['referral']}/"
+detail = client.get(base, secure=True)
+download = client.get(f"{base}pieces/{ids['attachment']}/", secure=True)
+body = b"".join(download.streaming_content) if download.streaming else download.content
+print(json.dumps({"detail": detail.status_code, "download": download.status_code,
+                  "same_bytes": body == PDF_BYTES}))
+"""
 
 
 class SmokeFailure(Exception):
@@ -174,6 +220,7 @@ class Smoke:
         self.app_role = f"cmer_smoke_app_{suffix}"
         self.processes: list[tuple[str, subprocess.Popen[bytes], Path]] = []
         self.created_database = False
+        self.restored_db_name = f"{self.db_name}_restored"
         self.redis_url = os.environ.get("REDIS_URL", "")
         self.pg = urllib.parse.urlsplit(SUPERUSER_URL)
 
@@ -239,6 +286,7 @@ class Smoke:
             **generated,
             "DJANGO_DEBUG": "false",
             "CMER_TESTING": "false",
+            "DJANGO_SETTINGS_MODULE": "cmer.settings",
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "CMER_DB_NAME": self.db_name,
             "CMER_OWNER_DB_ROLE": self.owner_role,
@@ -256,6 +304,11 @@ class Smoke:
         return env
 
     def build_static(self, env: dict[str, str]) -> None:
+        if "--reuse-static" in sys.argv:
+            # Development only: a directory built by an earlier run of deploy/build-static.sh.
+            env["STATIC_ROOT"] = sys.argv[sys.argv.index("--reuse-static") + 1]
+            step(f"static files reused from {env['STATIC_ROOT']} (--reuse-static)")
+            return
         step("static files as the Dockerfile builds them (deploy/build-static.sh, DEBUG off)")
         build_env = {
             k: v for k, v in env.items() if k not in {"SECRET_KEY", "FIELD_ENCRYPTION_KEY"}
@@ -265,7 +318,7 @@ class Smoke:
             {**build_env, "PYTHON": sys.executable},
             "collectstatic",
         )
-        manifest = json.loads((self.tmp / "static" / "staticfiles.json").read_text())
+        manifest = json.loads((Path(env["STATIC_ROOT"]) / "staticfiles.json").read_text())
         check(
             "dsfr/dist/dsfr/dsfr.min.css" in manifest["paths"],
             "DSFR stylesheet not in the manifest",
@@ -414,7 +467,73 @@ class Smoke:
             check(status == 200 and url == self.origin + path, f"{path} after 2FA: {status} {url}")
         return client
 
-    def cleanup(self) -> None:
+    def backup_drill(self, env: dict[str, str]) -> None:
+        step("drill: a referral with an attachment, as the app role")
+        ids = json.loads(
+            self.run([sys.executable, "-c", FILL], env, "fill").strip().splitlines()[-1]
+        )
+        step("drill: services stopped (maintenance window), deploy/backup.sh")
+        self.stop_processes()
+        pg_env = {
+            **env,
+            "PGHOST": self.pg.hostname or "127.0.0.1",
+            "PGPORT": str(self.pg.port or 5432),
+            "PGUSER": self.pg.username or "postgres",
+            "PYTHON": sys.executable,
+        }
+        if self.pg.password:
+            pg_env["PGPASSWORD"] = self.pg.password
+        output = self.run(["sh", "deploy/backup.sh", str(self.tmp / "backups")], pg_env, "backup")
+        check("FIELD_ENCRYPTION_KEY" in output, "backup.sh does not remind the keys")
+        (backup,) = (self.tmp / "backups").iterdir()
+        head_before = re.search(
+            r"head (\d+) ([0-9a-f]{64})", (backup / "audit-head.txt").read_text()
+        )
+        check(head_before is not None, "no audit head recorded by the backup")
+
+        step(f"drill: deploy/restore.sh into {self.restored_db_name} and an empty files directory")
+        restored_env = {
+            **pg_env,
+            "CMER_DB_NAME": self.restored_db_name,
+            "PRIVATE_STORAGE_ROOT": str(self.tmp / "private-restored"),
+            "DATABASE_URL": self.database_url(
+                self.app_role, env["CMER_APP_DB_PASSWORD"], self.restored_db_name
+            ),
+        }
+        output = self.run(["sh", "deploy/restore.sh", str(backup)], restored_env, "restore")
+        head_after = re.search(r"head (\d+) ([0-9a-f]{64})", output)
+        check(
+            head_after is not None and head_after.groups() == head_before.groups(),
+            f"audit head before {head_before.groups()}, after restore:\n{output}",
+        )
+        check("attachment" in output and "fields decrypted" in output, f"restore check:\n{output}")
+        for line in output.splitlines():
+            if line.startswith(("OK:", "audit head", "referral", "attachment")):
+                step(f"  restore: {line}")
+
+        step("drill: the referent reads the referral and downloads the attachment (restored)")
+        result = json.loads(
+            self.run([sys.executable, "-c", READ, json.dumps(ids)], restored_env, "read")
+            .strip()
+            .splitlines()[-1]
+        )
+        check(
+            result == {"detail": 200, "download": 200, "same_bytes": True},
+            f"restored copy: {result}",
+        )
+        # The restore refuses to overwrite: a second run stops before touching anything.
+        again = subprocess.run(
+            ["sh", "deploy/restore.sh", str(backup)],
+            cwd=ROOT,
+            env=restored_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        check(again.returncode != 0 and "not empty" in again.stderr, "restore over data accepted")
+
+    def stop_processes(self) -> None:
         for _name, process, _log in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -425,10 +544,14 @@ class Smoke:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
                 print(f"[smoke] {name} killed after 15 s", flush=True)
+
+    def cleanup(self) -> None:
+        self.stop_processes()
         if self.created_database:
             env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
             for statement in (
                 f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)',
+                f'DROP DATABASE IF EXISTS "{self.restored_db_name}" WITH (FORCE)',
                 f'DROP ROLE IF EXISTS "{self.app_role}"',
                 f'DROP ROLE IF EXISTS "{self.owner_role}"',
             ):
@@ -458,6 +581,7 @@ class Smoke:
             self.services(env)
             self.pages()
             self.first_account(env)
+            self.backup_drill(env)
         except SmokeFailure as failure:
             self.show_logs()
             print(f"[smoke] FAILED: {failure}", flush=True)
