@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from cmer.forms import CmerForm, CmerModelForm
 
 from . import rules
-from .models import CharterVersion, Convention, Signatory
+from .models import CharterVersion, Convention, Side, Signatory
 
 
 class DateInput(forms.DateInput):
@@ -70,9 +70,24 @@ class ConventionForm(CmerModelForm):
 
 
 class SignatoryForm(CmerModelForm):
+    # Not a model field here: the action decides, from the user's roles, whether they may add a
+    # signatory for this side (a crafted value gets the action's clear refusal).
+    side = forms.ChoiceField(label=_("Partie"), choices=Side.choices, required=False)
+
     class Meta:
         model = Signatory
         fields = ["name", "capacity", "capacity_detail"]
+
+    def __init__(self, *args: Any, sides: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sides = list(sides or [])
+        if len(sides) == 1:
+            # One side only: nothing to choose (the field stays so the POST says which side).
+            self.fields["side"].initial = sides[0]
+            self.fields["side"].widget = forms.HiddenInput()
+        elif sides:
+            self.fields["side"].choices = [(s, Side(s).label) for s in sides]
+            self.fields["side"].required = True
 
 
 class SignatureForm(CmerForm):

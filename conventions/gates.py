@@ -47,12 +47,15 @@ def protocol_in_force(commune: Commune, on: datetime.date | None = None) -> Deci
     """ALLOWED if ``commune`` has a protocol or renewal in force on ``on`` (default: today).
 
     Amendments do not count on their own: they change a protocol, they do not install the cell.
-    Otherwise a denial whose reason says why (none, unsigned, not yet effective, expired,
-    terminated) and what to do.
+    Only a protocol whose signatures both sides recorded themselves counts (``with_sides()``:
+    a stored "signed" status without them reads as awaiting signatures). Otherwise a denial
+    whose reason says why (none, unsigned, not yet effective, expired, terminated) and what to
+    do. One query.
     """
     day = on or timezone.localdate()
     conventions = list(
-        Convention.objects.filter(commune=commune)
+        Convention.objects.with_sides()
+        .filter(commune=commune)
         .exclude(kind=Convention.Kind.AMENDMENT)
         .order_by("-effective_date", "-pk")
     )
@@ -73,7 +76,7 @@ def protocol_in_force(commune: Commune, on: datetime.date | None = None) -> Deci
         if state in (Convention.Status.DRAFT, Convention.Status.AWAITING_SIGNATURES)
     ]
     if pending:
-        why = _("le protocole est en préparation et n'est pas encore signé.")
+        why = _("le protocole est en préparation et n'est pas encore signé par les deux parties.")
         return denied(f"{prefix}{why} {_what_to_do()}")
     expired = [c for c, state in states if state == Convention.Status.EXPIRED]
     if expired:

@@ -14,7 +14,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -33,6 +33,44 @@ def add_months(day: datetime.date, months: int) -> datetime.date:
 def signed_document_path(instance: SignedDocument, filename: str) -> str:
     # Never the uploaded name: it could carry anything. A random name under the convention's id.
     return f"conventions/{instance.convention_id}/{uuid.uuid4().hex}.pdf"
+
+
+class Side(models.TextChoices):
+    """The two parties to a convention. Each records only its own half (DESIGN.md, Lifecycles)."""
+
+    COMMUNE = "commune", _("Commune")
+    PREFECTURE = "prefecture", _("Préfecture")
+
+    @property
+    def other(self) -> Side:
+        return Side.PREFECTURE if self == Side.COMMUNE else Side.COMMUNE
+
+
+class ConventionQuerySet(models.QuerySet):
+    def with_sides(self) -> ConventionQuerySet:
+        """Annotate whether each side's signatures are recorded, for ``signed_by_both_sides``.
+
+        Three ``Exists()`` subqueries, so list pages and the transmission gate know, in the
+        same statement, which signed conventions really carry both parties' signatures.
+        """
+        recorded = Signatory.objects.filter(
+            convention=OuterRef("pk"), signature_recorded_by__isnull=False
+        )
+        return self.annotate(
+            sides_commune_signed=Exists(recorded.filter(side=Side.COMMUNE)),
+            sides_prefecture_signed=Exists(recorded.filter(side=Side.PREFECTURE)),
+            sides_unsigned_left=Exists(
+                Signatory.objects.filter(
+                    convention=OuterRef("pk"), signature_recorded_by__isnull=True
+                )
+            ),
+        )
+
+    def signed_by_both_sides(self) -> ConventionQuerySet:
+        """Conventions whose every signatory's signature is recorded, on both sides."""
+        return self.with_sides().filter(
+            sides_commune_signed=True, sides_prefecture_signed=True, sides_unsigned_left=False
+        )
 
 
 class Convention(models.Model):
@@ -90,6 +128,19 @@ class Convention(models.Model):
     )
     terminated_on = models.DateField(_("résiliée le"), null=True, blank=True)
     termination_reason = models.CharField(_("motif de résiliation"), max_length=300, blank=True)
+    terminated_at = models.DateTimeField(_("résiliation enregistrée le"), null=True, blank=True)
+    terminated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("résiliation enregistrée par"),
+    )
+    terminated_side = models.CharField(
+        _("résiliée par la partie"), max_length=12, choices=Side.choices, blank=True
+    )
+    termination_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     signed_at = models.DateTimeField(_("signature constatée le"), null=True, blank=True)
     created_at = models.DateTimeField(_("rédigée le"), default=timezone.now, editable=False)
     created_by = models.ForeignKey(
@@ -98,6 +149,10 @@ class Convention(models.Model):
         related_name="+",
         verbose_name=_("rédigée par"),
     )
+    # The side that drafted it: until both have signed, only that side edits or abandons it.
+    created_side = models.CharField(_("rédigée par la partie"), max_length=12, choices=Side.choices)
+
+    objects = ConventionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("convention")
@@ -115,6 +170,10 @@ class Convention(models.Model):
             models.CheckConstraint(
                 name="convention_terminated_has_reason",
                 condition=~Q(status="terminated") | ~Q(termination_reason=""),
+            ),
+            models.CheckConstraint(
+                name="convention_created_side",
+                condition=Q(created_side__in=["commune", "prefecture"]),
             ),
         ]
         indexes = [models.Index(fields=["commune", "status", "effective_date"])]
@@ -158,15 +217,50 @@ class Convention(models.Model):
         end = self.period_end_on(day)
         return end - datetime.timedelta(days=self.notice_period_days) if end else None
 
+    # -- signatures ---------------------------------------------------------------------------
+
+    @property
+    def signed_by_both_sides(self) -> bool:
+        """Every signatory's signature recorded, and at least one on each side.
+
+        Read from ``ConventionQuerySet.with_sides()`` annotations when present (list pages,
+        the gate), else one query. A stored "signed" status without this (data written around
+        the actions) is not trusted: ``state_on`` then says "awaiting signatures".
+        """
+        if hasattr(self, "sides_commune_signed"):
+            return bool(
+                self.sides_commune_signed
+                and self.sides_prefecture_signed
+                and not self.sides_unsigned_left
+            )
+        if self.pk is None:
+            return False
+        rows = list(self.signatories.values_list("side", "signature_recorded_by_id"))
+        return (
+            all(recorder is not None for _side, recorder in rows)
+            and any(side == Side.COMMUNE for side, _r in rows)
+            and any(side == Side.PREFECTURE for side, _r in rows)
+        )
+
     def state_on(self, day: datetime.date | None = None) -> str:
-        """The lifecycle state on ``day``: stored status, or in force / expired for signed ones."""
+        """The lifecycle state on ``day``: stored status, or in force / expired for signed ones.
+
+        A convention counts as signed only when both sides recorded their signatures.
+        """
         day = day or timezone.localdate()
         if self.status == self.Status.TERMINATED:
             # A signed convention terminated at a future date is judged by its dates until then.
-            if self.signed_at is None or self.terminated_on is None or self.terminated_on <= day:
+            if (
+                self.signed_at is None
+                or self.terminated_on is None
+                or self.terminated_on <= day
+                or not self.signed_by_both_sides
+            ):
                 return self.Status.TERMINATED
         elif self.status != self.Status.SIGNED:
             return self.status
+        elif not self.signed_by_both_sides:
+            return self.Status.AWAITING_SIGNATURES
         if day < self.effective_date:
             return self.Status.SIGNED
         end = self.period_end_on(day)
@@ -198,19 +292,74 @@ class Signatory(models.Model):
         PROSECUTOR = "prosecutor", _("Procureur de la République")
         OTHER = "other", _("Autre")
 
+    # Capacities that can only sign for one side (``Capacity.OTHER`` may sign for either).
+    PREFECTURE_CAPACITIES = (Capacity.PREFECT, Capacity.POLICE_PREFECT, Capacity.PROSECUTOR)
+    COMMUNE_CAPACITIES = (Capacity.MAYOR,)
+
     convention = models.ForeignKey(Convention, on_delete=models.PROTECT, related_name="signatories")
+    side = models.CharField(_("partie"), max_length=12, choices=Side.choices)
     name = models.CharField(_("nom"), max_length=150)
     capacity = models.CharField(_("qualité"), max_length=20, choices=Capacity.choices)
     capacity_detail = models.CharField(_("précision"), max_length=150, blank=True)
     signed_on = models.DateField(_("date de signature"), null=True, blank=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Who recorded the signature in the app, and when: a holder of this side's role only.
+    signature_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("signature enregistrée par"),
+    )
+    signature_recorded_at = models.DateTimeField(
+        _("signature enregistrée le"), null=True, blank=True
+    )
+    # The PDF version the signature covers: a version uploaded later is not covered by it.
+    signed_document = models.ForeignKey(
+        "SignedDocument",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("version signée"),
+    )
 
     class Meta:
         verbose_name = _("signataire")
         verbose_name_plural = _("signataires")
         ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                name="signatory_side",
+                condition=Q(side__in=["commune", "prefecture"]),
+            ),
+            # A prefect, a police prefect or a prosecutor signs for the State, a mayor for the
+            # commune: neither side can list the other's office holder as its own.
+            models.CheckConstraint(
+                name="signatory_capacity_matches_side",
+                condition=(
+                    ~Q(capacity__in=["prefect", "police_prefect", "prosecutor"])
+                    | Q(side="prefecture")
+                )
+                & (~Q(capacity="mayor") | Q(side="commune")),
+            ),
+            models.CheckConstraint(
+                name="signatory_recorded_signature_complete",
+                condition=Q(signature_recorded_by__isnull=True)
+                | Q(signed_on__isnull=False, signature_recorded_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_capacity_display()} — convention {self.convention_id}"
+
+    @property
+    def is_recorded(self) -> bool:
+        """Signed, as recorded in the app by its own side (a date alone is only a proposal)."""
+        return self.signature_recorded_by_id is not None
 
 
 class SignedDocument(models.Model):

@@ -24,7 +24,7 @@ from django.utils.translation import override
 from cmer.accounts.models import Membership, Role
 from cmer.queue import enqueue_on_commit
 
-from .models import Convention, ConventionReminder
+from .models import Convention, ConventionReminder, Side
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,11 @@ def plan_expiry_reminders() -> int:
     """Create and queue the reminders due today. Idempotent: returns how many were created."""
     today = timezone.localdate()
     created = 0
-    candidates = Convention.objects.filter(
-        status=Convention.Status.SIGNED, end_date__isnull=False
-    ).exclude(kind=Convention.Kind.AMENDMENT)
+    candidates = (
+        Convention.objects.with_sides()
+        .filter(status=Convention.Status.SIGNED, end_date__isnull=False)
+        .exclude(kind=Convention.Kind.AMENDMENT)
+    )
     for convention in candidates.iterator():
         if convention.state_on(today) not in (Convention.Status.IN_FORCE, Convention.Status.SIGNED):
             continue
@@ -131,4 +133,63 @@ def send_convention_reminder(reminder_id: int) -> int:
         reminder.recipients = len(messages)
         reminder.save()
     logger.info("Convention reminder %s sent to %s recipient(s)", reminder_id, len(messages))
+    return len(messages)
+
+
+def other_side_recipients(convention: Convention) -> list[str]:
+    """The other party's representatives: the department's liaisons when the commune side
+    terminated, the commune's referents when the prefecture did."""
+    memberships = Membership.objects.active()
+    if convention.terminated_side == Side.COMMUNE:
+        memberships = memberships.filter(
+            department_id=convention.commune.department_id, role=Role.LIAISON
+        )
+    else:
+        memberships = memberships.filter(commune_id=convention.commune_id, role=Role.REFERENT)
+    return sorted(set(memberships.values_list("user__email", flat=True)))
+
+
+@shared_task(
+    name="conventions.send_termination_notice",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_termination_notice(convention_id: int) -> int:
+    """Tell the other party that a convention was terminated. Sent once (idempotent).
+
+    The message names no commune, person or reason: it says that a convention they follow was
+    terminated by the other party, with a link to read it after logging in.
+    """
+    with transaction.atomic():
+        convention = (
+            Convention.objects.select_for_update()
+            .select_related("commune")
+            .filter(pk=convention_id, status=Convention.Status.TERMINATED)
+            .first()
+        )
+        if convention is None or convention.termination_notified_at is not None:
+            return 0
+        recipients = other_side_recipients(convention)
+        link = settings.SITE_URL.rstrip("/") + reverse("conventions:detail", args=[convention.pk])
+        with override(settings.LANGUAGE_CODE):
+            subject = _("[CMER] Une convention a été résiliée par l'autre partie")
+            body = _(
+                "Bonjour,\n\n"
+                "L'autre partie a résilié une convention dont vous assurez le suivi.\n"
+                "Le motif et la date sont consultables après connexion : %(link)s\n\n"
+                "Ce message ne contient aucune information confidentielle."
+            ) % {"link": link}
+        messages = [
+            EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
+            for address in recipients
+        ]
+        if messages:
+            get_connection().send_messages(messages)
+        # Saved through the model (not update()): the audit registration sees the change.
+        convention.termination_notified_at = timezone.now()
+        convention.save(update_fields=["termination_notified_at"])
+    logger.info(
+        "Termination notice for convention %s: %s recipient(s)", convention_id, len(messages)
+    )
     return len(messages)

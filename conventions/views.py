@@ -32,7 +32,8 @@ from .forms import (
     VerifyForm,
 )
 from .gates import current_charters_for, pending_charters_for, protocol_in_force
-from .models import CharterAcknowledgement, Convention, Signatory
+from .models import CharterAcknowledgement, Convention, Side, Signatory
+from .sides import SideRefused, side_label, sides_of
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -48,6 +49,12 @@ def _error_text(error: ValidationError) -> str:
     return " ".join(str(message) for message in error.messages)
 
 
+def _refused(request: HttpRequest, convention: Convention, error: SideRefused) -> HttpResponse:
+    """The other party's part: the page again with the reason, 403, nothing changed."""
+    messages.error(request, error.message)
+    return _render_detail(request, convention, status=403)
+
+
 # -- conventions ------------------------------------------------------------------------------
 
 
@@ -57,6 +64,7 @@ def convention_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     conventions = list(
         access.conventions_visible_to(request.user)
+        .with_sides()
         .select_related("commune", "parent")
         .annotate(document_count=Count("documents"))
         .order_by("commune__name", "-effective_date", "-pk")
@@ -123,6 +131,18 @@ def convention_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not convention.is_editable:
         messages.error(request, _("Une convention signée ne se modifie plus : ajoutez un avenant."))
         return redirect("conventions:detail", pk=convention.pk)
+    if convention.created_side not in sides_of(request.user, convention.commune):
+        refusal = SideRefused(
+            _(
+                "Ce projet a été rédigé par %(side)s : seule cette partie peut le modifier, "
+                "l'envoyer à la signature ou l'abandonner. Rien n'a été modifié."
+            )
+            % {"side": side_label(convention.created_side)}
+        )
+        if request.method == "POST":
+            return _refused(request, convention, refusal)
+        messages.error(request, refusal.message)
+        return redirect("conventions:detail", pk=convention.pk)
     form = ConventionForm(
         request.POST or None,
         communes=access.managed_communes(request.user),
@@ -134,6 +154,8 @@ def convention_edit(request: HttpRequest, pk: int) -> HttpResponse:
             actions.do_update_convention(
                 convention, form.cleaned_data, acting_user=request.user, request=request
             )
+        except SideRefused as error:
+            return _refused(request, convention, error)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -151,7 +173,9 @@ def _render_detail(
     request: HttpRequest, convention: Convention, *, status: int = 200, **forms: Any
 ) -> HttpResponse:
     today = timezone.localdate()
-    signatories = list(convention.signatories.all())
+    signatories = list(
+        convention.signatories.select_related("signature_recorded_by", "signed_document")
+    )
     documents = list(convention.documents.select_related("uploaded_by"))
     children = list(
         access.conventions_visible_to(request.user)
@@ -161,6 +185,19 @@ def _render_detail(
     for child in children:
         child.state_today_label = Convention.Status(child.state_on(today)).label
     state = convention.state_on(today)
+    user_sides = sides_of(request.user, convention.commune)
+    sides = []
+    for side in (Side.COMMUNE, Side.PREFECTURE):
+        own = [s for s in signatories if s.side == side]
+        sides.append(
+            {
+                "side": side,
+                "label": side.label,
+                "signatories": own,
+                "recorded": bool(own) and all(s.is_recorded for s in own),
+                "mine": side in user_sides,
+            }
+        )
     context = {
         "convention": convention,
         "state": state,
@@ -172,8 +209,14 @@ def _render_detail(
         "text_in_force": documents[0] if documents and state == "in_force" else None,
         "children": children,
         "gate": protocol_in_force(convention.commune, today),
-        "all_signed": bool(signatories) and all(s.signed_on for s in signatories),
-        "signatory_form": forms.get("signatory_form") or SignatoryForm(),
+        "all_signed": all(side["recorded"] for side in sides),
+        "sides": sides,
+        "user_sides": user_sides,
+        "drafting_side_label": Side(convention.created_side).label,
+        "may_draft": convention.created_side in user_sides,
+        # Never signed: only the drafting side abandons it. Signed: either party may leave.
+        "may_terminate": convention.signed_at is not None or convention.created_side in user_sides,
+        "signatory_form": forms.get("signatory_form") or SignatoryForm(sides=user_sides),
         "signature_form": forms.get("signature_form"),
         "signature_target": forms.get("signature_target"),
         "document_form": forms.get("document_form") or DocumentForm(),
@@ -193,12 +236,14 @@ def convention_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def signatory_add(request: HttpRequest, pk: int) -> HttpResponse:
     convention = access.get_convention_for_user(request, pk)
-    form = SignatoryForm(request.POST)
+    form = SignatoryForm(request.POST, sides=sides_of(request.user, convention.commune))
     if form.is_valid():
         try:
             actions.do_add_signatory(
                 convention, form.cleaned_data, acting_user=request.user, request=request
             )
+        except SideRefused as error:
+            return _refused(request, convention, error)
         except ValidationError as error:
             messages.error(request, _error_text(error))
         else:
@@ -221,6 +266,8 @@ def signatory_remove(request: HttpRequest, pk: int, signatory_id: int) -> HttpRe
     signatory = _get_signatory(convention, signatory_id)
     try:
         actions.do_remove_signatory(signatory, acting_user=request.user, request=request)
+    except SideRefused as error:
+        return _refused(request, convention, error)
     except ValidationError as error:
         messages.error(request, _error_text(error))
     else:
@@ -241,10 +288,12 @@ def signature_record(request: HttpRequest, pk: int, signatory_id: int) -> HttpRe
                 acting_user=request.user,
                 request=request,
             )
+        except SideRefused as error:
+            return _refused(request, convention, error)
         except ValidationError as error:
             form.add_error("signed_on", error)
         else:
-            messages.success(request, _("La date de signature est enregistrée."))
+            messages.success(request, _("La signature est enregistrée pour votre partie."))
             return redirect("conventions:detail", pk=convention.pk)
     return _render_detail(
         request, convention, status=400, signature_form=form, signature_target=signatory.pk
@@ -255,6 +304,8 @@ def _simple_transition(request: HttpRequest, pk: int, action: Any, success: str)
     convention = access.get_convention_for_user(request, pk)
     try:
         action(convention, acting_user=request.user, request=request)
+    except SideRefused as error:
+        return _refused(request, convention, error)
     except ValidationError as error:
         messages.error(request, _error_text(error))
     else:
@@ -275,7 +326,7 @@ def mark_signed(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         actions.do_mark_signed,
-        _("La signature est constatée : la convention est en vigueur à sa date d'effet."),
+        _("Les deux parties ont signé : la convention est signée et en vigueur à sa date d'effet."),
     )
 
 
@@ -292,10 +343,14 @@ def terminate(request: HttpRequest, pk: int) -> HttpResponse:
                 acting_user=request.user,
                 request=request,
             )
+        except SideRefused as error:
+            return _refused(request, convention, error)
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, _("La convention est résiliée."))
+            messages.success(
+                request, _("La convention est résiliée ; l'autre partie en est avertie par e-mail.")
+            )
             return redirect("conventions:detail", pk=convention.pk)
     return _render_detail(request, convention, status=400, termination_form=form)
 
@@ -312,6 +367,8 @@ def non_renewal(request: HttpRequest, pk: int) -> HttpResponse:
                 acting_user=request.user,
                 request=request,
             )
+        except SideRefused as error:
+            return _refused(request, convention, error)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -329,6 +386,8 @@ def document_upload(request: HttpRequest, pk: int) -> HttpResponse:
             document = actions.do_upload_document(
                 convention, form.cleaned_data["file"], acting_user=request.user, request=request
             )
+        except SideRefused as error:
+            return _refused(request, convention, error)
         except ValidationError as error:
             form.add_error("file", error)
         else:
@@ -411,8 +470,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         raise Http404
     today = timezone.localdate()
     referents = Membership.objects.active(today).filter(commune=OuterRef("pk"), role=Role.REFERENT)
-    conventions = Convention.objects.exclude(kind=Convention.Kind.AMENDMENT).order_by(
-        "-effective_date", "-pk"
+    conventions = (
+        Convention.objects.with_sides()
+        .exclude(kind=Convention.Kind.AMENDMENT)
+        .order_by("-effective_date", "-pk")
     )
     communes = list(
         Commune.objects.filter(department__in=departments)

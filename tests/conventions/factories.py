@@ -11,6 +11,7 @@ from conventions.models import (
     CharterAcknowledgement,
     CharterVersion,
     Convention,
+    Side,
     Signatory,
     SignedDocument,
 )
@@ -38,6 +39,7 @@ def pdf_upload(text: str = "Protocole", name: str = "signe.pdf") -> SimpleUpload
 class ConventionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Convention
+        skip_postgeneration_save = True
 
     commune = factory.SubFactory(CommuneFactory)
     kind = Convention.Kind.PROTOCOL
@@ -47,11 +49,28 @@ class ConventionFactory(factory.django.DjangoModelFactory):
     end_date = factory.LazyAttribute(lambda o: o.effective_date + datetime.timedelta(days=3 * 365))
     status = Convention.Status.DRAFT
     created_by = factory.SubFactory(UserFactory)
+    created_side = Side.COMMUNE
 
     class Params:
+        # Signed as the actions would leave it: a mayor and a prefect, each signature recorded
+        # (by two different people). Without both, the gate does not count it (see the model).
         signed = factory.Trait(
             status=Convention.Status.SIGNED,
             signed_at=factory.LazyFunction(timezone.now),
+            mayor=factory.RelatedFactory(
+                "tests.conventions.factories.SignatoryFactory",
+                factory_related_name="convention",
+                side=Side.COMMUNE,
+                capacity=Signatory.Capacity.MAYOR,
+                recorded=True,
+            ),
+            prefect=factory.RelatedFactory(
+                "tests.conventions.factories.SignatoryFactory",
+                factory_related_name="convention",
+                side=Side.PREFECTURE,
+                capacity=Signatory.Capacity.PREFECT,
+                recorded=True,
+            ),
         )
 
 
@@ -60,8 +79,16 @@ class SignatoryFactory(factory.django.DjangoModelFactory):
         model = Signatory
 
     convention = factory.SubFactory(ConventionFactory)
+    side = Side.COMMUNE
     name = factory.Faker("name", locale="fr_FR")
     capacity = Signatory.Capacity.MAYOR
+
+    class Params:
+        recorded = factory.Trait(
+            signed_on=factory.LazyFunction(timezone.localdate),
+            signature_recorded_by=factory.SubFactory(UserFactory),
+            signature_recorded_at=factory.LazyFunction(timezone.now),
+        )
 
 
 class SignedDocumentFactory(factory.django.DjangoModelFactory):
