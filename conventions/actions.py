@@ -280,9 +280,9 @@ def do_request_signatures(
     """Draft → awaiting signatures: the text is final, signatories are listed."""
     with transaction.atomic():
         current = _lock(convention)
+        _require_drafting_side(acting_user, current)
         if current.status != Convention.Status.DRAFT:
             raise ValidationError(_("Seul un brouillon peut être envoyé à la signature."))
-        _require_drafting_side(acting_user, current)
         if not current.signatories.exists():
             raise ValidationError(_("Ajoutez d'abord les signataires de la convention."))
         current.status = Convention.Status.AWAITING_SIGNATURES

@@ -167,11 +167,18 @@ def check_no_overlap(
     tacit: bool = False,
     exclude_pk: int | None = None,
 ) -> None:
-    """No two protocols / renewals of a commune may cover the same day (terminated ones aside)."""
+    """No two signed protocols / renewals of a commune may cover the same day.
+
+    Only signed ones count (terminated ones up to their termination): a draft, or one awaiting
+    signatures, blocks nobody, so one party's unsigned draft cannot stop the other's, and
+    nobody needs to abandon the other party's draft to make room. ``do_mark_signed`` checks
+    again, so two overlapping drafts can never both be signed.
+    """
     new_end = None if tacit else end
     others = (
         Convention.objects.filter(commune=commune)
         .exclude(kind=Convention.Kind.AMENDMENT)
+        .exclude(status__in=[Convention.Status.DRAFT, Convention.Status.AWAITING_SIGNATURES])
         .exclude(status=Convention.Status.TERMINATED, signed_at__isnull=True)
     )
     if exclude_pk:

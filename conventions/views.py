@@ -50,7 +50,16 @@ def _error_text(error: ValidationError) -> str:
 
 
 def _refused(request: HttpRequest, convention: Convention, error: SideRefused) -> HttpResponse:
-    """The other party's part: the page again with the reason, 403, nothing changed."""
+    """The other party's part: the page again with the reason, 403, nothing changed.
+
+    The attempt itself is kept in the audit trail (who tried what on which convention).
+    """
+    record_event(
+        Event.DENIED,
+        request=request,
+        target=convention,
+        data={"refused": "other_party", "url": request.resolver_match.url_name},
+    )
     messages.error(request, error.message)
     return _render_detail(request, convention, status=403)
 

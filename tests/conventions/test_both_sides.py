@@ -125,6 +125,8 @@ def test_referent_cannot_terminate_or_touch_the_prefectures_draft(world, arles, 
     )
     assert edit.status_code == 403
     prefect = convention.signatories.get()
+    resend = client.post(reverse("conventions:request_signatures", args=[convention.pk]))
+    assert resend.status_code == 403
     remove = client.post(reverse("conventions:signatory_remove", args=[convention.pk, prefect.pk]))
     assert remove.status_code == 403
     assert "préfecture" in remove.content.decode()
@@ -145,6 +147,38 @@ def test_referent_cannot_terminate_or_touch_the_prefectures_draft(world, arles, 
     assert convention.terminated_by == world.liaison
     assert convention.terminated_side == Side.PREFECTURE
     assert snapshot(convention)[6] == before[6]
+
+
+def test_one_partys_draft_blocks_nothing_and_only_one_can_be_signed(world, arles):
+    """No need to abandon the other party's draft to propose one's own for the same period."""
+    theirs = prefecture_draft(world, arles)
+    ours = actions.do_create_convention(
+        arles.commune, protocol_data(reference="ARL-COMMUNE"), acting_user=arles.referent
+    )
+    assert ours.effective_date == theirs.effective_date
+    mayor = actions.do_add_signatory(
+        theirs, {"name": "Maire", "capacity": "mayor"}, acting_user=arles.referent
+    )
+    actions.do_record_signature(
+        theirs.signatories.get(side=Side.PREFECTURE), TODAY(), acting_user=world.liaison
+    )
+    actions.do_record_signature(mayor, TODAY(), acting_user=arles.referent)
+    actions.do_mark_signed(theirs, acting_user=arles.referent)
+    # The commune's competing draft can no longer be signed for the same period.
+    actions.do_add_signatory(
+        ours, {"name": "Maire", "capacity": "mayor"}, acting_user=arles.referent
+    )
+    actions.do_add_signatory(
+        ours, {"name": "Préfet", "capacity": "prefect"}, acting_user=world.liaison
+    )
+    actions.do_request_signatures(ours, acting_user=arles.referent)
+    actions.do_upload_document(ours, pdf_upload("concurrent"), acting_user=arles.referent)
+    for signatory, who in zip(
+        ours.signatories.order_by("side"), (arles.referent, world.liaison), strict=True
+    ):
+        actions.do_record_signature(signatory, TODAY(), acting_user=who)
+    with pytest.raises(ValidationError, match="couvre déjà cette période"):
+        actions.do_mark_signed(ours, acting_user=world.liaison)
 
 
 def test_liaison_cannot_terminate_the_communes_draft(world, as_user):
@@ -282,6 +316,9 @@ def test_referent_cannot_record_the_prefects_signature(world, as_user):
     assert response.status_code == 403
     assert "Seul le représentant de la préfecture" in response.content.decode()
     assert snapshot(convention) == before
+    denied = AuditEntry.objects.filter(event="denied", object_pk=str(convention.pk)).latest("pk")
+    assert denied.actor == world.referent
+    assert denied.additional_data == {"refused": "other_party", "url": "signature"}
     # Nor the other way round.
     mayor = convention.signatories.get(side=Side.COMMUNE)
     url = reverse("conventions:signature", args=[convention.pk, mayor.pk])
