@@ -9,32 +9,49 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from cmer.accounts.models import Membership, Role, User
+from cmer.outbox.effects import claim, effect_key
 
 
-def _send(recipients: list[str], path: str) -> int:
-    if not recipients:
-        return 0
+def _send(task, user_ids, path: str) -> int:  # type: ignore[no-untyped-def]
+    """One e-mail per active recipient, each claimed once for this message (cmer.outbox.effects).
+
+    A redelivered message (worker killed before its acknowledgement, Redis lost) or a retry
+    after an SMTP error sends only to the recipients not yet served.
+    """
+    recipients = User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", "email")
     body = _(
         "Bonjour,\n\nUn élément de CMER nécessite votre attention :\n%(url)s\n\n"
         "Connectez-vous pour le consulter. Ce message ne contient volontairement aucune "
         "information sur la situation."
     ) % {"url": settings.SITE_URL.rstrip("/") + path}
-    return send_mail(
-        _("CMER — un signalement nécessite votre attention"),
-        body,
-        settings.DEFAULT_FROM_EMAIL,
-        recipients,
-        fail_silently=False,
-    )
+    event = effect_key(task)
+    sent = 0
+    for user_id, address in recipients.order_by("pk"):
+        with claim(f"{event}:{user_id}") as first:
+            if first:
+                sent += send_mail(
+                    _("CMER — un signalement nécessite votre attention"),
+                    body,
+                    settings.DEFAULT_FROM_EMAIL,
+                    [address],
+                    fail_silently=False,
+                )
+    return sent
 
 
-def _emails(user_ids) -> list[str]:  # type: ignore[no-untyped-def]
-    return list(
-        User.objects.filter(pk__in=user_ids, is_active=True).values_list("email", flat=True)
-    )
+# E-mail tasks: retried on SMTP/network errors (smtplib's errors are OSError) with countdowns
+# below the visibility timeout; acks_late so a killed worker's message comes back.
+NOTIFICATION = {
+    "bind": True,
+    "acks_late": True,
+    "autoretry_for": (OSError,),
+    "retry_backoff": 30,
+    "retry_backoff_max": 120,
+    "max_retries": 5,
+}
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
+@shared_task(**NOTIFICATION)
 def notify_referents(self, referral_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
     from .models import Referral
 
@@ -46,20 +63,20 @@ def notify_referents(self, referral_id: int, kind: str) -> int:  # type: ignore[
         .filter(role=Role.REFERENT, commune=referral.commune)
         .values("user_id")
     )
-    return _send(_emails(user_ids), reverse("cases:detail", args=[referral.pk]))
+    return _send(self, user_ids, reverse("cases:detail", args=[referral.pk]))
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
+@shared_task(**NOTIFICATION)
 def notify_commune_referents(self, commune_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
     user_ids = (
         Membership.objects.active()
         .filter(role=Role.REFERENT, commune_id=commune_id)
         .values("user_id")
     )
-    return _send(_emails(user_ids), reverse("cases:state_info_list"))
+    return _send(self, user_ids, reverse("cases:state_info_list"))
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
+@shared_task(**NOTIFICATION)
 def notify_liaisons(self, referral_id: int) -> int:  # type: ignore[no-untyped-def]
     from .models import Referral
 
@@ -71,9 +88,9 @@ def notify_liaisons(self, referral_id: int) -> int:  # type: ignore[no-untyped-d
         .filter(role=Role.LIAISON, department_id=referral.commune.department_id)
         .values("user_id")
     )
-    return _send(_emails(user_ids), reverse("cases:detail", args=[referral.pk]))
+    return _send(self, user_ids, reverse("cases:detail", args=[referral.pk]))
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
+@shared_task(**NOTIFICATION)
 def notify_user(self, user_id: int, referral_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
-    return _send(_emails([user_id]), reverse("cases:detail", args=[referral_id]))
+    return _send(self, [user_id], reverse("cases:detail", args=[referral_id]))

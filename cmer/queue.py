@@ -4,6 +4,11 @@ A task enqueued inside a transaction may run before the data it needs is visible
 is then rolled back: so it is sent on commit. And a broker that is down at that moment must not
 lose it: the task is first written to the outbox (cmer.outbox) in the same transaction, marked sent
 once the broker took it, and re-sent by a beat job otherwise. Tasks take ids only.
+
+Each row is sent with the Celery task id ``cmer-outbox-<row id>``: a re-send of a row whose
+first publish reached Redis after all is the same event, which idempotent tasks recognise
+(cmer.outbox.effects). Publishing gives up after about 2 s (socket timeouts in settings, one
+retry): a request never waits longer on a dead broker.
 """
 
 from __future__ import annotations
@@ -23,18 +28,28 @@ logger = logging.getLogger(__name__)
 RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
 
+def task_id_for(queued_id: int) -> str:
+    return f"cmer-outbox-{queued_id}"
+
+
 def _send(queued_id: int) -> bool:
     queued = QueuedTask.objects.filter(pk=queued_id, sent_at__isnull=True).first()
     if queued is None:
         return True
     if current_app.conf.task_always_eager:
         # Embedded mode and tests: run in-process; a failing task must fail loudly here.
-        current_app.tasks[queued.task_name].apply(args=queued.args, throw=True)
+        current_app.tasks[queued.task_name].apply(
+            args=queued.args, task_id=task_id_for(queued.pk), throw=True
+        )
         QueuedTask.objects.filter(pk=queued.pk).update(sent_at=timezone.now(), attempts=1)
         return True
     try:
         current_app.send_task(
-            queued.task_name, args=queued.args, retry=True, retry_policy=RETRY_POLICY
+            queued.task_name,
+            args=queued.args,
+            task_id=task_id_for(queued.pk),
+            retry=True,
+            retry_policy=RETRY_POLICY,
         )
     except Exception as exc:  # broker unreachable: keep the row, the beat job retries
         QueuedTask.objects.filter(pk=queued.pk).update(
@@ -62,3 +77,13 @@ def resend_unsent(older_than: timedelta = timedelta(minutes=1)) -> int:
     limit = timezone.now() - older_than
     pending = QueuedTask.objects.filter(sent_at__isnull=True, created_at__lte=limit)
     return sum(_send(pk) for pk in pending.values_list("pk", flat=True)[:500])
+
+
+def prune(older_than: timedelta = timedelta(days=30)) -> int:
+    """Drop sent outbox rows and recorded effects older than any redelivery. Returns the count."""
+    from cmer.outbox.models import TaskEffect
+
+    limit = timezone.now() - older_than
+    sent, _ = QueuedTask.objects.filter(sent_at__lt=limit).delete()
+    effects, _ = TaskEffect.objects.filter(created_at__lt=limit).delete()
+    return sent + effects

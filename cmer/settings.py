@@ -347,22 +347,62 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Celery: no REDIS_URL means tasks run eagerly in-process (embedded default).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = REDIS_URL or None
+# No result backend: no caller reads a task's result, and the Redis backend retried 20 x 1 s
+# inside the request that queued a task when Redis was down. Tasks record what they did in
+# PostgreSQL (bundle state, reminder rows, cmer.outbox.TaskEffect) instead.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# At-least-once delivery: a message is acknowledged after its task ran, and requeued when the
+# pool process running it dies; tasks with an outside effect are made idempotent by a key in
+# PostgreSQL (cmer.outbox.effects), so a redelivery sends nothing twice.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task of a worker killed as a whole (container kill, host crash) stays unacknowledged in
+# Redis until the visibility timeout, then a running worker's sweep (every
+# unacked_restore_interval seconds) puts it back: redelivered within 300 + 10 s. The time limits
+# stay below it, so a task still running is never handed to a second worker. Countdowns of
+# retries stay below it too (retry_backoff_max in the tasks), for the same reason.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 270)
+# The soft limit leaves a task time to record its failure (30 s before the hard one).
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - max(1, min(30, CELERY_TASK_TIME_LIMIT // 9))
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "CELERY_TASK_TIME_LIMIT must be at least 2 and below CELERY_VISIBILITY_TIMEOUT."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+    # A request publishing to a dead or unreachable Redis gives up within about 2 s (one
+    # retry, cmer.queue.RETRY_POLICY); the outbox sends the task later.
+    "socket_connect_timeout": 1,
+    "socket_timeout": 1,
+}
+# Heartbeats for /healthz (cmer.heartbeat): the worker writes one from its consumer's event
+# loop, beat from its scheduler loop, every CMER_HEARTBEAT_SECONDS.
+CELERY_BEAT_SCHEDULER = "cmer.heartbeat:HeartbeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 15
+CMER_HEARTBEAT_SECONDS = env_int("CMER_HEARTBEAT_SECONDS", 30)
+CMER_HEARTBEAT_STALE_SECONDS = 120
 from celery.schedules import crontab  # noqa: E402
 
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Outbox: tasks the broker could not take when their transaction committed (cmer/queue.py).
-    "outbox-resend-unsent": {"task": "cmer.outbox.resend_unsent", "schedule": 60.0},
+    "outbox-resend-unsent": {
+        "task": "cmer.outbox.resend_unsent",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    # Outbox: sent rows and recorded task effects older than 30 days.
+    "outbox-prune": {"task": "cmer.outbox.prune", "schedule": crontab(hour=3, minute=45)},
     # Audit: chain the entries recorded since the last seal (cmer.audit.sealing).
     "audit-seal-pending": {"task": "cmer.audit.seal_pending", "schedule": 10.0},
     # Audit: verify the chain, then seal its head with an HMAC checkpoint (cmer.audit.tasks).

@@ -24,3 +24,35 @@ class QueuedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} #{self.pk}"
+
+
+class TaskEffect(models.Model):
+    """One outside effect of a task (an e-mail to one recipient, …), recorded once.
+
+    A Celery message can be delivered more than once (acks_late: a worker killed after the
+    effect but before the acknowledgement, an acknowledgement lost with Redis). The task claims
+    ``key`` (task id + recipient) in the transaction that performs the effect: a redelivery
+    finds the key taken and does nothing (cmer.outbox.effects.claim).
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Heartbeat(models.Model):
+    """Last sign of life of a background process ("worker", "beat"), read by /healthz.
+
+    Written every CMER_HEARTBEAT_SECONDS by the process itself (cmer.heartbeat): the worker from
+    its consumer's event loop (stops when the consumer is disconnected or stuck), beat from its
+    scheduler loop. One row per kind: any live worker keeps "worker" fresh.
+    """
+
+    name = models.CharField(max_length=20, primary_key=True)
+    seen_at = models.DateTimeField()
+    hostname = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.seen_at:%Y-%m-%dT%H:%M:%S%z}"

@@ -49,11 +49,15 @@ def test_unreachable_broker_keeps_the_task_for_the_resend_job(
     assert queued.last_error == "ConnectionRefusedError"
 
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args, **kw: sent.append((name, args)))
+    monkeypatch.setattr(
+        app, "send_task", lambda name, args, **kw: sent.append((name, args, kw["task_id"]))
+    )
     from datetime import timedelta
 
     assert resend_unsent(older_than=timedelta(0)) == 1
-    assert sent == [("tests.record_call", [8, "granted"])]
+    # The row's own task id: if the first publish reached Redis after all, the task sees the
+    # same event twice and its effects are not repeated (cmer.outbox.effects).
+    assert sent == [("tests.record_call", [8, "granted"], f"cmer-outbox-{queued.pk}")]
     queued.refresh_from_db()
     assert queued.sent_at is not None
 
@@ -75,3 +79,23 @@ def test_rolled_back_work_sends_nothing(django_capture_on_commit_callbacks):
 def test_personal_data_cannot_be_enqueued():
     with pytest.raises(TypeError):
         enqueue_on_commit(record_call, {"surname": "Dupont"}, "x")
+
+
+@pytest.mark.django_db
+def test_prune_drops_only_old_sent_rows_and_effects():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cmer.outbox.models import TaskEffect
+    from cmer.queue import prune
+
+    old = timezone.now() - timedelta(days=31)
+    QueuedTask.objects.create(task_name="a", created_at=old, sent_at=old)
+    kept_unsent = QueuedTask.objects.create(task_name="b", created_at=old)
+    kept_recent = QueuedTask.objects.create(task_name="c", sent_at=timezone.now())
+    TaskEffect.objects.create(key="old", created_at=old)
+    TaskEffect.objects.create(key="new")
+    assert prune() == 2
+    assert set(QueuedTask.objects.values_list("pk", flat=True)) == {kept_unsent.pk, kept_recent.pk}
+    assert list(TaskEffect.objects.values_list("key", flat=True)) == ["new"]
