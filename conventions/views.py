@@ -33,7 +33,7 @@ from .forms import (
 )
 from .gates import current_charters_for, pending_charters_for, protocol_in_force
 from .models import CharterAcknowledgement, Convention, Side, Signatory
-from .sides import SideRefused, side_label, sides_of
+from .sides import SideRefused, require_side, side_label, sides_of
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -288,6 +288,13 @@ def signatory_remove(request: HttpRequest, pk: int, signatory_id: int) -> HttpRe
 def signature_record(request: HttpRequest, pk: int, signatory_id: int) -> HttpResponse:
     convention = access.get_convention_for_user(request, pk)
     signatory = _get_signatory(convention, signatory_id)
+    if signatory.side not in sides_of(request.user, convention.commune):
+        # Refused before the date is even read: the other party's signature is not ours to
+        # record, whatever the date says (the action checks again).
+        try:
+            require_side(request.user, convention.commune, signatory.side)
+        except SideRefused as error:
+            return _refused(request, convention, error)
     form = SignatureForm(request.POST, convention=convention)
     if form.is_valid():
         try:

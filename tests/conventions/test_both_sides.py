@@ -319,6 +319,10 @@ def test_referent_cannot_record_the_prefects_signature(world, as_user):
     denied = AuditEntry.objects.filter(event="denied", object_pk=str(convention.pk)).latest("pk")
     assert denied.actor == world.referent
     assert denied.additional_data == {"refused": "other_party", "url": "signature"}
+    # A bad date changes nothing to the answer: it is not the referent's signature to record.
+    response = as_user(world.referent).post(url, {"signed_on": "2099-01-01"})
+    assert response.status_code == 403
+    assert snapshot(convention) == before
     # Nor the other way round.
     mayor = convention.signatories.get(side=Side.COMMUNE)
     url = reverse("conventions:signature", args=[convention.pk, mayor.pk])
