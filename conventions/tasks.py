@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from cmer.accounts.models import Membership, Role
+from cmer.outbox.effects import claim
 from cmer.queue import enqueue_on_commit
 
 from .models import Convention, ConventionReminder, Side
@@ -136,9 +137,9 @@ def send_convention_reminder(reminder_id: int) -> int:
     return len(messages)
 
 
-def other_side_recipients(convention: Convention) -> list[str]:
-    """The other party's representatives: the department's liaisons when the commune side
-    terminated, the commune's referents when the prefecture did."""
+def other_side_recipients(convention: Convention) -> list[tuple[int, str]]:
+    """The other party's representatives, as (user id, address): the department's liaisons
+    when the commune side terminated, the commune's referents when the prefecture did."""
     memberships = Membership.objects.active()
     if convention.terminated_side == Side.COMMUNE:
         memberships = memberships.filter(
@@ -146,50 +147,49 @@ def other_side_recipients(convention: Convention) -> list[str]:
         )
     else:
         memberships = memberships.filter(commune_id=convention.commune_id, role=Role.REFERENT)
-    return sorted(set(memberships.values_list("user__email", flat=True)))
+    return sorted(set(memberships.values_list("user_id", "user__email")))
 
 
 @shared_task(
     name="conventions.send_termination_notice",
+    bind=True,
+    acks_late=True,
     autoretry_for=(OSError,),
-    retry_backoff=True,
+    retry_backoff=30,
+    retry_backoff_max=120,
     max_retries=5,
 )
-def send_termination_notice(convention_id: int) -> int:
-    """Tell the other party that a convention was terminated. Sent once (idempotent).
+def send_termination_notice(self, convention_id: int) -> int:  # type: ignore[no-untyped-def]
+    """Tell the other party that a convention was terminated: one e-mail per person, once.
 
+    Each e-mail is claimed per convention and recipient (``cmer.outbox.effects.claim``): a
+    redelivered message, a retry after an SMTP error or a second queueing sends nothing twice.
     The message names no commune, person or reason: it says that a convention they follow was
     terminated by the other party, with a link to read it after logging in.
     """
-    with transaction.atomic():
-        convention = (
-            Convention.objects.select_for_update()
-            .select_related("commune")
-            .filter(pk=convention_id, status=Convention.Status.TERMINATED)
-            .first()
-        )
-        if convention is None or convention.termination_notified_at is not None:
-            return 0
-        recipients = other_side_recipients(convention)
-        link = settings.SITE_URL.rstrip("/") + reverse("conventions:detail", args=[convention.pk])
-        with override(settings.LANGUAGE_CODE):
-            subject = _("[CMER] Une convention a été résiliée par l'autre partie")
-            body = _(
-                "Bonjour,\n\n"
-                "L'autre partie a résilié une convention dont vous assurez le suivi.\n"
-                "Le motif et la date sont consultables après connexion : %(link)s\n\n"
-                "Ce message ne contient aucune information confidentielle."
-            ) % {"link": link}
-        messages = [
-            EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
-            for address in recipients
-        ]
-        if messages:
-            get_connection().send_messages(messages)
-        # Saved through the model (not update()): the audit registration sees the change.
-        convention.termination_notified_at = timezone.now()
-        convention.save(update_fields=["termination_notified_at"])
-    logger.info(
-        "Termination notice for convention %s: %s recipient(s)", convention_id, len(messages)
+    convention = (
+        Convention.objects.select_related("commune")
+        .filter(pk=convention_id, status=Convention.Status.TERMINATED)
+        .first()
     )
-    return len(messages)
+    if convention is None or convention.termination_notified_at is not None:
+        return 0
+    link = settings.SITE_URL.rstrip("/") + reverse("conventions:detail", args=[convention.pk])
+    with override(settings.LANGUAGE_CODE):
+        subject = _("[CMER] Une convention a été résiliée par l'autre partie")
+        body = _(
+            "Bonjour,\n\n"
+            "L'autre partie a résilié une convention dont vous assurez le suivi.\n"
+            "Le motif et la date sont consultables après connexion : %(link)s\n\n"
+            "Ce message ne contient aucune information confidentielle."
+        ) % {"link": link}
+    sent = 0
+    for user_id, address in other_side_recipients(convention):
+        with claim(f"conventions.termination:{convention.pk}:{user_id}") as first:
+            if first:
+                sent += EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]).send()
+    # Saved through the model (not update()): the audit registration sees the change.
+    convention.termination_notified_at = timezone.now()
+    convention.save(update_fields=["termination_notified_at"])
+    logger.info("Termination notice for convention %s: %s recipient(s)", convention_id, sent)
+    return sent
