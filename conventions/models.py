@@ -50,26 +50,27 @@ class ConventionQuerySet(models.QuerySet):
     def with_sides(self) -> ConventionQuerySet:
         """Annotate whether each side's signatures are recorded, for ``signed_by_both_sides``.
 
-        Three ``Exists()`` subqueries, so list pages and the transmission gate know, in the
-        same statement, which signed conventions really carry both parties' signatures.
+        Per side, ``Exists()`` of a recorded and of an unrecorded signatory: list pages and the
+        transmission gate know, in the same statement, which signed conventions really carry
+        both parties' signatures.
         """
-        recorded = Signatory.objects.filter(
-            convention=OuterRef("pk"), signature_recorded_by__isnull=False
-        )
+        signatories = Signatory.objects.filter(convention=OuterRef("pk"))
+        recorded = signatories.filter(signature_recorded_by__isnull=False)
+        pending = signatories.filter(signature_recorded_by__isnull=True)
         return self.annotate(
             sides_commune_signed=Exists(recorded.filter(side=Side.COMMUNE)),
+            sides_commune_pending=Exists(pending.filter(side=Side.COMMUNE)),
             sides_prefecture_signed=Exists(recorded.filter(side=Side.PREFECTURE)),
-            sides_unsigned_left=Exists(
-                Signatory.objects.filter(
-                    convention=OuterRef("pk"), signature_recorded_by__isnull=True
-                )
-            ),
+            sides_prefecture_pending=Exists(pending.filter(side=Side.PREFECTURE)),
         )
 
     def signed_by_both_sides(self) -> ConventionQuerySet:
         """Conventions whose every signatory's signature is recorded, on both sides."""
         return self.with_sides().filter(
-            sides_commune_signed=True, sides_prefecture_signed=True, sides_unsigned_left=False
+            sides_commune_signed=True,
+            sides_commune_pending=False,
+            sides_prefecture_signed=True,
+            sides_prefecture_pending=False,
         )
 
 
@@ -228,11 +229,7 @@ class Convention(models.Model):
         the actions) is not trusted: ``state_on`` then says "awaiting signatures".
         """
         if hasattr(self, "sides_commune_signed"):
-            return bool(
-                self.sides_commune_signed
-                and self.sides_prefecture_signed
-                and not self.sides_unsigned_left
-            )
+            return self.commune_side_signed and self.prefecture_side_signed
         if self.pk is None:
             return False
         rows = list(self.signatories.values_list("side", "signature_recorded_by_id"))
@@ -241,6 +238,16 @@ class Convention(models.Model):
             and any(side == Side.COMMUNE for side, _r in rows)
             and any(side == Side.PREFECTURE for side, _r in rows)
         )
+
+    @property
+    def commune_side_signed(self) -> bool:
+        """From ``with_sides()``: the commune's signatories all recorded (at least one)."""
+        return bool(self.sides_commune_signed and not self.sides_commune_pending)
+
+    @property
+    def prefecture_side_signed(self) -> bool:
+        """From ``with_sides()``: the prefecture's signatories all recorded (at least one)."""
+        return bool(self.sides_prefecture_signed and not self.sides_prefecture_pending)
 
     def state_on(self, day: datetime.date | None = None) -> str:
         """The lifecycle state on ``day``: stored status, or in force / expired for signed ones.

@@ -529,6 +529,10 @@ def test_detail_page_shows_each_side_and_only_ones_own_buttons(world, as_user):
     assert world.referent.get_full_name() in content  # who recorded the commune's signature
     liaison_page = as_user(world.liaison).get(detail(convention)).content.decode()
     assert signature_urls(liaison_page) == {prefect.pk}
+    # The list says the same, side by side.
+    listing = as_user(world.liaison).get(reverse("conventions:list")).content.decode()
+    cell = listing.split(f'data-testid="sides-{convention.pk}">')[1].split("</td>")[0]
+    assert cell == "Commune : signée<br>Préfecture : en attente"
 
 
 # -- existing data -----------------------------------------------------------------------------
