@@ -48,8 +48,13 @@ def _make_fetcher():  # type: ignore[no-untyped-def]
     return RestrictedURLFetcher(allowed_protocols={"data", "file"}, allow_redirects=False)
 
 
-def render_pdf(template_name: str, context: dict[str, Any], *, css: str = "") -> bytes:
-    """Render a Django template to PDF bytes, with only local, allowed resources."""
+def render_pdf(
+    template_name: str, context: dict[str, Any], *, css: str = "", pdf_variant: str | None = None
+) -> bytes:
+    """Render a Django template to PDF bytes, with only local, allowed resources.
+
+    ``pdf_variant``: e.g. ``"pdf/a-3b"`` for documents that are archived (minutes).
+    """
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 
@@ -58,4 +63,5 @@ def render_pdf(template_name: str, context: dict[str, Any], *, css: str = "") ->
     font_config = FontConfiguration()
     stylesheets = [CSS(string=css, font_config=font_config, url_fetcher=fetcher)] if css else []
     document = HTML(string=html, base_url=None, url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=stylesheets, font_config=font_config)
+    options: dict[str, Any] = {"pdf_variant": pdf_variant} if pdf_variant else {}
+    return document.write_pdf(stylesheets=stylesheets, font_config=font_config, **options)

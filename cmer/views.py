@@ -97,8 +97,16 @@ def sections_for(roles: set[Role]) -> list[dict[str, object]]:
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    from django.utils import timezone
+
+    from meetings.access import action_items_for_home
+
     roles = set(getattr(request, "roles", set()))
-    return render(request, "home.html", {"sections": sections_for(roles)})
+    context = {"sections": sections_for(roles), "today": timezone.localdate()}
+    if request.user.is_authenticated:
+        # Cell action items due soon or overdue (the owner's and the referent's): dates only.
+        context["home_actions"] = list(action_items_for_home(request.user)[:20])
+    return render(request, "home.html", context)
 
 
 @login_not_required

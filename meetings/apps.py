@@ -5,3 +5,19 @@ from django.utils.translation import gettext_lazy as _
 class MeetingsConfig(AppConfig):
     name = "meetings"
     verbose_name = _("Réunions de la cellule")
+
+    def ready(self) -> None:
+        from cmer.audit.core import register
+
+        from . import models
+
+        # Every change is in the trail; free text and names only as "changed".
+        register(models.Meeting)
+        register(models.Invitation)
+        register(models.ExternalParticipant, sensitive=("name",))
+        register(models.AgendaItem, sensitive=("notes",))
+        register(models.Decision, sensitive=("text",))
+        register(models.ActionItem, sensitive=("what",))
+        register(models.ReviewComment, sensitive=("text",))
+        register(models.MinutesAddendum, sensitive=("reason", "text"))
+        register(models.MinutesDocument)

@@ -1,0 +1,206 @@
+"""Read side of meetings: who may see which meeting and what they may do with it.
+
+- The referent of a commune runs its cell: every meeting of the commune, and manages them.
+- An invited cell member or liaison reads the meetings they were invited to (while they still
+  hold a role there; a withdrawn invitation gives nothing).
+- The liaison also sees the department's calendar: dates, commune, held or not, how many
+  referrals were discussed, no content (``department_calendar``).
+- Everybody else (other communes, agents, training coordinator, DPO, technical administrator,
+  superuser) gets 404 exactly like a missing id (DESIGN.md invariant 7).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from cmer import permissions
+from cmer.accounts.models import Membership, Role, User
+from cmer.audit.core import record_denial
+
+from .models import ActionItem, AgendaItem, Meeting, MinutesDocument
+
+CELL_ROLES = (Role.CELL_MEMBER, Role.REFERENT, Role.LIAISON)
+SOON_DAYS = 7
+
+
+def _invited(user: Any) -> Exists:
+    from .models import Invitation
+
+    return Exists(
+        Invitation.objects.filter(
+            meeting=OuterRef("pk"), user_id=user.pk, withdrawn_at__isnull=True
+        )
+    )
+
+
+def meetings_visible_to(user: Any) -> QuerySet[Meeting]:
+    """Meetings whose content ``user`` may read. SQL only (literal commune ids + ``Exists``)."""
+    parts = []
+    referent = permissions.in_communes_where(user, Role.REFERENT)
+    if referent is not None:
+        parts.append(referent)
+    cell = permissions.in_communes_where(user, *CELL_ROLES)
+    if cell is not None:
+        parts.append(cell & Q(_invited(user)))
+    if not parts:
+        return Meeting.objects.none()
+    q = parts[0]
+    for part in parts[1:]:
+        q |= part
+    return Meeting.objects.filter(q)
+
+
+@dataclass
+class Capabilities:
+    manage: bool = False  # plan, agenda, attendance, decisions, approve (referent of the commune)
+    invited: bool = False
+    propose_correction: bool = False
+    update_own_actions: bool = False
+
+
+def capabilities(user: Any, meeting: Meeting) -> Capabilities:
+    from .models import Invitation
+
+    roles = permissions.roles_in(user, meeting.commune)
+    caps = Capabilities(manage=Role.REFERENT in roles)
+    caps.invited = Invitation.objects.filter(
+        meeting=meeting, user_id=user.pk, withdrawn_at__isnull=True
+    ).exists()
+    caps.propose_correction = caps.invited and review_open(meeting)
+    caps.update_own_actions = caps.invited or caps.manage
+    return caps
+
+
+def review_open(meeting: Meeting, today: datetime.date | None = None) -> bool:
+    day = today or timezone.localdate()
+    return (
+        meeting.minutes_state == Meeting.Minutes.REVIEW
+        and meeting.review_until is not None
+        and day <= meeting.review_until
+    )
+
+
+def get_meeting_for_user(request: HttpRequest, pk: Any) -> tuple[Meeting, Capabilities]:
+    """The meeting if ``request.user`` may read it, else 404 like a missing id (denial audited)."""
+    meeting = permissions.get_or_404(
+        meetings_visible_to(request.user).select_related("commune", "chair"), request, pk=pk
+    )
+    return meeting, capabilities(request.user, meeting)
+
+
+def require(condition: bool, request: HttpRequest, meeting: Meeting) -> None:
+    """Visible but not allowed for this action: still 404, so that nothing is learned."""
+    if not condition:
+        record_denial(request, Meeting, meeting.pk)
+        raise Http404
+
+
+def planning_communes(user: Any) -> QuerySet:
+    """Communes where ``user`` may plan meetings (referent)."""
+    return permissions.communes_where(user, Role.REFERENT)
+
+
+def invitable_users(commune: Any) -> QuerySet[User]:
+    """Who may be invited: the commune's cell members and referents, the department's liaisons."""
+    memberships = Membership.objects.active().filter(
+        Q(commune=commune, role__in=[Role.CELL_MEMBER, Role.REFERENT])
+        | Q(department_id=commune.department_id, role=Role.LIAISON)
+    )
+    return User.objects.filter(pk__in=memberships.values("user_id"), is_active=True).order_by(
+        "last_name", "first_name", "email"
+    )
+
+
+def chair_choices(commune: Any) -> QuerySet[User]:
+    """Who may chair: a referent or cell member of the commune."""
+    memberships = Membership.objects.active().filter(
+        commune=commune, role__in=[Role.CELL_MEMBER, Role.REFERENT]
+    )
+    return User.objects.filter(pk__in=memberships.values("user_id"), is_active=True).order_by(
+        "last_name", "first_name", "email"
+    )
+
+
+def readable_referral_ids(user: Any, referral_ids: list[int]) -> set[int]:
+    """Among ``referral_ids``, those ``user`` may open (cases' own rules). One query."""
+    if not referral_ids:
+        return set()
+    from cases.access import referrals_readable_by
+
+    return set(referrals_readable_by(user).filter(pk__in=referral_ids).values_list("pk", flat=True))
+
+
+def agenda_referrals_for(user: Any, commune: Any) -> QuerySet:
+    """Referrals of ``commune`` that ``user`` may put on an agenda: those they may read."""
+    from cases.access import referrals_readable_by
+
+    return referrals_readable_by(user).filter(commune=commune)
+
+
+def get_document_for_user(request: HttpRequest, meeting: Meeting, pk: Any) -> MinutesDocument:
+    return permissions.get_or_404(MinutesDocument.objects.filter(meeting=meeting), request, pk=pk)
+
+
+def department_calendar(user: Any) -> QuerySet[Meeting]:
+    """The liaison's view of the department: dates, commune, status, number of referrals
+    discussed. Values only, no content, no names."""
+    communes = permissions.communes_where(user, Role.LIAISON)
+    if communes.query.is_empty():
+        return Meeting.objects.none()
+    return (
+        Meeting.objects.filter(commune__in=communes)
+        .annotate(
+            referral_count=Count(
+                "agenda_items", filter=Q(agenda_items__referral__isnull=False), distinct=True
+            )
+        )
+        .order_by("-starts_at", "-pk")
+    )
+
+
+def action_items_for_home(user: Any, today: datetime.date | None = None) -> QuerySet[ActionItem]:
+    """Open action items due within a week or overdue: the user's own, and those of the
+    meetings of communes where the user is the referent. Only ids, dates and status are shown
+    on the home page (the text stays behind the meeting's own access check)."""
+    day = today or timezone.localdate()
+    q = Q(owner_id=user.pk) & Q(meeting__in=meetings_visible_to(user))
+    referent = permissions.in_communes_where(user, Role.REFERENT, field="meeting__commune")
+    if referent is not None:
+        q |= referent
+    return (
+        ActionItem.objects.filter(q, status=ActionItem.Status.OPEN)
+        .filter(due_on__lte=day + datetime.timedelta(days=SOON_DAYS))
+        .select_related("meeting")
+        .order_by("due_on", "pk")
+    )
+
+
+def agenda_with_labels(meeting: Meeting, user: Any) -> list[dict[str, Any]]:
+    """The agenda as shown: each referral by reference + pseudonym, with a link only for those
+    who may read the referral (cases' own rules decide)."""
+    from .pseudonym import label
+
+    items = list(
+        AgendaItem.objects.filter(meeting=meeting)
+        .select_related("referral")
+        .prefetch_related("decisions", "decisions__author")
+    )
+    readable = readable_referral_ids(user, [item.referral_id for item in items if item.referral_id])
+    rows = []
+    for item in items:
+        rows.append(
+            {
+                "item": item,
+                "label": label(item.referral, meeting.local_day)
+                if item.referral_id
+                else item.title,
+                "referral_link": item.referral_id in readable,
+            }
+        )
+    return rows

@@ -1,0 +1,185 @@
+"""Who sees which meeting: every role and commune (DESIGN.md invariant 7). Forbidden is 404."""
+
+from __future__ import annotations
+
+import pytest
+
+from cmer.audit.models import AuditEntry, Event
+from meetings import access
+from meetings.models import MinutesDocument
+from tests.cases.helpers import file_referral
+from tests.meetings.helpers import approved, plan
+
+
+def urls(meeting):
+    base = f"/reunions/{meeting.pk}/"
+    document = MinutesDocument.objects.filter(meeting=meeting).first()
+    item = meeting.agenda_items.first()
+    found = {
+        "detail": ("get", base),
+        "edit": ("get", f"{base}modifier/"),
+        "cancel": ("post", f"{base}annuler/"),
+        "held": ("post", f"{base}tenue/"),
+        "external": ("post", f"{base}externes/"),
+        "topic": ("post", f"{base}ordre-du-jour/sujet/"),
+        "referral": ("post", f"{base}ordre-du-jour/signalement/"),
+        "attendance": ("post", f"{base}presences/"),
+        "action": ("post", f"{base}actions/"),
+        "review": ("post", f"{base}relecture/"),
+        "correction": ("post", f"{base}corrections/"),
+        "approve": ("post", f"{base}approbation/"),
+        "addendum": ("post", f"{base}additif/"),
+        "sheet": ("get", f"{base}emargement/"),
+    }
+    if item is not None:
+        found["notes"] = ("post", f"{base}ordre-du-jour/{item.pk}/notes/")
+        found["decision"] = ("post", f"{base}ordre-du-jour/{item.pk}/decision/")
+    if document is not None:
+        found["pdf"] = ("get", f"{base}pdf/{document.pk}/")
+        found["retry"] = ("post", f"{base}pdf/{document.pk}/relancer/")
+    return found
+
+
+@pytest.fixture
+def meeting(world):
+    referral = file_referral(world.agent, world.tarascon)
+    planned = plan(world)
+    from meetings import actions
+
+    actions.do_add_referral_item(planned, reference=referral.reference, acting_user=world.referent)
+    return approved(world, planned)
+
+
+OUTSIDERS = [
+    "member_without_grant",  # a cell member of the commune, not invited
+    "agent",
+    "other_agent",
+    "coordinator",
+    "dpo",
+    "admin",
+    "other_referent",
+    "other_department_liaison",
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", OUTSIDERS)
+def test_every_url_is_404_for_people_who_may_not_see_the_meeting(as_user, world, meeting, persona):
+    client = as_user(getattr(world, persona))
+    for name, (method, url) in urls(meeting).items():
+        assert getattr(client, method)(url, {"text": "x"}).status_code == 404, (persona, name)
+    assert client.get(f"/reunions/{meeting.pk + 1000}/").status_code == 404
+    listing = client.get("/reunions/")
+    assert listing.status_code == 200
+    assert f"/reunions/{meeting.pk}/" not in listing.content.decode()
+    assert not access.meetings_visible_to(getattr(world, persona)).exists()
+
+
+@pytest.mark.django_db
+def test_forbidden_reads_are_recorded_as_denials(as_user, world, meeting):
+    as_user(world.other_referent).get(f"/reunions/{meeting.pk}/")
+    denial = AuditEntry.objects.filter(event=Event.DENIED).latest("pk")
+    assert denial.object_pk == str(meeting.pk)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["member", "liaison", "referent"])
+def test_invited_people_and_the_referent_read_the_minutes_and_the_read_is_audited(
+    as_user, world, meeting, persona
+):
+    user = getattr(world, persona)
+    client = as_user(user)
+    response = client.get(f"/reunions/{meeting.pk}/")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    entry = AuditEntry.objects.filter(event=Event.ACCESS, actor=user).latest("pk")
+    assert entry.object_pk == str(meeting.pk) and entry.additional_data["what"] == "minutes"
+    assert f"/reunions/{meeting.pk}/" in client.get("/reunions/").content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["member", "liaison"])
+def test_invited_people_cannot_manage(as_user, world, meeting, persona):
+    client = as_user(getattr(world, persona))
+    for name in ("edit", "cancel", "held", "topic", "attendance", "approve", "addendum", "sheet"):
+        method, url = urls(meeting)[name]
+        assert getattr(client, method)(url, {"text": "x"}).status_code == 404, name
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_invitee_or_one_who_left_the_cell_loses_access(as_user, world):
+    from meetings import actions
+
+    meeting = plan(world)
+    url = f"/reunions/{meeting.pk}/"
+    assert as_user(world.member).get(url).status_code == 200
+    membership = world.member.memberships.get()
+    membership.starts_on = membership.ends_on = membership.starts_on.replace(year=2020)
+    membership.save()
+    assert as_user(world.member).get(url).status_code == 404
+    assert as_user(world.liaison).get(url).status_code == 200
+    actions.do_reschedule_meeting(
+        meeting,
+        starts_at=meeting.starts_at,
+        duration_minutes=90,
+        place="Mairie",
+        chair=world.referent,
+        invitees=[],
+        acting_user=world.referent,
+    )
+    assert as_user(world.liaison).get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_wrong_method_is_405(as_user, world, meeting):
+    client = as_user(world.referent)
+    assert client.get(f"/reunions/{meeting.pk}/approbation/").status_code == 405
+    assert client.post(f"/reunions/{meeting.pk}/emargement/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_no_admin_page_shows_meetings(as_user, world, meeting):
+    client = as_user(world.admin)
+    for path in ("/admin/meetings/meeting/", f"/admin/meetings/meeting/{meeting.pk}/change/"):
+        assert client.get(path).status_code == 404
+
+
+@pytest.mark.django_db
+def test_liaison_calendar_shows_the_department_without_content(as_user, world, meeting):
+    other = plan(
+        world,
+        commune=world.miramas,
+        chair=world.other_referent,
+        invitees=[],
+        acting_user=world.other_referent,
+    )
+    html = as_user(world.liaison).get("/reunions/calendrier/").content.decode()
+    rows = html.split('data-testid="calendar"')[1].split("</table>")[0]
+    assert "Tarascon" in rows and "Miramas" in rows
+    assert "Salle du conseil" not in rows and f"/reunions/{other.pk}/" not in rows
+    # one referral discussed in Tarascon's meeting, none in Miramas'
+    assert "<td>1</td>" in rows and "<td>0</td>" in rows
+    # The liaison was not invited to Miramas' meeting: its content stays closed.
+    assert as_user(world.liaison).get(f"/reunions/{other.pk}/").status_code == 404
+    for persona in ("referent", "member", "dpo", "coordinator", "admin"):
+        assert as_user(getattr(world, persona)).get("/reunions/calendrier/").status_code == 404
+    # Another department's liaison sees their own department's calendar: none of these.
+    html = as_user(world.other_department_liaison).get("/reunions/calendrier/").content.decode()
+    assert "Tarascon" not in html and "Miramas" not in html
+
+
+@pytest.mark.django_db
+def test_home_tile_links_to_meetings(as_user, world):
+    html = as_user(world.referent).get("/").content.decode()
+    assert 'href="/reunions/"' in html
+    tile = html.split("Réunions de la cellule")[1].split("</div>")[0]
+    assert "bientôt disponible" not in tile
+
+
+@pytest.mark.django_db
+def test_charter_is_required_before_the_minutes(as_user, world, meeting):
+    from tests.conventions.factories import CharterVersionFactory
+
+    CharterVersionFactory(commune=world.tarascon, version=1)
+    response = as_user(world.member).get(f"/reunions/{meeting.pk}/")
+    assert response.status_code == 302 and "/conventions/" in response["Location"]
