@@ -56,6 +56,9 @@ SERVER_ENV = {
     "LOG_LEVEL": "WARNING",
 }
 os.environ.update(SERVER_ENV)
+if "--static-root" in sys.argv:
+    # Before the dataset module loads the settings: the profile renders pages in this process.
+    os.environ["STATIC_ROOT"] = sys.argv[sys.argv.index("--static-root") + 1]
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cmer_bench")
 
 from bench import cases_list_bench as dataset  # noqa: E402 (sets the bench-only keys)
@@ -322,16 +325,16 @@ def profile_views(personas: list[Persona]) -> None:
         profiler.disable()
         print(f"\n### profile: {label} view, 20 requests, top 25 by own time")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        print(f"### profile: {label} view, our own code by cumulative time")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(
+            r"/(cases|cmer|conventions|meetings|training)/", 15
+        )
 
 
 def main() -> None:
     args = parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start")
-    personas = prepare(args, max(levels))
-    from django.conf import settings
-
-    db_name = settings.DATABASES["default"]["NAME"]
     static_root = args.static_root
     if not static_root:
         static_root = str(ROOT / "var" / "bench-static")
@@ -341,6 +344,12 @@ def main() -> None:
             env={**os.environ, "STATIC_ROOT": static_root, "PYTHON": sys.executable},
             check=True,
         )
+    # The same manifest for this process (the profile renders pages too).
+    os.environ["STATIC_ROOT"] = static_root
+    personas = prepare(args, max(levels))
+    from django.conf import settings
+
+    db_name = settings.DATABASES["default"]["NAME"]
     cmd = json.loads(
         next(
             line[4:]
@@ -382,21 +391,23 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|---|")
         for level in levels:
-            pids = gunicorn_pids(server.pid)
-            backends = backend_pids(db_name)
-            before = (
-                sum(map(cpu_seconds, pids)),
-                sum(map(cpu_seconds, backends)),
-                time.process_time(),
-            )
+            # Per process: a worker recycled or a backend closed during the level loses its
+            # share (an undercount), never a negative figure.
+            before = {
+                pid: cpu_seconds(pid) for pid in gunicorn_pids(server.pid) + backend_pids(db_name)
+            }
+            client_before = time.process_time()
             started = time.monotonic()
             samples = asyncio.run(run_level(port, personas[:level], args.seconds))
             elapsed = time.monotonic() - started
-            backends = set(backends) | set(backend_pids(db_name))
+
+            def used(pids: list[int], before: dict[int, float] = before) -> float:
+                return sum(max(0.0, cpu_seconds(pid) - before.get(pid, 0.0)) for pid in pids)
+
             cpu = {
-                "gunicorn": sum(map(cpu_seconds, gunicorn_pids(server.pid))) - before[0],
-                "postgres": sum(map(cpu_seconds, backends)) - before[1],
-                "client": time.process_time() - before[2],
+                "gunicorn": used(gunicorn_pids(server.pid)),
+                "postgres": used(backend_pids(db_name)),
+                "client": time.process_time() - client_before,
             }
             print(report(level, samples, elapsed, cpu), flush=True)
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
