@@ -415,6 +415,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "conventions.plan_expiry_reminders",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Meetings: one reminder to the owner of each action item due within two days or overdue.
+    "meetings-action-reminders": {
+        "task": "meetings.plan_action_reminders",
+        "schedule": crontab(hour=7, minute=30),
+    },
     # Training: attendance previews never confirmed are dropped (file and rows) after 48 h.
     "training-purge-stale-previews": {
         "task": "training.purge_stale_previews",

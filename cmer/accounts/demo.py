@@ -105,6 +105,9 @@ def seed() -> list[tuple[DemoUser, str]]:
             user=User.objects.get(email=email), role=role, commune=communes[prefix]
         )
     _demo_protocol(communes["TAR"])
+    from meetings.demo import seed_meetings
+
+    seed_meetings(communes["TAR"])  # a held meeting with approved minutes, a planned one
     return result
 
 

@@ -1,0 +1,230 @@
+"""Benchmark of the minutes PDF (issue 14).
+
+    .venv/bin/python bench/meetings_pdf_bench.py [--items 30] [--runs 5]
+
+Throwaway SQLite database and private storage in a temp dir. Builds a held meeting whose minutes
+run to about 20 A4 pages, then, in the same run and alternating:
+
+- ours: ``meetings.documents.render_minutes`` (template, restricted fetcher, Marianne fonts,
+  PDF/A-3b) against a bare WeasyPrint render of the same HTML (default fetcher, no variant);
+- the reader's stamp ``meetings.documents.stamp_pdf`` against a bare pypdf overlay (a one-page
+  stamp PDF merged onto every page with ``merge_page``);
+- the stamp's peak Python allocations (tracemalloc) for documents of about 5, 20 and 80 pages.
+
+Goals: render ≤ 1.2 × bare; stamp ≤ 50 ms and ≤ 2 × bare overlay; stamp memory flat in pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORK = Path(tempfile.mkdtemp(prefix="cmer-bench-meetings-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{WORK / 'bench.sqlite3'}")
+os.environ.setdefault("PRIVATE_STORAGE_ROOT", str(WORK / "private"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+NOTE = (
+    "Point de situation présenté par le service jeunesse : rupture scolaire signalée, contacts "
+    "réguliers avec l'éducateur, famille reçue en mairie, proposition d'un accompagnement "
+    "éducatif renforcé et d'un suivi par le service social du département. "
+) * 8
+
+
+def build_meeting(items: int):  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from cases import actions as case_actions
+    from cases.actions import ReferralContent
+    from cmer.accounts.models import Commune, Department, Membership, Role, User
+    from meetings import actions
+    from meetings.models import AgendaItem, Attendance
+
+    department, _ = Department.objects.get_or_create(code="13", defaults={"name": "BdR"})
+    commune, _ = Commune.objects.get_or_create(
+        insee_code="13108",
+        defaults={"name": "Tarascon", "department": department, "reference_prefix": "TAR"},
+    )
+
+    def person(email: str, role: Role, **scope) -> User:  # type: ignore[no-untyped-def]
+        user, _ = User.objects.get_or_create(
+            email=email, defaults={"first_name": "Prénom", "last_name": email.split("@")[0]}
+        )
+        Membership.objects.get_or_create(user=user, role=role, **scope)
+        return user
+
+    referent = person("referent@bench.test", Role.REFERENT, commune=commune)
+    members = [person(f"membre{i}@bench.test", Role.CELL_MEMBER, commune=commune) for i in range(8)]
+    agent = person("agent@bench.test", Role.REPORTING_AGENT, commune=commune)
+    meeting = actions.do_plan_meeting(
+        commune=commune,
+        starts_at=timezone.now() + datetime.timedelta(minutes=5),
+        duration_minutes=120,
+        place="Salle du conseil",
+        chair=referent,
+        invitees=members,
+        acting_user=referent,
+    )
+    meeting.starts_at = timezone.now() - datetime.timedelta(hours=1)
+    meeting.save()
+    for i in range(items):
+        if i % 2 == 0:
+            draft = case_actions.do_save_draft(
+                acting_user=agent,
+                commune=commune,
+                content=ReferralContent(
+                    surname=f"Nom{i}",
+                    first_names="Camille",
+                    birth_date=datetime.date(2009, 1, 1),
+                    facts="Faits de démonstration.",
+                    source="municipal_service",
+                ),
+                attachments=[],
+            )
+            referral = case_actions.do_submit_referral(draft, acting_user=agent)
+            actions.do_add_referral_item(
+                meeting, reference=referral.reference, acting_user=referent
+            )
+        else:
+            actions.do_add_topic(meeting, title=f"Sujet {i}", acting_user=referent)
+    actions.do_mark_held(meeting, acting_user=referent)
+    actions.do_record_attendance(
+        meeting,
+        invitations={inv.pk: Attendance.PRESENT for inv in meeting.invitations.all()},
+        externals={},
+        acting_user=referent,
+    )
+    for item in AgendaItem.objects.filter(meeting=meeting):
+        actions.do_save_notes(item, notes=NOTE, acting_user=referent)
+        actions.do_add_decision(item, text="Suivi éducatif décidé.", acting_user=referent)
+    meeting.refresh_from_db()
+    return meeting
+
+
+def timed(func, runs: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    samples, result = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = func()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), result
+
+
+def bare_overlay(data: bytes, text: str) -> bytes:
+    """The textbook pypdf stamp: a one-page stamp PDF merged onto every page."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import (
+        DecodedStreamObject,
+        DictionaryObject,
+        NameObject,
+    )
+
+    from meetings.documents import _pdf_string
+
+    stamp_writer = PdfWriter()
+    stamp_page = stamp_writer.add_blank_page(595.28, 841.89)
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+            NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+        }
+    )
+    stamp_page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+    )
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 7 Tf 28 12 Td " + _pdf_string(text) + b" Tj ET")
+    stamp_page[NameObject("/Contents")] = stamp_writer._add_object(stream)
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    for page in writer.pages:
+        page.merge_page(stamp_page)
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+
+    from django.conf import settings
+    from django.template.loader import render_to_string
+    from django.utils import translation
+    from weasyprint import HTML
+
+    from meetings.documents import minutes_context, page_count, render_minutes, stamp_pdf
+    from meetings.documents import stamp_text as make_stamp_text
+
+    meeting = build_meeting(args.items)
+    with translation.override(settings.LANGUAGE_CODE):
+        html = render_to_string("meetings/minutes_pdf.html", minutes_context(meeting, 1))
+    render_minutes(meeting, 1)  # warm-up (fonts, templates)
+    HTML(string=html).write_pdf()
+    ours_samples, bare_samples = [], []
+    data = b""
+    for _ in range(args.runs):  # alternate, so that load on the machine hits both alike
+        started = time.perf_counter()
+        data = render_minutes(meeting, 1)
+        ours_samples.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        HTML(string=html).write_pdf()
+        bare_samples.append(time.perf_counter() - started)
+    ours, bare = statistics.median(ours_samples), statistics.median(bare_samples)
+    pages = page_count(data)
+    print(f"minutes: {pages} pages, {len(data) / 1024:.0f} kB")
+    print(f"render (ours, PDF/A, restricted fetcher): {ours * 1000:.0f} ms (median of {args.runs})")
+    print(f"render (bare WeasyPrint, same HTML):     {bare * 1000:.0f} ms")
+    print(f"  ratio {ours / bare:.2f} (goal <= 1.20)")
+
+    text = make_stamp_text("Prénom Nom du lecteur")
+    stamp_pdf(data, text)
+    bare_overlay(data, text)
+    stamp_time, stamped = timed(lambda: stamp_pdf(data, text), args.runs * 4)
+    overlay_time, overlaid = timed(lambda: bare_overlay(data, text), args.runs * 4)
+    print(f"stamp (ours): {stamp_time * 1000:.1f} ms, {len(stamped) / 1024:.0f} kB (goal <= 50 ms)")
+    print(
+        f"stamp (bare pypdf merge_page): {overlay_time * 1000:.1f} ms, "
+        f"{len(overlaid) / 1024:.0f} kB"
+    )
+    print(f"  ratio {stamp_time / overlay_time:.2f} (goal <= 2.00)")
+
+    print("stamp peak Python allocations by page count:")
+    for items in (max(args.items // 4, 1), args.items, args.items * 4):
+        other = build_meeting(items)
+        document = render_minutes(other, 1)
+        tracemalloc.start()
+        stamp_pdf(document, text)
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        size = len(document)
+        print(
+            f"  {page_count(document):3d} pages, PDF {size / 1024:5.0f} kB: "
+            f"peak {peak / 1024:6.0f} kB ({peak / size:.1f} x the PDF, "
+            f"{peak / page_count(document) / 1024:.0f} kB per page)"
+        )
+
+
+if __name__ == "__main__":
+    main()
