@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: $(STAMP)
+	@$(PYTHON) scripts/check_system.py || true
 	CMER_TESTING=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -19,6 +19,7 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cmer import antivirus
 from cmer.accounts.models import Commune, Role
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
@@ -110,6 +111,26 @@ def _apply_content(referral: Referral, content: ReferralContent) -> None:
     )
 
 
+def _require_clean(
+    checked: list[files.CheckedFile],
+    *,
+    acting_user: Any,
+    commune: Commune,
+    referral: Referral | None,
+) -> None:
+    """Every file past the antivirus before the transaction that stores any of them: a
+    detection's audit entry must outlive the refusal (see ``cmer.antivirus``)."""
+    for item in checked:
+        antivirus.require_clean(
+            item.content,
+            where="cases.attachment",
+            acting_user=acting_user,
+            target=referral,
+            target_model=Referral,
+            commune=commune,
+        )
+
+
 def _store_attachments(
     referral: Referral, checked: list[files.CheckedFile], acting_user: Any
 ) -> None:
@@ -142,6 +163,7 @@ def do_save_draft(
     referral: Referral | None = None,
 ) -> Referral:
     """Create or update a draft. Only its author edits it, only while it is a draft."""
+    _require_clean(attachments, acting_user=acting_user, commune=commune, referral=referral)
     with transaction.atomic():
         if referral is None:
             referral = Referral(commune=commune, author=acting_user)
@@ -214,6 +236,7 @@ def do_discard_draft(referral: Referral, *, acting_user: Any) -> None:
 def do_add_attachments(
     referral: Referral, checked: list[files.CheckedFile], *, acting_user: Any
 ) -> None:
+    _require_clean(checked, acting_user=acting_user, commune=referral.commune, referral=referral)
     with transaction.atomic():
         _store_attachments(referral, checked, acting_user)
 

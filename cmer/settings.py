@@ -207,6 +207,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cmer.accounts.context_processors.cmer",
+                "cmer.antivirus.context",
             ],
         },
     }
@@ -339,6 +340,17 @@ STORAGES = {
         )
     },
 }
+# Antivirus (cmer/antivirus.py): clamd's socket, a path or tcp://host:port. Required with DEBUG
+# off; left empty (scanning off, said on every upload page) only by the local demo and tests.
+CLAMAV_SOCKET = required_in_production("CLAMAV_SOCKET", "")
+CLAMAV_TIMEOUT = float(os.environ.get("CLAMAV_TIMEOUT", "10"))
+# clamd's StreamMaxLength (Debian's default: 25M). Every upload cap (20 MB) must stay below it:
+# a longer stream is cut by clamd and could not be scanned.
+CLAMAV_STREAM_MAX_BYTES = env_int("CLAMAV_STREAM_MAX_BYTES", 25 * 1024 * 1024)
+if CLAMAV_STREAM_MAX_BYTES <= 20 * 1024 * 1024:
+    raise ImproperlyConfigured(
+        "CLAMAV_STREAM_MAX_BYTES (clamd's StreamMaxLength) must be above the 20 MB upload cap."
+    )
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

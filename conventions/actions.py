@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cmer import antivirus
 from cmer.accounts.models import Commune, Department
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
@@ -442,6 +443,14 @@ def do_upload_document(
     """
     side = acting_side(acting_user, convention.commune)
     pages = rules.check_pdf(uploaded)
+    # Before the transaction: a detection's audit entry outlives the refusal (cmer.antivirus).
+    antivirus.require_clean(
+        uploaded,
+        where="conventions.signed_document",
+        acting_user=acting_user,
+        request=request,
+        target=convention,
+    )
     digest = rules.sha256_of(uploaded)
     document: SignedDocument | None = None
     try:

@@ -295,6 +295,8 @@ class Smoke:
             "STATIC_ROOT": str(self.tmp / "static"),
             "PRIVATE_STORAGE_ROOT": str(self.tmp / "private"),
             "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+            # Required with DEBUG off (compose sets it); this smoke uploads no file.
+            "CLAMAV_SOCKET": str(self.tmp / "clamd.sock"),
             "XDG_DATA_HOME": str(self.tmp / "caddy-data"),
             "XDG_CONFIG_HOME": str(self.tmp / "caddy-config"),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes.util
+import shutil
 import sys
 
 REQUIRED = {
@@ -13,10 +14,24 @@ REQUIRED = {
     "harfbuzz-subset": "libharfbuzz-subset0",
     "fontconfig": "libfontconfig1",
 }
+# Programs the tests use: without them `make run` works, their tests skip (CI installs them).
+PROGRAMS = {
+    # program: Debian/Ubuntu package
+    "clamd": "clamav-daemon",  # the antivirus tests start a real clamd (tests/clamd.py)
+}
 
 
 def main() -> int:
     missing = [pkg for lib, pkg in REQUIRED.items() if ctypes.util.find_library(lib) is None]
+    sbin = "/usr/sbin:/usr/local/sbin"
+    absent = [
+        pkg
+        for program, pkg in PROGRAMS.items()
+        if shutil.which(program) is None and shutil.which(program, path=sbin) is None
+    ]
+    if absent:
+        print("Antivirus tests will be skipped (clamd not found). Install it with:")
+        print("    sudo apt-get install -y " + " ".join(absent))
     if missing:
         print("Missing system libraries for PDF rendering (WeasyPrint). Install them with:")
         print("    sudo apt-get install -y " + " ".join(missing))

@@ -21,7 +21,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 # One Playwright/Chromium for the whole session, shared by every app's browser tests: two
 # sync_playwright() instances cannot run in one process.
-pytest_plugins = ["tests.browser.fixtures"]
+# tests.clamd: a real ClamAV daemon (session-scoped) for the antivirus tests.
+pytest_plugins = ["tests.browser.fixtures", "tests.clamd"]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from cmer import antivirus
 from cmer.accounts.models import Commune, Department
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
@@ -114,7 +115,6 @@ def can_issue_attestations(session: TrainingSession) -> Decision:
 # Attendance import ---------------------------------------------------------------------------
 
 
-@transaction.atomic
 def do_stage_import(
     session: TrainingSession,
     *,
@@ -123,10 +123,31 @@ def do_stage_import(
     parsed: ParseResult,
     acting_user: Any,
 ) -> AttendanceImport:
-    """Keep the uploaded file (private storage, SHA-256) and its parsed rows, awaiting review."""
+    """Keep the uploaded file (private storage, SHA-256) and its parsed rows, awaiting review.
+
+    The file passes the antivirus first, outside the transaction, so that a detection's audit
+    entry outlives the refusal (``ValidationError``; ``cmer.antivirus``).
+    """
     decision = can_import_attendance(session)
     if not decision:
         raise ActionRefused(decision.reason)
+    antivirus.require_clean(
+        data, where="training.attendance", acting_user=acting_user, target=session
+    )
+    with transaction.atomic():
+        return _stage_import(
+            session, data=data, filename=filename, parsed=parsed, acting_user=acting_user
+        )
+
+
+def _stage_import(
+    session: TrainingSession,
+    *,
+    data: bytes,
+    filename: str,
+    parsed: ParseResult,
+    acting_user: Any,
+) -> AttendanceImport:
     staged = AttendanceImport(
         session=session,
         original_name=(filename or "")[-200:],

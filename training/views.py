@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -137,10 +138,18 @@ def import_upload(request: HttpRequest, pk: int) -> HttpResponse:
         except FileRefused as refusal:
             form.add_error("file", str(refusal))
         else:
-            staged = actions.do_stage_import(
-                session, data=data, filename=upload.name, parsed=parsed, acting_user=request.user
-            )
-            return redirect("training:import_preview", pk=staged.pk)
+            try:
+                staged = actions.do_stage_import(
+                    session,
+                    data=data,
+                    filename=upload.name,
+                    parsed=parsed,
+                    acting_user=request.user,
+                )
+            except ValidationError as refusal:  # the antivirus refused it or could not scan it
+                form.add_error("file", refusal)
+            else:
+                return redirect("training:import_preview", pk=staged.pk)
     context = {"session": session, "form": form, "decision": decision}
     return render(request, "training/import_form.html", context)
 

@@ -75,6 +75,7 @@ class Event(models.TextChoices):
     EXPORT = "export", _("export")
     ARCHIVE_READ = "archive_read", _("consultation d'archive")
     TRANSMIT = "transmit", _("transmission")
+    MALWARE = "malware", _("fichier refusé par l'antivirus")
 
 
 class AuditEntryQuerySet(models.QuerySet):

@@ -22,6 +22,7 @@ PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
     "AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
+    "CLAMAV_SOCKET": "/run/clamav/clamd.sock",
     "ALLOWED_HOSTS": "cmer.example.fr",
     "CMER_TESTING": "false",
     "DATABASE_URL": "sqlite:///:memory:",
@@ -51,7 +52,8 @@ def test_check_deploy_is_clean_with_production_settings():
 
 
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEY", "BLIND_INDEX_KEY", "ALLOWED_HOSTS"]
+    "missing",
+    ["SECRET_KEY", "FIELD_ENCRYPTION_KEY", "BLIND_INDEX_KEY", "ALLOWED_HOSTS", "CLAMAV_SOCKET"],
 )
 def test_production_refuses_to_start_without_secrets(missing):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
