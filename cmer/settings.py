@@ -342,7 +342,15 @@ STORAGES = {
 }
 # Antivirus (cmer/antivirus.py): clamd's socket, a path or tcp://host:port. Required with DEBUG
 # off; left empty (scanning off, said on every upload page) only by the local demo and tests.
-CLAMAV_SOCKET = required_in_production("CLAMAV_SOCKET", "")
+# Not a secret: required, never defaulted (an empty value means no scan at all).
+CLAMAV_SOCKET = os.environ.get("CLAMAV_SOCKET", "").strip()
+if not CLAMAV_SOCKET and not DEBUG and not STATIC_BUILD:
+    raise ImproperlyConfigured(
+        "La variable d'environnement CLAMAV_SOCKET est obligatoire quand DJANGO_DEBUG est "
+        "désactivé (socket de clamd : chaque fichier déposé est analysé). / The environment "
+        "variable CLAMAV_SOCKET is required when DJANGO_DEBUG is off (clamd's socket: every "
+        "uploaded file is scanned)."
+    )
 CLAMAV_TIMEOUT = float(os.environ.get("CLAMAV_TIMEOUT", "10"))
 # clamd's StreamMaxLength (Debian's default: 25M). Every upload cap (20 MB) must stay below it:
 # a longer stream is cut by clamd and could not be scanned.
