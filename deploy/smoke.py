@@ -295,8 +295,8 @@ class Smoke:
             "STATIC_ROOT": str(self.tmp / "static"),
             "PRIVATE_STORAGE_ROOT": str(self.tmp / "private"),
             "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
-            # Required with DEBUG off (compose sets it); this smoke uploads no file.
-            "CLAMAV_SOCKET": str(self.tmp / "clamd.sock"),
+            # compose's clamav service: started by services() (the drill's attachment is scanned).
+            "CLAMAV_SOCKET": str(self.tmp / "clamd" / "clamd.sock"),
             "XDG_DATA_HOME": str(self.tmp / "caddy-data"),
             "XDG_CONFIG_HOME": str(self.tmp / "caddy-config"),
         }
@@ -349,6 +349,17 @@ class Smoke:
         check(rights.strip() == "f|t", f"app role rights on the audit chain: {rights!r}")
 
     def services(self, env: dict[str, str]) -> None:
+        step("clamd as compose's clamav service (own config, the test signature only)")
+        sys.path.insert(0, str(ROOT))
+        from tests.clamd import answers, clamd_binary, clamd_command
+
+        binary = clamd_binary()
+        check(binary is not None, "clamd is not installed (apt-get install clamav-daemon)")
+        command, socket_path = clamd_command(str(binary), self.tmp / "clamd")
+        check(socket_path == env["CLAMAV_SOCKET"], f"clamd socket {socket_path}")
+        self.start("clamav", command, env)
+        self.wait_for("clamd", lambda: answers(socket_path))
+
         self.gunicorn_port = free_port()
         step(f"gunicorn with the Dockerfile's CMD on 127.0.0.1:{self.gunicorn_port}, app role")
         command = dockerfile_cmd()

@@ -53,7 +53,7 @@ class Clamd:
                 self.process.wait(timeout=10)
 
 
-def _answers(path: str) -> bool:
+def answers(path: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(1)
@@ -64,16 +64,9 @@ def _answers(path: str) -> bool:
         return False
 
 
-def start_clamd(directory: Path) -> Clamd:
-    """Start clamd on a UNIX socket in ``directory``; wait until it answers PING."""
-    binary = clamd_binary()
-    if binary is None and os.environ.get("CMER_REQUIRE_CLAMD"):
-        pytest.fail("CMER_REQUIRE_CLAMD is set (CI) but clamd is not installed: clamav-daemon")
-    if binary is None:
-        pytest.skip(
-            "clamd is not installed (Debian: apt-get install clamav-daemon); "
-            "CI installs it, and these antivirus tests run there"
-        )
+def clamd_command(binary: str, directory: Path) -> tuple[list[str], str]:
+    """Write clamd's own configuration and signature database in ``directory``: the command
+    that starts it in the foreground, and its socket. Also used by deploy/smoke.py."""
     database = directory / "db"
     database.mkdir(parents=True, exist_ok=True)
     # A body signature: name, target type 0 (any file), offset * (anywhere), hex of the bytes.
@@ -98,16 +91,28 @@ def start_clamd(directory: Path) -> Clamd:
         ),
         encoding="ascii",
     )
-    with open(directory / "clamd.out", "wb") as output:
-        process = subprocess.Popen(
-            [binary, "-c", str(config)], stdout=output, stderr=subprocess.STDOUT
+    return [binary, "-c", str(config)], path
+
+
+def start_clamd(directory: Path) -> Clamd:
+    """Start clamd on a UNIX socket in ``directory``; wait until it answers PING."""
+    binary = clamd_binary()
+    if binary is None and os.environ.get("CMER_REQUIRE_CLAMD"):
+        pytest.fail("CMER_REQUIRE_CLAMD is set (CI) but clamd is not installed: clamav-daemon")
+    if binary is None:
+        pytest.skip(
+            "clamd is not installed (Debian: apt-get install clamav-daemon); "
+            "CI installs it, and these antivirus tests run there"
         )
+    command, path = clamd_command(binary, directory)
+    with open(directory / "clamd.out", "wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     clamd = Clamd(socket=path, process=process, directory=directory)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
-        if _answers(path):
+        if answers(path):
             return clamd
         time.sleep(0.05)
     clamd.stop()
