@@ -527,6 +527,8 @@ def test_detail_page_shows_each_side_and_only_ones_own_buttons(world, as_user):
     assert sides["commune"]["recorded"] and not sides["prefecture"]["recorded"]
     assert 'data-testid="side-commune"' in content and 'data-testid="side-prefecture"' in content
     assert world.referent.get_full_name() in content  # who recorded the commune's signature
+    documents = content.split('data-testid="documents"')[1].split("</table>")[0]
+    assert world.referent.get_full_name() in documents  # who uploaded each version
     liaison_page = as_user(world.liaison).get(detail(convention)).content.decode()
     assert signature_urls(liaison_page) == {prefect.pk}
     # The list says the same, side by side.
