@@ -410,6 +410,8 @@ def do_record_non_renewal(
 ) -> Convention:
     """Stop a tacit renewal: the convention ends with the period the notice can still reach.
 
+    Either party may give notice; the other is told by e-mail (it ends the convention too).
+
     A notice given after the notice deadline of the running period takes effect at the end of
     the next one.
     """
@@ -426,6 +428,9 @@ def do_record_non_renewal(
         current.non_renewal_notified_on = notified_on
         current.save()
         _event(request, acting_user, current, non_renewal="notified", side=side)
+        from .tasks import send_non_renewal_notice
+
+        enqueue_on_commit(send_non_renewal_notice, current.pk, str(side))
     return current
 
 

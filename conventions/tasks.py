@@ -137,11 +137,11 @@ def send_convention_reminder(reminder_id: int) -> int:
     return len(messages)
 
 
-def other_side_recipients(convention: Convention) -> list[tuple[int, str]]:
+def other_side_recipients(convention: Convention, acting_side: str) -> list[tuple[int, str]]:
     """The other party's representatives, as (user id, address): the department's liaisons
-    when the commune side terminated, the commune's referents when the prefecture did."""
+    when the commune side acted, the commune's referents when the prefecture did."""
     memberships = Membership.objects.active()
-    if convention.terminated_side == Side.COMMUNE:
+    if acting_side == Side.COMMUNE:
         memberships = memberships.filter(
             department_id=convention.commune.department_id, role=Role.LIAISON
         )
@@ -150,23 +150,50 @@ def other_side_recipients(convention: Convention) -> list[tuple[int, str]]:
     return sorted(set(memberships.values_list("user_id", "user__email")))
 
 
-@shared_task(
-    name="conventions.send_termination_notice",
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OSError,),
-    retry_backoff=30,
-    retry_backoff_max=120,
-    max_retries=5,
-)
-def send_termination_notice(self, convention_id: int) -> int:  # type: ignore[no-untyped-def]
-    """Tell the other party that a convention was terminated: one e-mail per person, once.
+def _tell_other_party(convention: Convention, acting_side: str, key: str, what: str) -> int:
+    """One e-mail per representative of the other party, each claimed once under ``key``
+    (``cmer.outbox.effects.claim``): a redelivered message, a retry after an SMTP error or a
+    second queueing sends nothing twice. No commune, person or reason in it: a link only."""
+    link = settings.SITE_URL.rstrip("/") + reverse("conventions:detail", args=[convention.pk])
+    with override(settings.LANGUAGE_CODE):
+        if what == "terminated":
+            subject = _("[CMER] Une convention a été résiliée par l'autre partie")
+            body = _(
+                "Bonjour,\n\n"
+                "L'autre partie a résilié une convention dont vous assurez le suivi.\n"
+                "Le motif et la date sont consultables après connexion : %(link)s\n\n"
+                "Ce message ne contient aucune information confidentielle."
+            ) % {"link": link}
+        else:
+            subject = _("[CMER] L'autre partie ne reconduira pas une convention")
+            body = _(
+                "Bonjour,\n\n"
+                "L'autre partie a notifié la non-reconduction d'une convention dont vous "
+                "assurez le suivi : elle prendra fin à l'échéance indiquée.\n"
+                "Consultez-la après connexion : %(link)s\n\n"
+                "Ce message ne contient aucune information confidentielle."
+            ) % {"link": link}
+    sent = 0
+    for user_id, address in other_side_recipients(convention, acting_side):
+        with claim(f"{key}:{user_id}") as first:
+            if first:
+                sent += EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]).send()
+    return sent
 
-    Each e-mail is claimed per convention and recipient (``cmer.outbox.effects.claim``): a
-    redelivered message, a retry after an SMTP error or a second queueing sends nothing twice.
-    The message names no commune, person or reason: it says that a convention they follow was
-    terminated by the other party, with a link to read it after logging in.
-    """
+
+NOTICE = {
+    "bind": True,
+    "acks_late": True,
+    "autoretry_for": (OSError,),
+    "retry_backoff": 30,
+    "retry_backoff_max": 120,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="conventions.send_termination_notice", **NOTICE)
+def send_termination_notice(self, convention_id: int) -> int:  # type: ignore[no-untyped-def]
+    """Tell the other party that a convention was terminated: one e-mail per person, once."""
     convention = (
         Convention.objects.select_related("commune")
         .filter(pk=convention_id, status=Convention.Status.TERMINATED)
@@ -174,22 +201,33 @@ def send_termination_notice(self, convention_id: int) -> int:  # type: ignore[no
     )
     if convention is None or convention.termination_notified_at is not None:
         return 0
-    link = settings.SITE_URL.rstrip("/") + reverse("conventions:detail", args=[convention.pk])
-    with override(settings.LANGUAGE_CODE):
-        subject = _("[CMER] Une convention a été résiliée par l'autre partie")
-        body = _(
-            "Bonjour,\n\n"
-            "L'autre partie a résilié une convention dont vous assurez le suivi.\n"
-            "Le motif et la date sont consultables après connexion : %(link)s\n\n"
-            "Ce message ne contient aucune information confidentielle."
-        ) % {"link": link}
-    sent = 0
-    for user_id, address in other_side_recipients(convention):
-        with claim(f"conventions.termination:{convention.pk}:{user_id}") as first:
-            if first:
-                sent += EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]).send()
+    sent = _tell_other_party(
+        convention,
+        convention.terminated_side,
+        f"conventions.termination:{convention.pk}",
+        "terminated",
+    )
     # Saved through the model (not update()): the audit registration sees the change.
     convention.termination_notified_at = timezone.now()
     convention.save(update_fields=["termination_notified_at"])
     logger.info("Termination notice for convention %s: %s recipient(s)", convention_id, sent)
+    return sent
+
+
+@shared_task(name="conventions.send_non_renewal_notice", **NOTICE)
+def send_non_renewal_notice(self, convention_id: int, acting_side: str) -> int:  # type: ignore[no-untyped-def]
+    """Tell the other party that one side stopped a tacit renewal: it ends the convention too.
+
+    Keyed by the notification date, so a later, different notice would be told again.
+    """
+    convention = (
+        Convention.objects.select_related("commune")
+        .filter(pk=convention_id, non_renewal_notified_on__isnull=False)
+        .first()
+    )
+    if convention is None or acting_side not in Side.values:
+        return 0
+    key = f"conventions.non_renewal:{convention.pk}:{convention.non_renewal_notified_on:%Y%m%d}"
+    sent = _tell_other_party(convention, acting_side, key, "non_renewal")
+    logger.info("Non-renewal notice for convention %s: %s recipient(s)", convention_id, sent)
     return sent

@@ -26,7 +26,7 @@ from conventions import actions
 from conventions.gates import protocol_in_force
 from conventions.models import Convention, Side, Signatory, SignedDocument
 from conventions.sides import SideRefused
-from conventions.tasks import send_termination_notice
+from conventions.tasks import send_non_renewal_notice, send_termination_notice
 from tests.cases.helpers import file_referral
 from tests.conftest import make_user
 from tests.factories import CommuneFactory, MembershipFactory
@@ -494,6 +494,24 @@ def test_commune_terminates_and_the_liaison_is_told(world, django_capture_on_com
             acting_user=world.referent,
         )
     assert [m.to for m in mail.outbox] == [[world.liaison.email]]
+
+
+def test_a_non_renewal_notice_is_told_to_the_other_party(world, django_capture_on_commit_callbacks):
+    convention = ConventionFactory(
+        commune=world.tarascon,
+        signed=True,
+        effective_date=datetime.date(2024, 1, 1),
+        end_date=datetime.date(2024, 12, 31),
+        duration_months=12,
+        tacit_renewal=True,
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.do_record_non_renewal(convention, TODAY(), acting_user=world.referent)
+    assert [m.to for m in mail.outbox] == [[world.liaison.email]]
+    assert "Tarascon" not in mail.outbox[0].body
+    assert send_non_renewal_notice(convention.pk, "commune") == 0  # once
+    assert len(mail.outbox) == 1
 
 
 # -- the page shows each side's status and only one's own buttons ----------------------------
