@@ -252,3 +252,16 @@ def test_init_sql_reads_names_and_passwords_from_the_environment():
                 ["psql", "-X", "-q", url, "-c", f'DROP ROLE IF EXISTS "{role}"'],
                 capture_output=True,
             )
+
+
+def test_static_storage_compresses_brotli_and_gzip_that_decompress_to_the_file(tmp_path):
+    import brotli
+
+    from cmer.staticstorage import FasterBrotliCompressor
+
+    source = tmp_path / "dsfr.css"
+    source.write_text(".fr-btn { color: #000091; }\n" * 2000)
+    written = list(FasterBrotliCompressor(quiet=True).compress(str(source)))
+    assert sorted(Path(p).suffix for p in written) == [".br", ".gz"]
+    data = source.read_bytes()
+    assert brotli.decompress((tmp_path / "dsfr.css.br").read_bytes()) == data

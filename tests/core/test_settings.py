@@ -244,7 +244,7 @@ def test_static_build_uses_manifest_storage_and_throwaway_secrets():
     first = python(code, env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.split() == [
-        "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        "cmer.staticstorage.CompressedManifestStorage",
         "False",
         "True",
         "True",
