@@ -272,6 +272,10 @@ CSRF_COOKIE_SAMESITE = "Lax"
 OTP_TOTP_ISSUER = "CMER"
 OTP_TOTP_TOLERANCE = 1
 BACKUP_CODES_COUNT = 10
+# One-time links to a person's own address (cmer/accounts/tokens.py): an invitation or a
+# second-factor enrolment link lasts 3 days, a password reset link 2 hours.
+ENROLMENT_LINK_SECONDS = env_int("ENROLMENT_LINK_HOURS", 72) * 3600
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_HOURS", 2) * 3600
 
 # django-axes: five failures lock the account (whatever the address) for a period.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)

@@ -6,12 +6,18 @@ or attachments (those models are not registered, or only their metadata).
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django import forms
+from django.contrib import admin, messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminSite
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .auth import normalise_login
+from .identity import do_invite_user, do_reset_second_factor, do_send_password_link
 from .models import Commune, Department, Membership, User
 
 # The admin requires a verified second factor, like every other page.
@@ -19,17 +25,37 @@ admin.site.__class__ = OTPAdminSite
 admin.site.site_header = _("CMER — administration technique")
 admin.site.site_title = _("CMER")
 
+# django-otp's own admin pages show every user's TOTP key, its QR code and the backup codes:
+# whoever reads them can log in as anyone. Devices are managed only by their owner (enrolment
+# link, account page); the administrator can only reset them (UserAdmin.reset_second_factor).
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)
 
-class CmerUserCreationForm(AdminUserCreationForm):
+
+class CmerUserCreationForm(forms.ModelForm):
+    """An invitation: no password field. The person chooses it through the one-time link sent
+    to their own address (cmer.accounts.identity.do_invite_user)."""
+
     class Meta:
         model = User
-        fields = ("email",)
+        fields = ("email", "first_name", "last_name")
+
+    def clean_email(self) -> str:
+        email = normalise_login(self.cleaned_data["email"])
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("Un compte existe déjà avec cette adresse."))
+        return email
 
 
-class CmerUserChangeForm(UserChangeForm):
+class CmerUserChangeForm(forms.ModelForm):
+    """No password and no e-mail here: a password is only ever set by the person (reset link),
+    and the address the links go to is changed by the person from their account page — an
+    administrator who could change it could send himself the links."""
+
     class Meta:
         model = User
-        fields = "__all__"
+        fields = ("first_name", "last_name", "is_active", "is_staff", "is_superuser")
 
 
 class MembershipInline(admin.TabularInline):
@@ -40,27 +66,123 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(admin.ModelAdmin):
+    """Accounts without impersonation: the administrator invites, sends a reset link to the
+    person's own address, resets the second factor, deactivates — never sets a password nor
+    sees a TOTP secret (cmer.accounts.identity; each act is in the audit trail)."""
+
     form = CmerUserChangeForm
     add_form = CmerUserCreationForm
+    change_form_template = "admin/accounts/user/change_form.html"
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "last_login")
     list_filter = ("is_active", "is_staff", "memberships__role")
     search_fields = ("email", "first_name", "last_name")
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("email", "account_state", "last_login", "date_joined")
     fieldsets = (
-        (None, {"fields": ("email", "password")}),
+        (None, {"fields": ("email", "account_state")}),
         (_("Identité"), {"fields": ("first_name", "last_name")}),
         (_("Statut"), {"fields": ("is_active", "is_staff", "is_superuser")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    add_fieldsets = (
+        (
+            None,
+            {
+                "fields": ("email", "first_name", "last_name"),
+                "description": _(
+                    "La personne reçoit à cette adresse un lien à usage unique : elle y choisit "
+                    "son mot de passe et configure son second facteur elle-même."
+                ),
+            },
+        ),
+    )
     filter_horizontal = ()
     inlines = [MembershipInline]
-    actions = ["deactivate"]
+    actions = ["deactivate", "send_password_link", "reset_second_factor"]
+
+    def get_fieldsets(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return () if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, **kwargs):  # type: ignore[no-untyped-def]
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inline_instances(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return [] if obj is None else super().get_inline_instances(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            do_invite_user(obj, acting_user=request.user, request=request)
 
     def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False  # deactivate instead: the audit trail refers to users
+
+    @admin.display(description=_("état du compte"))
+    def account_state(self, obj: User) -> str:
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        if not obj.has_usable_password():
+            return str(_("invité : activation en attente"))
+        if not TOTPDevice.objects.filter(user=obj, confirmed=True).exists():
+            return str(_("second facteur à configurer"))
+        return str(_("actif, second facteur configuré"))
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        from django.urls import path
+
+        wrap = self.admin_site.admin_view
+        return [
+            # Django's UserAdmin "set password" page does not exist here; a guessed URL is 404
+            # (before the catch-all redirect of ModelAdmin would take it).
+            path("<path:object_id>/password/", wrap(self.no_password_page)),
+            path(
+                "<path:object_id>/lien-mot-de-passe/",
+                wrap(self.account_action_view),
+                {"what": "password_link"},
+                name="accounts_user_password_link",
+            ),
+            path(
+                "<path:object_id>/second-facteur/",
+                wrap(self.account_action_view),
+                {"what": "second_factor"},
+                name="accounts_user_second_factor",
+            ),
+            *super().get_urls(),
+        ]
+
+    def no_password_page(self, request, object_id):  # type: ignore[no-untyped-def]
+        raise Http404
+
+    def account_action_view(self, request, object_id, what):  # type: ignore[no-untyped-def]
+        """The buttons of the change page: a confirmation page (GET), then the act (POST)."""
+        user = self.get_object(request, object_id)
+        if user is None or not self.has_change_permission(request, user):
+            raise Http404
+        if request.method == "POST":
+            if what == "password_link":
+                self.send_password_link(request, User.objects.filter(pk=user.pk))
+            else:
+                self.reset_second_factor(request, User.objects.filter(pk=user.pk))
+            return redirect("admin:accounts_user_change", user.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": user,
+            "what": what,
+            "title": (
+                _("Envoyer un lien de réinitialisation du mot de passe")
+                if what == "password_link"
+                else _("Réinitialiser le second facteur")
+            ),
+        }
+        return TemplateResponse(request, "admin/accounts/user/account_action.html", context)
 
     @admin.action(description=_("Désactiver les comptes sélectionnés"))
     def deactivate(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
@@ -68,6 +190,36 @@ class UserAdmin(BaseUserAdmin):
             # save() per user (not update()) so that the audit trail and session kill run.
             user.is_active = False
             user.save(update_fields=["is_active"])
+
+    @admin.action(description=_("Envoyer un lien de réinitialisation du mot de passe"))
+    def send_password_link(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        sent = sum(
+            1
+            for user in queryset
+            if do_send_password_link(user, acting_user=request.user, request=request)
+        )
+        self.message_user(
+            request,
+            _("Lien envoyé à l'adresse de la personne (%(count)d compte(s) actif(s)).")
+            % {"count": sent},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Réinitialiser le second facteur (et fermer les sessions)"))
+    def reset_second_factor(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        count = 0
+        for user in queryset:
+            do_reset_second_factor(user, acting_user=request.user, request=request)
+            count += 1
+        self.message_user(
+            request,
+            _(
+                "Second facteur réinitialisé, sessions fermées ; un lien d'enrôlement est envoyé "
+                "à l'adresse de la personne (%(count)d compte(s))."
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Department)

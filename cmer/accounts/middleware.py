@@ -24,6 +24,7 @@ SESSION_COMMUNE = "cmer_commune_id"
 SECOND_FACTOR_ALLOWED = {
     "accounts:otp_verify",
     "accounts:otp_enrol",
+    "accounts:enrol",
     "accounts:logout",
     "set_language",
     "healthz",

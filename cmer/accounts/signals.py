@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.contrib.sessions.models import Session
 from django.db.models.signals import post_save, pre_save
@@ -56,11 +57,33 @@ def end_all_sessions(user: User) -> int:
 
 @receiver(pre_save, sender=User, dispatch_uid="cmer_user_was_active")
 def note_previous_state(sender: Any, instance: User, **kwargs: Any) -> None:
-    instance._was_active = (
-        User.objects.filter(pk=instance.pk).values_list("is_active", flat=True).first()
+    previous = (
+        User.objects.filter(pk=instance.pk).values_list("is_active", "password").first()
         if instance.pk
         else None
     )
+    instance._was_active = previous[0] if previous else None
+    instance._previous_password = previous[1] if previous else None
+
+
+@receiver(post_save, sender=User, dispatch_uid="cmer_user_password_changed")
+def record_password_change(sender: Any, instance: User, created: bool, **kwargs: Any) -> None:
+    """Any change of a password, by any path (own page, reset link, enrolment, a shell), is an
+    audit entry (auditlog excludes the field) and, unless it was the first choice of an invited
+    person, an e-mail to the person. Inside a request the actor is filled by auditlog."""
+    previous = getattr(instance, "_previous_password", None)
+    if created or previous is None or previous == instance.password:
+        return
+    from cmer.audit.core import record_event
+    from cmer.audit.models import Event
+    from cmer.queue import enqueue_on_commit
+
+    from . import tasks
+
+    record_event(Event.CHANGE, target=instance, data={"account": "password_changed"})
+    instance._previous_password = instance.password
+    if is_password_usable(previous) and instance.is_active:
+        enqueue_on_commit(tasks.send_account_email, instance.pk, tasks.PASSWORD_CHANGED)
 
 
 @receiver(post_save, sender=User, dispatch_uid="cmer_user_deactivated")

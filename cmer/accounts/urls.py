@@ -12,6 +12,7 @@ urlpatterns = [
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("verification/", views.otp_verify, name="otp_verify"),
     path("enrolement/", views.otp_enrol, name="otp_enrol"),
+    path("activation/<uidb64>/<token>/", views.enrol, name="enrol"),
     path("compte/", views.account, name="account"),
     path("compte/mot-de-passe/", views.PasswordChangeView.as_view(), name="password_change"),
     path("compte/adresse/", views.change_email, name="change_email"),

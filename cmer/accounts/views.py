@@ -5,34 +5,39 @@ from __future__ import annotations
 import segno
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user, match_token
 from django_otp import login as otp_login
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cmer import permissions
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 
+from . import identity
 from .forms import (
     DsfrPasswordChangeForm,
     EmailAuthenticationForm,
     EmailChangeForm,
+    EnrolmentForm,
+    EnrolmentPasswordForm,
     PasswordConfirmForm,
     TokenForm,
 )
 from .middleware import SESSION_COMMUNE
 from .models import User
 from .signals import rotate_session_key
+from .tokens import enrolment_token_generator
 
 
 class LoginView(auth_views.LoginView):
@@ -73,15 +78,10 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/otp_verify.html", {"form": form})
 
 
-def _backup_codes_for(user: User) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="backup", confirmed=True)
-    codes = []
-    for _i in range(settings.BACKUP_CODES_COUNT):
-        code = StaticToken.random_token()
-        StaticToken.objects.create(device=device, token=code)
-        codes.append(code)
-    return codes
+# Set by the person's own "change device" (password confirmed in a verified session): only then
+# may this session enrol a device without a link. Anyone else without a device — invited, or
+# reset by the administrator — enrols through the one-time link sent to their own address.
+SESSION_SELF_REENROL = "cmer_self_reenrol"
 
 
 @require_http_methods(["GET", "POST"])
@@ -92,30 +92,45 @@ def otp_enrol(request: HttpRequest) -> HttpResponse:
     if any(True for _ in devices_for_user(user, confirmed=True)):
         # Enrolling a new device when one exists goes through the password (account page).
         return redirect("home" if user.is_verified() else "accounts:otp_verify")
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name=_("Application"), confirmed=False)
+    if request.session.get(SESSION_SELF_REENROL) != user.pk:
+        return _enrolment_needed(request, user)
+    device = _pending_device(user)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["token"]):
-            with transaction.atomic():
-                device.confirmed = True
-                device.save()
-                TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-                codes = _backup_codes_for(user)
-                record_event(Event.OTP_ENROLLED, request=request, target=user)
+            codes = identity.do_confirm_enrolment(user, device, request=request)
+            request.session.pop(SESSION_SELF_REENROL, None)
             otp_login(request, device)
             rotate_session_key(request)
             return render(request, "accounts/backup_codes.html", {"codes": codes})
         record_event(Event.OTP_FAILED, request=request, target=user)
         form.add_error("token", _("Code incorrect. Vérifiez l'heure de votre téléphone."))
+    return render(request, "accounts/otp_enrol.html", {"form": form, **_qr_context(device)})
+
+
+def _enrolment_needed(request: HttpRequest, user: User) -> HttpResponse:
+    """Past the password, no second factor: the QR code is only shown through the link sent to
+    the person's address (password + mailbox). They can ask for a new link."""
+    if request.method == "POST":
+        identity.do_request_enrolment_link(user, request=request)
+        messages.info(request, _("Un nouveau lien vous a été envoyé par courriel."))
+        return redirect("accounts:otp_enrol")
+    return render(request, "accounts/enrolment_needed.html")
+
+
+def _pending_device(user: User) -> TOTPDevice:
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=_("Application"), confirmed=False)
+    return device
+
+
+def _qr_context(device: TOTPDevice) -> dict[str, str]:
     qr = segno.make(device.config_url, error="m")
-    context = {
-        "form": form,
+    return {
         "qr_data_uri": qr.svg_data_uri(scale=5, dark="#000091"),
         "secret": _format_secret(device),
     }
-    return render(request, "accounts/otp_enrol.html", context)
 
 
 def _format_secret(device: TOTPDevice) -> str:
@@ -139,6 +154,7 @@ def reset_second_factor(request: HttpRequest) -> HttpResponse:
             StaticDevice.objects.filter(user=request.user).delete()
             record_event(Event.CHANGE, request=request, target=request.user, data={"otp": "reset"})
         request.session.pop(DEVICE_ID_SESSION_KEY, None)
+        request.session[SESSION_SELF_REENROL] = request.user.pk
         messages.info(request, _("Enregistrez votre nouvelle application d'authentification."))
         return redirect("accounts:otp_enrol")
     return render(request, "accounts/confirm_password.html", {"form": form, "purpose": "otp"})
@@ -149,7 +165,7 @@ def regenerate_backup_codes(request: HttpRequest) -> HttpResponse:
     form = PasswordConfirmForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
-            codes = _backup_codes_for(request.user)
+            codes = identity.backup_codes_for(request.user)
         return render(request, "accounts/backup_codes.html", {"codes": codes})
     return render(request, "accounts/confirm_password.html", {"form": form, "purpose": "codes"})
 
@@ -192,3 +208,62 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 @login_not_required
 def locked_out(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/locked_out.html", status=429)
+
+
+# The link's token is moved from the URL to the session at once (as Django's password reset
+# does), so that it appears in no later Referer or history entry.
+ENROLMENT_SESSION_TOKEN = "_cmer_enrolment_token"  # noqa: S105 (a session key name)
+ENROLMENT_SESSION_PASSWORD_OK = "_cmer_enrolment_password_ok"  # noqa: S105 (a session key name)
+ENROLMENT_URL_TOKEN = "etape"  # noqa: S105 (placeholder in the URL)
+
+
+def _user_from_uid(uidb64: str) -> User | None:
+    try:
+        pk = urlsafe_base64_decode(uidb64).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return User.objects.filter(pk=pk, is_active=True).first() if pk.isdigit() else None
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def enrol(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """Invitation and second-factor reset links: the person (for an invitation) chooses the
+    password, or (after a reset) confirms the current one, then scans the QR code and confirms
+    with a code; they land logged in with both factors. Used or expired links are refused."""
+    user = _user_from_uid(uidb64)
+    if token != ENROLMENT_URL_TOKEN:
+        if user is not None and enrolment_token_generator.check_token(user, token):
+            request.session[ENROLMENT_SESSION_TOKEN] = token
+            return redirect("accounts:enrol", uidb64=uidb64, token=ENROLMENT_URL_TOKEN)
+        return render(request, "accounts/enrol.html", {"validlink": False}, status=404)
+    token = request.session.get(ENROLMENT_SESSION_TOKEN, "")
+    if user is None or not enrolment_token_generator.check_token(user, token):
+        return render(request, "accounts/enrol.html", {"validlink": False}, status=404)
+    invitation = not user.has_usable_password()
+    if not invitation and request.session.get(ENROLMENT_SESSION_PASSWORD_OK) != user.pk:
+        # After a reset: the current password first, before any QR code is shown.
+        password_form = EnrolmentPasswordForm(user, request, request.POST or None)
+        if request.method == "POST" and password_form.is_valid():
+            request.session[ENROLMENT_SESSION_PASSWORD_OK] = user.pk
+            return redirect("accounts:enrol", uidb64=uidb64, token=ENROLMENT_URL_TOKEN)
+        return render(
+            request, "accounts/enrol.html", {"validlink": True, "password_form": password_form}
+        )
+    device = _pending_device(user)
+    form = EnrolmentForm(user, device, request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            codes = identity.do_confirm_enrolment(
+                user, device, new_password=form.new_password, request=request
+            )
+            for key in (ENROLMENT_SESSION_TOKEN, ENROLMENT_SESSION_PASSWORD_OK):
+                request.session.pop(key, None)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            otp_login(request, device)
+            rotate_session_key(request)
+            return render(request, "accounts/backup_codes.html", {"codes": codes})
+        if "token" in form.errors:
+            record_event(Event.OTP_FAILED, request=request, actor=user, target=user)
+    context = {"validlink": True, "form": form, "invitation": invitation, **_qr_context(device)}
+    return render(request, "accounts/enrol.html", context)

@@ -96,19 +96,30 @@ def test_five_failures_lock_the_account(client, world):
 
 
 @pytest.mark.django_db
-def test_user_without_device_is_enrolled_before_anything_else(client, world):
+def test_user_without_device_is_enrolled_before_anything_else(
+    client, world, django_capture_on_commit_callbacks
+):
     TOTPDevice.objects.filter(user=world.agent).delete()
     password_step(client, world.agent.email)
     assert client.get("/")["Location"] == ENROL
+    # The password alone shows no QR code: the enrolment goes through the link by e-mail.
     page = client.get(ENROL)
     html = page.content.decode()
-    assert "data:image/svg+xml" in html
+    assert "data:image/svg+xml" not in html
+    assert not TOTPDevice.objects.filter(user=world.agent).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(ENROL).status_code == 302
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://[^/]+(/comptes/activation/\S+)", mail.outbox[0].body).group(1)
+    step = client.get(link)["Location"]
+    client.post(step, {"password": PASSWORD})
+    client.get(step)
     device = TOTPDevice.objects.get(user=world.agent, confirmed=False)
-    assert client.post(ENROL, {"token": "123456"}).status_code == 200  # wrong code
+    assert client.post(step, {"token": "123456"}).status_code == 200  # wrong code
     # django-otp throttles after a failure (1 s, then 2 s, …): come back a little later.
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=5)):
         device.refresh_from_db()
-        response = client.post(ENROL, {"token": current_code(device)})
+        response = client.post(step, {"token": current_code(device)})
     assert response.status_code == 200
     codes = re.findall(r"<li>([a-z0-9]{8})</li>", response.content.decode())
     assert len(codes) == 10

@@ -16,6 +16,7 @@ PUBLIC_URL_NAMES = {
     "accounts:password_reset_done",
     "accounts:password_reset_confirm",
     "accounts:password_reset_complete",
+    "accounts:enrol",  # the one-time invitation / enrolment link (token checked in the view)
 }
 PUBLIC_ROUTES = {"admin/login/"}  # redirects to accounts:login, never a login form of its own
 
