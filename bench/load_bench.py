@@ -72,6 +72,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--static-root", default="")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--conn-max-age",
+        default="60",
+        help="DATABASE_CONN_MAX_AGE of the server (0: a connection per request)",
+    )
     parser.add_argument("--referrals", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--communes", type=int, default=50)
@@ -364,6 +369,7 @@ def main() -> None:
         **os.environ,
         "STATIC_ROOT": static_root,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "DATABASE_CONN_MAX_AGE": args.conn_max_age,
     }
     server_env.pop("DJANGO_SETTINGS_MODULE", None)
     server = subprocess.Popen(
@@ -386,7 +392,10 @@ def main() -> None:
             await asyncio.wait_for(asyncio.gather(*(login(port, p) for p in personas)), 300)
 
         asyncio.run(log_everyone_in())
-        print(f"{len(personas)} users logged in (password + TOTP)\n")
+        print(
+            f"{len(personas)} users logged in (password + TOTP); "
+            f"DATABASE_CONN_MAX_AGE={args.conn_max_age}\n"
+        )
         print(
             "| users | page | requests | p50 ms | p95 ms | p99 ms | errors | req/s | "
             "CPU s gunicorn / postgres / client |"
@@ -412,6 +421,13 @@ def main() -> None:
                 "client": time.process_time() - client_before,
             }
             print(report(level, samples, elapsed, cpu), flush=True)
+            served = max(1, sum(1 for s in samples if s[2] == 200))
+            print(
+                f"<!-- CPU per request at {level} users: gunicorn "
+                f"{cpu['gunicorn'] / served * 1000:.1f} ms, PostgreSQL backends "
+                f"{cpu['postgres'] / served * 1000:.1f} ms -->",
+                flush=True,
+            )
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     finally:
         server.terminate()
