@@ -14,6 +14,8 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from cmer.outbox.effects import claim, effect_key
+
 from .models import User
 from .tokens import enrolment_path, password_reset_path
 
@@ -36,7 +38,14 @@ def _link_for(user: User, kind: str) -> str | None:
     return ""  # a notice: no link
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OSError,),  # smtplib's errors: retried, the claim below is rolled back
+    retry_backoff=30,
+    retry_backoff_max=120,
+    max_retries=5,
+)
 def send_account_email(self, user_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
     if kind not in KINDS:
         return 0
@@ -54,4 +63,8 @@ def send_account_email(self, user_id: int, kind: str) -> int:  # type: ignore[no
     }
     subject = render_to_string(f"accounts/email/{kind}_subject.txt", context).strip()
     body = render_to_string(f"accounts/email/{kind}.txt", context)
-    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    # A redelivered message (worker lost before its acknowledgement) sends nothing again.
+    with claim(effect_key(self)) as first:
+        if not first:
+            return 0
+        return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])

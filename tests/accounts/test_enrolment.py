@@ -186,3 +186,11 @@ def test_resending_to_an_invited_person_sends_the_invitation_again(
     assert kind == tasks.INVITATION
     assert len(mail.outbox) == 2
     assert "/comptes/activation/" in mail.outbox[1].body
+
+
+@pytest.mark.django_db
+def test_a_redelivered_message_sends_no_second_email(world):
+    args = [world.agent.pk, tasks.PASSWORD_RESET]
+    assert tasks.send_account_email.apply(args=args, task_id="cmer-outbox-1").get() == 1
+    assert tasks.send_account_email.apply(args=args, task_id="cmer-outbox-1").get() == 0
+    assert len(mail.outbox) == 1
