@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import secrets
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 
+from cmer import archives
 from cmer.crypto import decrypt_bytes, encrypt_bytes
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -28,14 +27,25 @@ class CheckedFile:
     sha256: str
 
 
+# OpenDocument's ``mimetype`` member is its first, stored, and a few dozen bytes long.
+MAX_ODF_MIMETYPE_BYTES = 200
+
+
 def _zip_kind(content: bytes) -> str | None:
+    """The office type of a zip, from its member names (and ODF's ``mimetype``).
+
+    The archive is checked against the caps of ``cmer.archives`` from its directory alone (a
+    bomb is refused before anything is decompressed, with its own message); the only member
+    read is ``mimetype``, streamed and capped.
+    """
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        with archives.open_zip(content) as archive:
             names = set(archive.namelist())
             if "mimetype" in names:
-                mimetype = archive.read("mimetype").decode("ascii", "replace").strip()
-                if mimetype.startswith("application/vnd.oasis.opendocument."):
-                    return mimetype
+                raw = archives.read_member(archive, "mimetype", MAX_ODF_MIMETYPE_BYTES)
+                mimetype = raw.decode("ascii", "replace").strip()
+                # Only the types we accept: any other value is refused as an unknown type.
+                return mimetype if mimetype in ODF_TYPES else None
             if "[Content_Types].xml" in names:
                 if any(n.startswith("word/") for n in names):
                     return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -45,13 +55,15 @@ def _zip_kind(content: bytes) -> str | None:
                     return (
                         "application/vnd.openxmlformats-officedocument.presentationml.presentation"
                     )
-    except (zipfile.BadZipFile, OSError, KeyError):
-        return None
+    except archives.ArchiveRefused as refused:
+        raise ValidationError(str(refused), code="archive") from None
     return None
 
 
 def sniff_content_type(content: bytes) -> str | None:
-    """The real type of a file, from its bytes. The name and the browser's claim are ignored."""
+    """The real type of a file, from its bytes. The name and the browser's claim are ignored.
+
+    Raises ValidationError for an archive refused by ``cmer.archives`` (a bomb)."""
     head = content[:16]
     if head.startswith(b"%PDF-"):
         return "application/pdf"
@@ -69,6 +81,11 @@ def sniff_content_type(content: bytes) -> str | None:
         return _zip_kind(content)
     return None
 
+
+ODF_TYPES = {
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+}
 
 EXTENSIONS = {
     "application/pdf": "pdf",

@@ -364,6 +364,13 @@ if CLAMAV_STREAM_MAX_BYTES <= 20 * 1024 * 1024:
     raise ImproperlyConfigured(
         "CLAMAV_STREAM_MAX_BYTES (clamd's StreamMaxLength) must be above the 20 MB upload cap."
     )
+# Archive-based uploads (DOCX, XLSX, ODT…), read by cmer/archives.py: refused from their zip
+# directory, before any decompression, beyond these caps; a parse stops after its time budget.
+UPLOAD_ARCHIVE_MAX_MEMBERS = env_int("UPLOAD_ARCHIVE_MAX_MEMBERS", 1000)
+UPLOAD_ARCHIVE_MAX_MEMBER_BYTES = env_int("UPLOAD_ARCHIVE_MAX_MEMBER_BYTES", 16 * 1024 * 1024)
+UPLOAD_ARCHIVE_MAX_TOTAL_BYTES = env_int("UPLOAD_ARCHIVE_MAX_TOTAL_BYTES", 64 * 1024 * 1024)
+UPLOAD_ARCHIVE_MAX_RATIO = env_int("UPLOAD_ARCHIVE_MAX_RATIO", 100)
+UPLOAD_PARSE_SECONDS = float(os.environ.get("UPLOAD_PARSE_SECONDS", "5"))
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

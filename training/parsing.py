@@ -27,14 +27,17 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from cmer import archives
+
 from .normalise import normalise_key
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
 # A header is looked for in the first rows (a title or a logo line often comes first).
 HEADER_SEARCH_ROWS = 10
-# Zip bombs: an XLSX of at most 5 MB never needs more than this once decompressed.
-MAX_UNCOMPRESSED = 200 * 1024 * 1024
+# Zip bombs: the caps of cmer.archives (members, sizes, ratio) apply, and an XLSX part loaded
+# whole by openpyxl (shared strings) is held to this: 20,000 rows of names fit in far less.
+MAX_SHARED_STRINGS_BYTES = 8 * 1024 * 1024
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 # PDF, PNG, JPEG, GIF, gzip, 7z, RAR, ELF, PE: refused whatever the extension says.
 BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"7z\xbc\xaf")
@@ -477,15 +480,18 @@ def _finish_header(result: ParseResult, mapping: dict[int, str], unknown: list[s
 # XLSX ----------------------------------------------------------------------------------------
 
 
-def _check_zip(data: bytes) -> zipfile.ZipFile:
+def _check_zip(data: bytes, deadline: archives.Deadline) -> zipfile.ZipFile:
+    """The workbook's zip, refused from its directory when it breaks a cap of cmer.archives;
+    it reads through a ``BudgetedReader``, so whatever parses it stops at the deadline."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise FileRefused(_("Classeur XLSX endommagé ou illisible.")) from exc
+        archive = archives.open_zip(data, deadline=deadline)
+    except archives.ArchiveRefused as refused:
+        raise FileRefused(str(refused)) from None
     names = set(archive.namelist())
     if "xl/workbook.xml" not in names:
         raise FileRefused(_("Ce fichier n'est ni un CSV ni un classeur XLSX."))
-    if sum(info.file_size for info in archive.infolist()) > MAX_UNCOMPRESSED:
+    strings = [i for i in archive.infolist() if i.filename.lower().endswith("sharedstrings.xml")]
+    if sum(info.file_size for info in strings) > MAX_SHARED_STRINGS_BYTES:
         raise FileRefused(_("Classeur trop volumineux une fois décompressé."))
     return archive
 
@@ -516,13 +522,33 @@ def _merged_ranges(archive: zipfile.ZipFile, worksheet_path: str) -> list[tuple[
 
 
 def parse_xlsx(data: bytes, session_date: datetime.date | None) -> ParseResult:
+    # One time budget for everything that reads this workbook (openpyxl and our own parse):
+    # a part that is slow to parse (180 MiB of XML comment) stops there with a clear message.
+    deadline = archives.parse_deadline()
+    archive = _check_zip(data, deadline)
+    try:
+        return _parse_xlsx(archive, data, deadline, session_date)
+    except archives.ArchiveRefused as refused:
+        raise FileRefused(str(refused)) from None
+    finally:
+        archive.close()
+
+
+def _parse_xlsx(
+    archive: zipfile.ZipFile,
+    data: bytes,
+    deadline: archives.Deadline,
+    session_date: datetime.date | None,
+) -> ParseResult:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
-    archive = _check_zip(data)
     try:
         workbook = openpyxl.load_workbook(
-            io.BytesIO(data), read_only=True, data_only=False, keep_links=False
+            archives.budgeted_reader(data, deadline),
+            read_only=True,
+            data_only=False,
+            keep_links=False,
         )
     except (InvalidFileException, KeyError, ValueError, OSError, ElementTree.ParseError) as exc:
         raise FileRefused(_("Classeur XLSX endommagé ou illisible.")) from exc
