@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import segno
 from django.conf import settings
 from django.contrib import messages
@@ -82,6 +84,8 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 # may this session enrol a device without a link. Anyone else without a device — invited, or
 # reset by the administrator — enrols through the one-time link sent to their own address.
 SESSION_SELF_REENROL = "cmer_self_reenrol"
+SESSION_ENROL_LINK_SENT_AT = "cmer_enrol_link_sent_at"
+ENROL_LINK_INTERVAL_SECONDS = 300
 
 
 @require_http_methods(["GET", "POST"])
@@ -112,8 +116,16 @@ def _enrolment_needed(request: HttpRequest, user: User) -> HttpResponse:
     """Past the password, no second factor: the QR code is only shown through the link sent to
     the person's address (password + mailbox). They can ask for a new link."""
     if request.method == "POST":
-        identity.do_request_enrolment_link(user, request=request)
-        messages.info(request, _("Un nouveau lien vous a été envoyé par courriel."))
+        # One link per few minutes from a session: the button must not flood the mailbox.
+        last = request.session.get(SESSION_ENROL_LINK_SENT_AT, 0)
+        if time.time() - last < ENROL_LINK_INTERVAL_SECONDS:
+            messages.warning(
+                request, _("Un lien vient de vous être envoyé. Consultez votre messagerie.")
+            )
+        else:
+            identity.do_request_enrolment_link(user, request=request)
+            request.session[SESSION_ENROL_LINK_SENT_AT] = time.time()
+            messages.info(request, _("Un nouveau lien vous a été envoyé par courriel."))
         return redirect("accounts:otp_enrol")
     return render(request, "accounts/enrolment_needed.html")
 

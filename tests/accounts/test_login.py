@@ -109,6 +109,7 @@ def test_user_without_device_is_enrolled_before_anything_else(
     assert not TOTPDevice.objects.filter(user=world.agent).exists()
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(ENROL).status_code == 302
+        assert client.post(ENROL).status_code == 302  # a second click: no second e-mail
     assert len(mail.outbox) == 1
     link = re.search(r"https?://[^/]+(/comptes/activation/\S+)", mail.outbox[0].body).group(1)
     step = client.get(link)["Location"]
