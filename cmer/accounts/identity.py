@@ -59,6 +59,8 @@ def do_send_password_link(
     if not user.is_active:
         return None
     kind = tasks.PASSWORD_RESET if user.has_usable_password() else tasks.INVITATION
+    if kind == tasks.INVITATION:
+        _drop_pending_devices(user)
     _record(f"{kind}_sent", user, acting_user=acting_user, request=request)
     enqueue_on_commit(tasks.send_account_email, user.pk, kind)
     return kind
@@ -83,8 +85,15 @@ def do_reset_second_factor(
 @transaction.atomic
 def do_request_enrolment_link(user: User, *, request: HttpRequest | None = None) -> None:
     """The person, past the password but without a second factor, asks for a link again."""
+    _drop_pending_devices(user)
     _record("enrolment_link_requested", user, acting_user=user, request=request)
     enqueue_on_commit(tasks.send_account_email, user.pk, tasks.ENROLMENT)
+
+
+def _drop_pending_devices(user: User) -> None:
+    """A new link shows a new key: a QR code seen on an earlier link's page (by whoever opened
+    it) is never the one that gets confirmed."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
 
 
 def backup_codes_for(user: User) -> list[str]:

@@ -189,6 +189,20 @@ def test_resending_to_an_invited_person_sends_the_invitation_again(
 
 
 @pytest.mark.django_db
+def test_a_new_link_shows_a_new_key(client, world, django_capture_on_commit_callbacks):
+    user = invite(world.admin, django_capture_on_commit_callbacks)
+    step = enrolment_page(client, link_in(mail.outbox[0]))
+    client.get(step)
+    seen = TOTPDevice.objects.get(user=user, confirmed=False).key
+    with django_capture_on_commit_callbacks(execute=True):
+        identity.do_send_password_link(user, acting_user=world.admin)
+    other = client.__class__()
+    other.get(enrolment_page(other, link_in(mail.outbox[1])))
+    assert TOTPDevice.objects.get(user=user, confirmed=False).key != seen
+    assert "/comptes/activation/" in mail.outbox[1].body
+
+
+@pytest.mark.django_db
 def test_a_redelivered_message_sends_no_second_email(world):
     args = [world.agent.pk, tasks.PASSWORD_RESET]
     assert tasks.send_account_email.apply(args=args, task_id="cmer-outbox-1").get() == 1
