@@ -12,8 +12,9 @@ From the checkout it reproduces what the Dockerfile and docker-compose.yml do:
    the compose worker and beat commands too;
 4. through https: the login page, a static file named by the manifest, /healthz (200 each);
    the plain-http healthcheck path on gunicorn; the https redirects of Caddy and Django;
-5. the README's first-account procedure: createsuperuser, first login, second-factor enrolment
-   with a TOTP code computed from the secret shown on the page, then pages of a verified session;
+5. the README's first-account procedure: createsuperuser, first login, the enrolment link asked
+   for and read from the mailbox (file e-mail backend), the passphrase confirmed, a TOTP code
+   computed from the secret shown on the page, then pages of a verified session;
 6. the backup drill: a referral with an attachment (the test suite's helpers, as the app role),
    services stopped, deploy/backup.sh, deploy/restore.sh into a new database and a new files
    directory (it verifies the chain and decrypts), the same audit head before and after, and the
@@ -294,7 +295,9 @@ class Smoke:
             "AUDIT_APP_DB_ROLE": self.app_role,
             "STATIC_ROOT": str(self.tmp / "static"),
             "PRIVATE_STORAGE_ROOT": str(self.tmp / "private"),
-            "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+            # The mailbox: the enrolment link of the first account is read from here.
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(self.tmp / "mail"),
             # compose's clamav service: started by services() (the drill's attachment is scanned).
             "CLAMAV_SOCKET": str(self.tmp / "clamd" / "clamd.sock"),
             "XDG_DATA_HOME": str(self.tmp / "caddy-data"),
@@ -443,8 +446,21 @@ class Smoke:
         status, _loc = no_redirect(f"{direct}/healthz?live", {"Host": "localhost"})
         check(status == 200, f"healthcheck path in plain http: {status}")
 
+    def mailed_link(self, path_prefix: str, seconds: float = 60) -> str:
+        """The path of the newest link starting with ``path_prefix`` in the mailbox."""
+        deadline = time.monotonic() + seconds
+        pattern = re.compile(r"https?://[^/\s]+(" + re.escape(path_prefix) + r"[^\s]+)")
+        while time.monotonic() < deadline:
+            mails = sorted((self.tmp / "mail").glob("*"), key=lambda f: f.stat().st_mtime)
+            for mail in reversed(mails):
+                found = pattern.search(mail.read_text(errors="replace").replace("=\n", ""))
+                if found:
+                    return found.group(1)
+            time.sleep(1)
+        raise SmokeFailure(f"no e-mail with a {path_prefix} link within {seconds:.0f} s")
+
     def first_account(self, env: dict[str, str]) -> Client:
-        step("first account as the README says: createsuperuser, login, TOTP enrolment")
+        step("first account as the README says: createsuperuser, login, link by e-mail, TOTP")
         email, password = "dsi-smoke@mairie.example", secrets.token_urlsafe(18)
         self.run(
             [sys.executable, "manage.py", "createsuperuser", "--no-input", "--email", email],
@@ -468,13 +484,27 @@ class Smoke:
         cookies = {cookie.name: cookie for cookie in client.jar}
         session = cookies.get("__Host-cmer_session")
         check(session is not None and session.secure, f"session cookie: {sorted(cookies)}")
+        # No QR code past the password alone: the person asks for a link to their own address.
+        check("totp-secret" not in page, "a TOTP secret shown after the password alone")
+        status, url, page = client.request(
+            "/comptes/enrolement/", {"csrfmiddlewaretoken": client.csrf(page)}
+        )
+        check(status == 200, f"asking for the enrolment link: {status} {url}")
+        link = self.mailed_link("/comptes/activation/")
+        status, url, page = client.request(link)
+        if "totp-secret" not in page:
+            # The account has a password: the link asks for it before the QR code.
+            check(status == 200 and "password" in page, f"enrolment link: {status} {url}")
+            status, url, page = client.request(
+                url, {"password": password, "csrfmiddlewaretoken": client.csrf(page)}
+            )
         secret = re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page)
-        check(secret is not None, "no TOTP secret on the enrolment page")
+        check(secret is not None, f"no TOTP secret on the enrolment page ({status} {url})")
         code = totp(secret.group(1).replace(" ", ""))
         status, url, page = client.request(
-            "/comptes/enrolement/", {"token": code, "csrfmiddlewaretoken": client.csrf(page)}
+            url, {"token": code, "csrfmiddlewaretoken": client.csrf(page)}
         )
-        check(status == 200 and "/comptes/enrolement/" in url, f"enrolment: {status} {url}")
+        check(status == 200 and "/comptes/activation/" in url, f"enrolment: {status} {url}")
         for path in ("/", "/admin/", "/comptes/compte/"):
             status, url, _page = client.request(path)
             check(status == 200 and url == self.origin + path, f"{path} after 2FA: {status} {url}")
