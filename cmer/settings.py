@@ -447,6 +447,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "conventions.plan_expiry_reminders",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Meetings: minutes PDFs left pending by a lost worker are queued again (idempotent build).
+    "meetings-requeue-stale-pdfs": {"task": "meetings.requeue_stale_documents", "schedule": 300.0},
     # Meetings: one reminder to the owner of each action item due within two days or overdue.
     "meetings-action-reminders": {
         "task": "meetings.plan_action_reminders",

@@ -7,6 +7,8 @@
 - ``build_minutes_pdf(document_id)``: renders one version once (state + unique constraint);
   ``acks_late`` with a time limit well below the broker's visibility timeout, so a worker killed
   mid-render leaves the message to another worker, and a failure is stored for the chair to see.
+- ``requeue_stale_documents`` (beat): a PDF left pending by a worker killed mid-render (Redis
+  would hand its message back only after the visibility timeout) is queued again.
 - ``plan_action_reminders`` (beat, daily) and ``send_action_reminder(action_id)``: one e-mail to
   the owner of an open action due within two days or overdue, once.
 
@@ -41,6 +43,8 @@ RESEND_AFTER = datetime.timedelta(minutes=30)
 # this long is killed before Redis hands its message to another worker.
 PDF_SOFT_LIMIT = 120
 PDF_HARD_LIMIT = 150
+# A pending PDF older than this has lost its worker: re-queued by beat (requeue_stale_documents).
+STALE_DOCUMENT_SECONDS = 10 * 60
 
 
 def _link(path: str) -> str:
@@ -253,6 +257,27 @@ def build_minutes_pdf(self, document_id: int) -> bool:  # type: ignore[no-untype
         _mark_failed(document_id, type(exc).__name__)
         logger.exception("Minutes PDF %s failed", document_id)
         raise
+
+
+@shared_task(name="meetings.requeue_stale_documents", ignore_result=True)
+def requeue_stale_documents(older_than_seconds: int = STALE_DOCUMENT_SECONDS) -> int:
+    """Beat: a PDF still pending long after its hard time limit lost its worker (killed
+    mid-render, message gone): queue it again. The build is idempotent, so a duplicate is
+    harmless. Returns how many were queued."""
+    from cmer.queue import enqueue_on_commit
+
+    from .models import MinutesDocument
+
+    limit = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    stale = MinutesDocument.objects.filter(
+        state=MinutesDocument.State.PENDING, requested_at__lt=limit
+    ).values_list("pk", flat=True)
+    count = 0
+    for document_id in list(stale):
+        with transaction.atomic():
+            enqueue_on_commit(build_minutes_pdf, document_id)
+        count += 1
+    return count
 
 
 @shared_task(name="meetings.plan_action_reminders", ignore_result=True)

@@ -387,3 +387,22 @@ def test_approval_commits_when_the_broker_is_down_and_the_pdf_follows(
     )
     assert resend_unsent(older_than=datetime.timedelta(0)) >= 1
     assert MinutesDocument.objects.get().state == MinutesDocument.State.READY
+
+
+@pytest.mark.django_db
+def test_a_pdf_left_pending_is_queued_again_by_beat(
+    world, held, settings, django_capture_on_commit_callbacks
+):
+    import time_machine
+
+    meeting = approved(world, held)  # on_commit not run: as if its worker was lost
+    document = MinutesDocument.objects.get(meeting=meeting)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.requeue_stale_documents() == 0  # too recent: maybe still rendering
+    later = timezone.now() + datetime.timedelta(minutes=11)
+    with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
+        assert tasks.requeue_stale_documents() == 1
+    document.refresh_from_db()
+    assert document.state == MinutesDocument.State.READY
+    entries = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "meetings.requeue_stale_documents" in entries
