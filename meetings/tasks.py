@@ -45,6 +45,8 @@ PDF_SOFT_LIMIT = 120
 PDF_HARD_LIMIT = 150
 # A pending PDF older than this has lost its worker: re-queued by beat (requeue_stale_documents).
 STALE_DOCUMENT_SECONDS = 10 * 60
+# Retry countdowns stay below the visibility timeout too (cmer/settings.py).
+RETRY_BACKOFF_MAX = 120
 
 
 def _link(path: str) -> str:
@@ -55,6 +57,7 @@ def _link(path: str) -> str:
     name="meetings.send_invitations",
     autoretry_for=(OSError,),
     retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     max_retries=5,
     acks_late=True,
     ignore_result=True,
@@ -140,6 +143,7 @@ def send_invitations(meeting_id: int) -> int:
     name="meetings.send_review_notice",
     autoretry_for=(OSError,),
     retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     max_retries=5,
     acks_late=True,
     ignore_result=True,
@@ -228,6 +232,7 @@ def build_document(document_id: int) -> bool:
     time_limit=PDF_HARD_LIMIT,
     autoretry_for=(OSError,),
     retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     max_retries=3,
     ignore_result=True,
 )
@@ -324,6 +329,7 @@ def plan_action_reminders() -> int:
     name="meetings.send_action_reminder",
     autoretry_for=(OSError,),
     retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     max_retries=5,
     acks_late=True,
     ignore_result=True,

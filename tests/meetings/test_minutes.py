@@ -319,7 +319,7 @@ def test_pdf_task_is_idempotent_and_a_failure_is_shown_to_the_chair(
     assert tasks.build_minutes_pdf.acks_late is True
     from django.conf import settings
 
-    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    visibility = settings.CELERY_VISIBILITY_TIMEOUT
     assert tasks.build_minutes_pdf.time_limit < visibility
 
     # A failure: stored, shown to the chair, who asks again.

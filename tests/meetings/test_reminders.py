@@ -106,3 +106,18 @@ def test_due_actions_on_the_home_page_of_the_owner_and_the_referent(as_user, wor
 def test_beat_schedules_the_reminders(settings):
     entries = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "meetings.plan_action_reminders" in entries
+
+
+def test_e_mail_and_pdf_tasks_retry_below_the_visibility_timeout(settings):
+    import smtplib
+
+    for task in (
+        tasks.send_invitations,
+        tasks.send_review_notice,
+        tasks.send_action_reminder,
+        tasks.build_minutes_pdf,
+    ):
+        assert task.acks_late
+        assert issubclass(smtplib.SMTPException, task.autoretry_for)
+        assert task.retry_backoff_max < settings.CELERY_VISIBILITY_TIMEOUT
+    assert tasks.build_minutes_pdf.time_limit < settings.CELERY_VISIBILITY_TIMEOUT
