@@ -183,3 +183,29 @@ def test_charter_is_required_before_the_minutes(as_user, world, meeting):
     CharterVersionFactory(commune=world.tarascon, version=1)
     response = as_user(world.member).get(f"/reunions/{meeting.pk}/")
     assert response.status_code == 302 and "/conventions/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_list_calendar_and_detail_query_counts_do_not_grow_with_the_meetings(
+    as_user, world, django_assert_max_num_queries
+):
+    from meetings import actions
+
+    def add_meetings(count):
+        for _ in range(count):
+            meeting = plan(world)
+            actions.do_add_topic(meeting, title="Sujet", acting_user=world.referent)
+
+    add_meetings(2)
+    referent, liaison = as_user(world.referent), as_user(world.liaison)
+    pages = ((referent, "/reunions/"), (liaison, "/reunions/"), (liaison, "/reunions/calendrier/"))
+    counts = []
+    for client, url in pages:
+        with django_assert_max_num_queries(40) as captured:
+            assert client.get(url).status_code == 200
+        counts.append(len(captured.captured_queries))
+    add_meetings(10)
+    for (client, url), count in zip(pages, counts, strict=True):
+        with django_assert_max_num_queries(count):
+            html = client.get(url).content.decode()
+        assert html.count("<tr>") >= 13, url  # the header and the twelve meetings
