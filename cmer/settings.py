@@ -454,6 +454,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "meetings.plan_action_reminders",
         "schedule": crontab(hour=7, minute=30),
     },
+    # Training: attestation zips still pending: queued again when forgotten, failed after 1 h.
+    "training-sweep-stale-bundles": {
+        "task": "training.sweep_stale_bundles",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
     # Training: attendance previews never confirmed are dropped (file and rows) after 48 h.
     "training-purge-stale-previews": {
         "task": "training.purge_stale_previews",

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -39,9 +40,21 @@ from .models import (
 )
 from .parsing import ParseResult
 
-# Up to this many attendees the zip is built within the request; above, by a Celery task.
-SYNC_BUNDLE_LIMIT = 30
 BATCH = 500
+
+# Attestation zips are always built by a Celery task: 30 attestations took 4.4 s to render,
+# too long for a request (issue 13). A run holds its bundle for BUNDLE_LEASE: longer than the
+# hard time limit (no live run outlasts it), shorter than the visibility timeout (the message of
+# a killed worker comes back after that, and must find the lease over). A bundle nobody has
+# worked on for BUNDLE_REQUEUE_AFTER is queued again (its message was lost); one still pending
+# after BUNDLE_GIVE_UP, or after BUNDLE_MAX_ATTEMPTS runs that never finished, is failed and
+# the user may ask again.
+BUNDLE_LEASE = datetime.timedelta(
+    seconds=(settings.CELERY_TASK_TIME_LIMIT + settings.CELERY_VISIBILITY_TIMEOUT) / 2
+)
+BUNDLE_REQUEUE_AFTER = datetime.timedelta(minutes=15)
+BUNDLE_GIVE_UP = datetime.timedelta(hours=1)
+BUNDLE_MAX_ATTEMPTS = 3
 
 
 class ActionRefused(Exception):
@@ -455,7 +468,7 @@ def present_attendances(session: TrainingSession) -> list[Attendance]:
 
 @transaction.atomic
 def do_request_bundle(session: TrainingSession, *, acting_user: Any) -> AttestationBundle:
-    """Ask for the zip of every attestation; small sessions are built at once, large by a task."""
+    """Ask for the zip of every attestation; a Celery task builds it (see BUNDLE_LEASE)."""
     from cmer.queue import enqueue_on_commit
 
     from .tasks import build_attestation_bundle
@@ -469,11 +482,79 @@ def do_request_bundle(session: TrainingSession, *, acting_user: Any) -> Attestat
     bundle = AttestationBundle.objects.create(
         session=session, requested_by=acting_user, count=count
     )
-    if count <= SYNC_BUNDLE_LIMIT:
-        build_bundle(bundle.pk)
-    else:
-        enqueue_on_commit(build_attestation_bundle, bundle.pk)
+    enqueue_on_commit(build_attestation_bundle, bundle.pk)
     return bundle
+
+
+def start_bundle_run(bundle_id: int) -> bool:
+    """Claim a pending bundle for one run of the build task. False: nothing to do now.
+
+    Refused while another run holds the lease (a duplicate message); a bundle whose runs kept
+    dying (BUNDLE_MAX_ATTEMPTS) is failed instead of being tried for ever.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        bundle = AttestationBundle.objects.select_for_update().filter(pk=bundle_id).first()
+        if bundle is None or bundle.state != AttestationBundle.State.PENDING:
+            return False
+        if bundle.started_at is not None and bundle.started_at > now - BUNDLE_LEASE:
+            return False
+        if bundle.attempts >= BUNDLE_MAX_ATTEMPTS:
+            _fail(bundle, now)
+            return False
+        bundle.attempts += 1
+        bundle.started_at = now
+        bundle.save(update_fields=["attempts", "started_at"])
+    return True
+
+
+def release_bundle_run(bundle_id: int) -> None:
+    """A run ended without a result but will be retried: free the lease for the retry."""
+    AttestationBundle.objects.filter(pk=bundle_id, state=AttestationBundle.State.PENDING).update(
+        started_at=None
+    )
+
+
+def _fail(bundle: AttestationBundle, now: datetime.datetime) -> None:
+    bundle.state = AttestationBundle.State.FAILED
+    bundle.finished_at = now
+    bundle.save(update_fields=["state", "finished_at"])
+
+
+def sweep_stale_bundles() -> tuple[int, int]:
+    """Beat, every few minutes: fail bundles pending too long, queue again the forgotten ones.
+
+    Returns (failed, queued again).
+    """
+    from cmer.queue import enqueue_on_commit
+
+    from .tasks import build_attestation_bundle
+
+    now = timezone.now()
+    failed = requeued = 0
+    pending = AttestationBundle.objects.filter(state=AttestationBundle.State.PENDING)
+    for bundle_id in pending.values_list("pk", flat=True):
+        with transaction.atomic():
+            bundle = (
+                AttestationBundle.objects.select_for_update()
+                .filter(pk=bundle_id, state=AttestationBundle.State.PENDING)
+                .first()
+            )
+            if bundle is None:
+                continue
+            if bundle.requested_at < now - BUNDLE_GIVE_UP:
+                _fail(bundle, now)
+                failed += 1
+            elif (bundle.started_at or bundle.requested_at) < now - BUNDLE_REQUEUE_AFTER:
+                # Worked on by nobody for a while: the message was lost (Redis emptied, or a
+                # worker killed without redelivery). A duplicate is harmless: see the lease.
+                # started_at marks this sweep with a lease already over: a run may start at
+                # once, and the next sweep queues again only BUNDLE_REQUEUE_AFTER later.
+                bundle.started_at = now - BUNDLE_LEASE
+                bundle.save(update_fields=["started_at"])
+                enqueue_on_commit(build_attestation_bundle, bundle.pk)
+                requeued += 1
+    return failed, requeued
 
 
 def build_bundle(bundle_id: int) -> None:
@@ -528,9 +609,7 @@ def mark_bundle_failed(bundle_id: int) -> None:
     with transaction.atomic():
         bundle = AttestationBundle.objects.select_for_update().filter(pk=bundle_id).first()
         if bundle is not None and bundle.state == AttestationBundle.State.PENDING:
-            bundle.state = AttestationBundle.State.FAILED
-            bundle.finished_at = timezone.now()
-            bundle.save(update_fields=["state", "finished_at"])
+            _fail(bundle, timezone.now())
 
 
 # Headcounts ----------------------------------------------------------------------------------

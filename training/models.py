@@ -269,6 +269,11 @@ class AttestationBundle(models.Model):
     )
     requested_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Runs of the build task: a run holds the bundle from started_at for a lease shorter than
+    # the broker's visibility timeout, so a redelivered message of a killed worker may start
+    # again, a duplicate of a live run may not (training.actions.start_bundle_run).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("lot d'attestations")

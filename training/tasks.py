@@ -13,29 +13,44 @@ from django.utils import timezone
     bind=True,
     autoretry_for=(OSError,),
     retry_backoff=True,
+    retry_backoff_max=120,
     max_retries=3,
     acks_late=True,
 )
 def build_attestation_bundle(self, bundle_id: int) -> None:  # type: ignore[no-untyped-def]
-    """Build the zip of a session's attestations (skipped if already built)."""
+    """Build the zip of a session's attestations (skipped if built, or being built elsewhere).
+
+    A worker killed mid-build leaves the message unacknowledged: it comes back after the
+    visibility timeout, when the run's lease is over (training.actions.BUNDLE_LEASE).
+    """
     from auditlog.context import set_actor
 
-    from .actions import build_bundle, mark_bundle_failed
+    from .actions import build_bundle, mark_bundle_failed, release_bundle_run, start_bundle_run
     from .models import AttestationBundle
 
-    bundle = AttestationBundle.objects.filter(pk=bundle_id).select_related("requested_by").first()
-    if bundle is None or bundle.state != AttestationBundle.State.PENDING:
+    if not start_bundle_run(bundle_id):
         return
+    bundle = AttestationBundle.objects.select_related("requested_by").get(pk=bundle_id)
     try:
         with set_actor(bundle.requested_by):
             build_bundle(bundle_id)
     except OSError:
         if self.request.retries >= self.max_retries:
             mark_bundle_failed(bundle_id)
+        else:
+            release_bundle_run(bundle_id)
         raise
-    except Exception:
+    except Exception:  # including the soft time limit: the user sees "Échec" and may ask again
         mark_bundle_failed(bundle_id)
         raise
+
+
+@shared_task(name="training.sweep_stale_bundles")
+def sweep_stale_bundles() -> list[int]:
+    """Every 5 minutes (beat): bundles pending too long are failed or queued again."""
+    from .actions import sweep_stale_bundles as sweep
+
+    return list(sweep())
 
 
 @shared_task(name="training.purge_stale_previews")

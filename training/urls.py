@@ -20,6 +20,7 @@ urlpatterns = [
     path("presences/<int:pk>/modifier/", views.attendance_edit, name="attendance_edit"),
     path("presences/<int:pk>/attestation/", views.attestation_pdf, name="attestation_pdf"),
     path("lots/<int:pk>/", views.bundle_download, name="bundle_download"),
+    path("lots/<int:pk>/suivi/", views.bundle_status, name="bundle_status"),
     path("verifier/", views.verify, name="verify"),
     path("statistiques/", views.stats_page, name="stats"),
     path("statistiques/export.csv", views.stats_export_csv, name="stats_export_csv"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -84,7 +84,6 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_mark_held": actions.can_mark_held(session),
         "can_import": actions.can_import_attendance(session),
         "can_attest": actions.can_issue_attestations(session),
-        "sync_limit": actions.SYNC_BUNDLE_LIMIT,
     }
     return render(request, "training/session_detail.html", context)
 
@@ -271,15 +270,21 @@ def bundle_request(request: HttpRequest, pk: int) -> HttpResponse:
     except actions.ActionRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("training:detail", pk=session.pk)
-    bundle.refresh_from_db()
-    if bundle.state == AttestationBundle.State.READY:
-        messages.success(request, _("Les attestations sont prêtes."))
-    else:
-        messages.info(
-            request,
-            _("Les attestations sont en préparation ; rechargez la page dans quelques instants."),
-        )
-    return redirect("training:detail", pk=session.pk)
+    return redirect("training:bundle_status", pk=bundle.pk)
+
+
+@require_GET
+def bundle_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Being prepared → download": the page polls itself (JSON) while the task works."""
+    bundle = access.get_bundle_for_user(request, pk)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"state": bundle.state})
+    context = {
+        "bundle": bundle,
+        "session": bundle.session,
+        "can_attest": actions.can_issue_attestations(bundle.session),
+    }
+    return render(request, "training/bundle_status.html", context)
 
 
 @require_GET

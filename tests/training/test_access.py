@@ -68,6 +68,7 @@ def object_urls(setup):
         ("get", reverse("training:attendance_edit", args=[a.pk])),
         ("get", reverse("training:attestation_pdf", args=[a.pk])),
         ("get", reverse("training:bundle_download", args=[b.pk])),
+        ("get", reverse("training:bundle_status", args=[b.pk])),
         ("post", reverse("training:headcount_delete", args=[setup["headcount"].pk])),
     ]
 

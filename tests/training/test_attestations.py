@@ -8,6 +8,7 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from cmer.audit.models import AuditEntry, Event
+from cmer.outbox.models import QueuedTask
 from training import actions
 from training.models import Attestation, AttestationBundle
 
@@ -75,12 +76,19 @@ def test_no_attestation_for_an_absent_person_or_a_planned_session(world, as_user
         assert client.get(url).status_code == 404
 
 
-def test_small_session_zip_is_built_at_once(world, as_user, session, _private_storage):
+def test_the_zip_is_built_by_a_task_and_offered_on_its_page(
+    world, as_user, session, _private_storage, django_capture_on_commit_callbacks
+):
     attend(session, 3)
     client = as_user(world.coordinator)
-    client.post(reverse("training:bundle_request", args=[session.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("training:bundle_request", args=[session.pk]))
     bundle = AttestationBundle.objects.get()
+    assert response["Location"] == reverse("training:bundle_status", args=[bundle.pk])
     assert bundle.state == AttestationBundle.State.READY
+    page = client.get(response["Location"]).content.decode()
+    assert reverse("training:bundle_download", args=[bundle.pk]) in page
+    assert "data-poll-state" not in page
     response = client.get(reverse("training:bundle_download", args=[bundle.pk]))
     assert response.status_code == 200
     assert f"attestations-session-{session.pk}.zip" in response["Content-Disposition"]
@@ -97,29 +105,37 @@ def test_small_session_zip_is_built_at_once(world, as_user, session, _private_st
     assert AuditEntry.objects.filter(event=Event.ACCESS, object_pk=str(bundle.pk)).exists()
 
 
-def test_large_session_zip_is_built_by_a_task(
-    world, as_user, session, monkeypatch, django_capture_on_commit_callbacks
+def test_the_request_only_queues_the_build(
+    world, as_user, session, _private_storage, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(actions, "SYNC_BUNDLE_LIMIT", 2)
+    """Finding: 30 attestations took seconds to render inside the request; now never."""
     attend(session, 3)
     client = as_user(world.coordinator)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client.post(reverse("training:bundle_request", args=[session.pk]))
     bundle = AttestationBundle.objects.get()
     assert bundle.state == AttestationBundle.State.PENDING
+    assert QueuedTask.objects.get().task_name == "training.build_attestation_bundle"
     assert client.get(reverse("training:bundle_download", args=[bundle.pk])).status_code == 404
+    page = client.get(reverse("training:bundle_status", args=[bundle.pk])).content.decode()
+    assert 'data-poll-state="pending"' in page and "cmer/poll.js" in page
+    assert "en préparation" in page
+    polled = client.get(
+        reverse("training:bundle_status", args=[bundle.pk]), HTTP_ACCEPT="application/json"
+    )
+    assert polled.json() == {"state": "pending"}
     for callback in callbacks:
         callback()  # the task runs eagerly in tests
     bundle.refresh_from_db()
     assert bundle.state == AttestationBundle.State.READY
-    assert bundle.count == 3
+    assert bundle.count == 3 and bundle.attempts == 1
     # Idempotent: running the task again does nothing.
     from training.tasks import build_attestation_bundle
 
     sha = bundle.sha256
     build_attestation_bundle.delay(bundle.pk)
     bundle.refresh_from_db()
-    assert bundle.sha256 == sha
+    assert bundle.sha256 == sha and bundle.attempts == 1
 
 
 def test_verification(world, as_user, session):
