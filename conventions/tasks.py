@@ -94,6 +94,8 @@ def reminder_recipients(convention: Convention) -> list[str]:
     name="conventions.send_convention_reminder",
     autoretry_for=(OSError,),
     retry_backoff=True,
+    # Countdowns below the broker's visibility timeout (a held message would be redelivered).
+    retry_backoff_max=120,
     max_retries=5,
 )
 def send_convention_reminder(reminder_id: int) -> int:

@@ -149,3 +149,25 @@ def test_the_worker_runs_the_heartbeat_step():
 
     assert heartbeat.WorkerHeartbeat in app.steps["consumer"]
     assert app.conf.beat_scheduler == "cmer.heartbeat:HeartbeatScheduler"
+
+
+def test_every_task_retries_and_holds_messages_below_the_visibility_timeout():
+    """A retry countdown or a run longer than the visibility timeout would get the message
+    handed to a second worker while the first still holds it."""
+    from cmer.celery import app
+
+    app.loader.import_default_modules()
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    checked: list[str] = []
+    for name, task in app.tasks.items():
+        if name.startswith("celery.") or not task.acks_late:
+            continue
+        if getattr(task, "autoretry_for", ()):
+            if getattr(task, "retry_backoff", False):
+                assert task.retry_backoff_max < visibility, name
+            assert task.default_retry_delay < visibility, name
+            checked.append(name)
+        limit = task.time_limit or app.conf.task_time_limit
+        assert limit < visibility, name
+    assert "cases.tasks.notify_referents" in checked
+    assert "training.build_attestation_bundle" in checked

@@ -20,8 +20,8 @@ from .factories import AttendanceFactory, TraineeFactory, TrainingSessionFactory
 def test_a_bundle_whose_worker_was_killed_is_built_by_the_next(
     world,
     as_user,
-    processes,
-    _private_storage,  # noqa: F811
+    processes,  # noqa: F811 - the fixture imported above
+    _private_storage,
 ):
     session = TrainingSessionFactory(commune=world.tarascon, created_by=world.coordinator)
     for _ in range(40):  # a few seconds of rendering: time to kill the worker mid-build
