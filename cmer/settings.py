@@ -409,6 +409,10 @@ if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBIL
     raise ImproperlyConfigured(
         "CELERY_TASK_TIME_LIMIT must be at least 2 and below CELERY_VISIBILITY_TIMEOUT."
     )
+# Every task, unless its decorator says otherwise: exponential retry countdowns capped below
+# the visibility timeout (Celery's default cap, 600 s, would let Redis hand a message the
+# worker still holds for its countdown to a second worker).
+CELERY_TASK_ANNOTATIONS = {"*": {"retry_backoff_max": 120}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     "unacked_restore_interval": 10,
