@@ -142,7 +142,7 @@ class EnrolmentForm(CmerForm):
             self.fields["new_password1"] = forms.CharField(
                 label=_("Choisissez votre mot de passe"),
                 help_text=_(
-                    "Au moins 12 caractères ; une phrase de passe longue est la meilleure."
+                    "Au moins 12 caractères ; une phrase de passe longue est la meilleure option."
                 ),
                 strip=False,
                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),

@@ -307,3 +307,30 @@ def test_a_password_change_by_any_path_leaves_an_audit_entry(client, world):
     assert response.status_code == 302
     (entry,) = account_entries("password_changed", object_pk=str(world.referent.pk))
     assert entry.actor == world.referent
+
+
+@pytest.mark.django_db
+def test_the_issue_attack_no_longer_logs_the_administrator_in_as_a_member(client, world):
+    """Issue 11: read the member's TOTP secret in the admin, set their password, log in as them.
+    Each step now fails, and the attempt to log in is only a failed login in the trail."""
+    login(client, world.admin)
+    device = TOTPDevice.objects.get(user=world.member)
+    for url in (
+        f"/admin/otp_totp/totpdevice/{device.pk}/change/",
+        f"/admin/otp_totp/totpdevice/{device.pk}/config/",
+        f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/",
+    ):
+        assert client.get(url, follow=True).status_code == 404
+    chosen = "the administrator's pick 2026"
+    client.post(
+        f"/admin/accounts/user/{world.member.pk}/password/",
+        {"password1": chosen, "password2": chosen, "usable_password": "true"},
+    )
+    attacker = client.__class__()
+    response = attacker.post(
+        "/comptes/connexion/", {"username": world.member.email, "password": chosen}
+    )
+    assert response.status_code == 200  # the login form again: wrong password
+    assert attacker.get("/")["Location"].startswith("/comptes/connexion/")
+    assert not account_entries("password_changed", object_pk=str(world.member.pk))
+    assert AuditEntry.objects.filter(event=Event.LOGIN_FAILED).exists()
