@@ -208,3 +208,17 @@ def test_a_redelivered_message_sends_no_second_email(world):
     assert tasks.send_account_email.apply(args=args, task_id="cmer-outbox-1").get() == 1
     assert tasks.send_account_email.apply(args=args, task_id="cmer-outbox-1").get() == 0
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_an_administrator_sent_reset_link_expires(
+    client, world, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        identity.do_send_password_link(world.agent, acting_user=world.admin)
+    link = re.search(r"https?://[^/]+(/comptes/reinitialisation/\S+)", mail.outbox[0].body)[1]
+    # PASSWORD_RESET_HOURS is 2 (time_machine moves Django's naive clock by one hour less).
+    with time_machine.travel(timezone.now() + datetime.timedelta(hours=4)):
+        page = client.get(link, follow=True)
+    assert "plus valide" in page.content.decode()
+    assert 'name="new_password1"' not in page.content.decode()
