@@ -14,7 +14,8 @@ From the checkout it reproduces what the Dockerfile and docker-compose.yml do:
    the plain-http healthcheck path on gunicorn; the https redirects of Caddy and Django;
 5. the README's first-account procedure: createsuperuser, first login, the enrolment link asked
    for and read from the mailbox (file e-mail backend), the passphrase confirmed, a TOTP code
-   computed from the secret shown on the page, then pages of a verified session;
+   computed from the secret shown on the page, then pages of a verified session; every
+   timestamped log line of web, worker, beat and Caddy in UTC with offset;
 6. the backup drill: a referral with an attachment (the test suite's helpers, as the app role),
    services stopped, deploy/backup.sh, deploy/restore.sh into a new database and a new files
    directory (it verifies the chain and decrypts), the same audit head before and after, and the
@@ -459,6 +460,28 @@ class Smoke:
             time.sleep(1)
         raise SmokeFailure(f"no e-mail with a {path_prefix} link within {seconds:.0f} s")
 
+    def logs_in_utc(self) -> None:
+        """Every timestamped line of web, worker and beat is ISO 8601 UTC with its offset, and so
+        is Caddy's "ts" once its configuration is loaded (issue 13, point 8)."""
+        step("logs: web, worker, beat and proxy in UTC with offset")
+        stamped = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+        utc = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 ")
+        for name, _process, log in self.processes:
+            lines = log.read_text(errors="replace").splitlines()
+            if name == "proxy":
+                stamps = [json.loads(line).get("ts") for line in lines if line.startswith("{")]
+                text = [ts for ts in stamps if isinstance(ts, str)]
+                check(
+                    text and all(ts.endswith("+00:00") for ts in text), f"Caddy times: {text[:3]}"
+                )
+                continue
+            if name not in {"web", "worker", "beat"}:
+                continue
+            timed = [line for line in lines if stamped.match(line)]
+            check(bool(timed), f"{name}: no timestamped log line")
+            wrong = [line for line in timed if not utc.match(line)]
+            check(not wrong, f"{name}: log lines not in UTC with offset: {wrong[:3]}")
+
     def first_account(self, env: dict[str, str]) -> Client:
         step("first account as the README says: createsuperuser, login, link by e-mail, TOTP")
         email, password = "dsi-smoke@mairie.example", secrets.token_urlsafe(18)
@@ -624,6 +647,7 @@ class Smoke:
             self.services(env)
             self.pages()
             self.first_account(env)
+            self.logs_in_utc()
             self.backup_drill(env)
         except SmokeFailure as failure:
             self.show_logs()
