@@ -2,8 +2,9 @@
 
 Three layers, each answered in SQL so that list pages cost a fixed number of queries:
 
-1. Roles: a user's active memberships give roles in communes (or in a whole department, which
-   covers each of its communes). ``communes_where(user, roles)`` is a queryset of communes.
+1. Roles: a user's active (confirmed, in date) memberships give roles in communes (or in a
+   whole department, which covers each of its communes). ``communes_where(user, roles)`` is a
+   queryset of communes.
 2. Object grants: need-to-know access to one object, given to one named person for a reason until
    an expiry. Stored in django-guardian's *direct foreign-key* tables (see cases.models);
    ``grant_exists(...)`` is the ``Exists()`` subquery for one object, ``in_granted(...)`` the
@@ -11,7 +12,8 @@ Three layers, each answered in SQL so that list pages cost a fixed number of que
    permissions are never consulted: a permission given to a group reveals nothing.
 3. Decisions: rules answer ``Decision`` (allowed, or denied with a reason the UI can show).
 
-Superuser and staff status give no access to any content: nothing here reads ``is_superuser``.
+Superuser and staff status give no access to any content: they are read only to *drop* content
+roles (an administrator account holds none, DESIGN.md invariant 7), never to grant anything.
 "no checker or cache lives across requests": role lookups are memoised on the user object only,
 which Django loads afresh for every request.
 """
@@ -30,7 +32,7 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 from guardian.utils import get_user_obj_perms_model
 
-from cmer.accounts.models import Commune, Membership, Role
+from cmer.accounts.models import CONTENT_ROLES, Commune, Membership, Role
 
 ALL_ROLES = frozenset(Role)
 
@@ -74,7 +76,11 @@ def _role_map(user: Any) -> RoleMap:
     if cached is not None and cached[0] == today:
         return cached[1]
     roles = RoleMap()
-    # One query gives the roles and the communes they are held in (what every page shows).
+    # An administrator account holds no content role (DESIGN.md invariant 7): should one exist
+    # anyway (written around Membership.save), it is ignored here as in ``active()``.
+    privileged = bool(user.is_staff or user.is_superuser)
+    # One query gives the roles and the communes they are held in (what every page shows):
+    # confirmed memberships only (four-eyes, cmer.accounts.memberships).
     rows = (
         Membership.objects.active(today)
         .filter(user=user)
@@ -83,6 +89,8 @@ def _role_map(user: Any) -> RoleMap:
     )
     for membership in rows:
         role = Role(membership.role)
+        if privileged and role in CONTENT_ROLES:
+            continue
         if membership.commune_id is not None:
             roles.by_commune.setdefault(membership.commune_id, set()).add(role)
             roles.communes.setdefault(membership.commune_id, membership.commune)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("comptes/", include("cmer.accounts.urls")),
+    path("roles/", include("cmer.accounts.membership_urls")),
     path("signalements/", include("cases.urls")),
     path("reunions/", include("meetings.urls")),
     path("formations/", include("training.urls")),

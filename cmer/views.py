@@ -99,6 +99,7 @@ def sections_for(roles: set[Role]) -> list[dict[str, object]]:
 def home(request: HttpRequest) -> HttpResponse:
     from django.utils import timezone
 
+    from cmer.accounts.memberships import pending_count_for
     from meetings.access import action_items_for_home
 
     roles = set(getattr(request, "roles", set()))
@@ -106,6 +107,9 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         # Cell action items due soon or overdue (the owner's and the referent's): dates only.
         context["home_actions"] = list(action_items_for_home(request.user)[:20])
+        # Requests of roles waiting for this user's confirmation (four-eyes): no query for
+        # someone with no authority to confirm.
+        context["pending_memberships"] = pending_count_for(request.user)
     return render(request, "home.html", context)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
-from cmer.accounts.models import Commune, Department, Membership, Role, User
+from cmer.accounts.models import Commune, Department, Membership, MembershipStatus, Role, User
 
 PASSWORD = "correct horse battery staple 2026"
 
@@ -50,3 +50,15 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     commune = factory.SubFactory(CommuneFactory)
     department = None
     starts_on = factory.LazyFunction(lambda: timezone.localdate())
+    # Confirmed by default (on a written basis, as seed_demo and the bootstrap command do), so
+    # that tests about something else get a role in force. Four-eyes tests use the traits.
+    status = MembershipStatus.CONFIRMED
+    decision_reason = "Jeu d'essai"
+
+    class Params:
+        # Asked by the technical administrator (pass requested_by), waiting for a confirmation.
+        requested = factory.Trait(
+            status=MembershipStatus.REQUESTED,
+            decision_reason="",
+            requested_at=factory.LazyFunction(timezone.now),
+        )

@@ -59,10 +59,22 @@ class CmerUserChangeForm(forms.ModelForm):
 
 
 class MembershipInline(admin.TabularInline):
+    """The account's roles, read only: a role is requested (and ended) on the membership page,
+    where the request goes through the four-eyes confirmation (cmer.accounts.memberships)."""
+
     model = Membership
+    fk_name = "user"
     extra = 0
-    fields = ("role", "commune", "department", "starts_on", "ends_on", "service")
+    fields = ("role", "commune", "department", "starts_on", "ends_on", "status")
+    readonly_fields = fields
     can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(User)
@@ -235,18 +247,88 @@ class CommuneAdmin(admin.ModelAdmin):
     search_fields = ("name", "insee_code")
 
 
+class MembershipAdminForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("user", "role", "commune", "department", "starts_on", "ends_on", "service")
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ("user", "role", "commune", "department", "starts_on", "ends_on", "trained")
-    list_filter = ("role", "commune__department", "commune")
+    """Requests only: what the administrator adds or changes is *requested* and gives nothing
+    until a second person with authority confirms it in the application; an earlier end date
+    (the person leaves) applies at once. See cmer.accounts.memberships."""
+
+    form = MembershipAdminForm
+    list_display = (
+        "user",
+        "role",
+        "commune",
+        "department",
+        "starts_on",
+        "ends_on",
+        "status",
+        "trained",
+    )
+    list_filter = ("status", "role", "commune__department", "commune")
     search_fields = ("user__email", "user__last_name")
     autocomplete_fields = ("user",)
-    readonly_fields = ("trained",)
+    readonly_fields = (
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "trained",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "user",
+                    "role",
+                    "commune",
+                    "department",
+                    "starts_on",
+                    "ends_on",
+                    "service",
+                ),
+                "description": _(
+                    "Un rôle ajouté ou modifié ici est une demande : il ne donne aucun accès tant "
+                    "qu'une seconde personne habilitée ne l'a pas confirmé dans l'application. "
+                    "Avancer la date de fin (départ de la cellule) s'applique immédiatement."
+                ),
+            },
+        ),
+        (
+            _("Double validation"),
+            {
+                "fields": (
+                    "status",
+                    "requested_by",
+                    "requested_at",
+                    "decided_by",
+                    "decided_at",
+                    "decision_reason",
+                )
+            },
+        ),
+        (_("Formation"), {"fields": ("trained",)}),
+    )
 
     def get_queryset(self, request):  # type: ignore[no-untyped-def]
         from training.access import annotate_training_attended
 
-        return annotate_training_attended(super().get_queryset(request))
+        return annotate_training_attended(
+            super().get_queryset(request).select_related("user", "commune", "department")
+        )
+
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        from .memberships import do_save_membership_request
+
+        do_save_membership_request(obj, acting_user=request.user, request=request)
 
     @admin.display(description=_("a suivi une formation"))
     def trained(self, obj: Membership) -> str:

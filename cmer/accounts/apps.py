@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Comptes, communes et rôles")
 
     def ready(self) -> None:
-        from cmer.accounts import signals  # noqa: F401
+        from cmer.accounts import checks, membership_tasks, signals  # noqa: F401
         from cmer.audit.core import register
 
         from .models import Commune, Department, Membership, User

@@ -14,7 +14,7 @@ from django.db import transaction
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .models import Commune, Department, Membership, Role, User
+from .models import Commune, Department, Membership, MembershipStatus, Role, User
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ DEMO_USERS = [
     DemoUser("referent@miramas.demo", "Mila", "Référente", Role.REFERENT, "MIR"),
     DemoUser("referent@arles.demo", "Arthur", "Référent", Role.REFERENT, "ARL"),
 ]
+
+# seed_demo's memberships are confirmed on this written basis (no second person on a laptop).
+DEMO_BASIS = "Données de démonstration (seed_demo)."
+# One request left pending, so that the confirmation screen can be tried: the administrator asks
+# for a cell member in Tarascon; the Tarascon referent confirms or refuses it.
+DEMO_PENDING = DemoUser("nouveau@tarascon.demo", "Noé", "Nouveau", Role.CELL_MEMBER, "TAR")
 
 
 def require_debug() -> None:
@@ -95,20 +101,58 @@ def seed() -> list[tuple[DemoUser, str]]:
             scope["commune"] = communes[demo.scope]
         elif demo.scope == department.code:
             scope["department"] = department
-        Membership.objects.get_or_create(user=user, role=demo.role, **scope)
+        Membership.objects.get_or_create(
+            user=user,
+            role=demo.role,
+            **scope,
+            defaults={"status": MembershipStatus.CONFIRMED, "decision_reason": DEMO_BASIS},
+        )
         device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
         if device is None:
             device = TOTPDevice.objects.create(user=user, name="Démo", confirmed=True)
         result.append((demo, base32_secret(device)))
     for email, role, prefix in extra:
         Membership.objects.get_or_create(
-            user=User.objects.get(email=email), role=role, commune=communes[prefix]
+            user=User.objects.get(email=email),
+            role=role,
+            commune=communes[prefix],
+            defaults={"status": MembershipStatus.CONFIRMED, "decision_reason": DEMO_BASIS},
         )
+    result.append(_demo_pending_request(communes["TAR"]))
     _demo_protocol(communes["TAR"])
     from meetings.demo import seed_meetings
 
     seed_meetings(communes["TAR"])  # a held meeting with approved minutes, a planned one
     return result
+
+
+def _demo_pending_request(commune: Commune) -> tuple[DemoUser, str]:
+    """A new cell member asked for by the administrator, waiting for the referent."""
+    from django.utils import timezone
+
+    demo = DEMO_PENDING
+    user = User.objects.filter(email=demo.email).first()
+    if user is None:
+        user = User.objects.create_user(
+            demo.email,
+            settings.DEMO_PASSWORD,
+            first_name=demo.first_name,
+            last_name=demo.last_name,
+        )
+    if not Membership.objects.filter(user=user).exists():
+        Membership.objects.create(
+            user=user,
+            role=demo.role,
+            commune=commune,
+            service="Service jeunesse",
+            status=MembershipStatus.REQUESTED,
+            requested_by=User.objects.get(email="admin@cmer.demo"),
+            requested_at=timezone.now(),
+        )
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Démo", confirmed=True)
+    return demo, base32_secret(device)
 
 
 def _demo_protocol(commune: Commune) -> None:

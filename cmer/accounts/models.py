@@ -74,6 +74,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     def delete(self, *args, **kwargs):
         raise ValidationError(_("Un compte ne se supprime pas : désactivez-le."))
 
+    @property
+    def is_privileged(self) -> bool:
+        """Staff or superuser: a technical administrator account, which holds no content role."""
+        return bool(self.is_staff or self.is_superuser)
+
+    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # Only when the account *becomes* an administrator: a save of an administrator that
+        # already is one (last login, name) must not fail on a membership held before the rule.
+        if self.is_privileged and self.pk is not None:
+            before = User.objects.filter(pk=self.pk).values("is_staff", "is_superuser").first()
+            becomes_privileged = before is not None and not (
+                before["is_staff"] or before["is_superuser"]
+            )
+            if becomes_privileged and Membership.objects.content_roles_held_by(self.pk).exists():
+                raise ValidationError(ADMIN_HOLDS_CONTENT_ROLE)
+        super().save(*args, **kwargs)
+
 
 class Department(models.Model):
     code = models.CharField(_("code"), max_length=3, unique=True)
@@ -134,16 +151,54 @@ COMMUNE_ROLES = {Role.REPORTING_AGENT, Role.CELL_MEMBER, Role.REFERENT}
 DEPARTMENT_ROLES = {Role.LIAISON, Role.DPO}
 EITHER_SCOPE_ROLES = {Role.TRAINING_COORDINATOR}
 INSTALLATION_ROLES = {Role.TECH_ADMIN}
+# Every role but the technical administrator's reads referrals, minutes, training records or the
+# audit trail: an administrator (staff or superuser) account never holds one (DESIGN.md inv. 7).
+CONTENT_ROLES = frozenset(Role) - INSTALLATION_ROLES
+
+ADMIN_HOLDS_CONTENT_ROLE = _(
+    "Un compte d'administration technique ne peut détenir aucun rôle donnant accès aux "
+    "signalements, relevés, formations ou au journal d'audit : utilisez un compte personnel "
+    "distinct, sans accès à l'administration."
+)
+
+
+class MembershipStatus(models.TextChoices):
+    """Four-eyes on access rights: requested by the administrator, confirmed by someone else."""
+
+    REQUESTED = "requested", _("demandé")
+    CONFIRMED = "confirmed", _("confirmé")
+    REFUSED = "refused", _("refusé")
 
 
 class MembershipQuerySet(models.QuerySet["Membership"]):
     def active(self, on: datetime.date | None = None) -> MembershipQuerySet:
+        """Memberships in force on ``on`` (today): confirmed by a second person, within their
+        dates, of an active account — and never a content role of an administrator account,
+        even one that exists despite the rule (defence in depth: see ``Membership.save``)."""
         day = on or timezone.localdate()
         return self.filter(
             Q(starts_on__lte=day),
             Q(ends_on__isnull=True) | Q(ends_on__gte=day),
+            ~(Q(role__in=CONTENT_ROLES) & (Q(user__is_staff=True) | Q(user__is_superuser=True))),
+            status=MembershipStatus.CONFIRMED,
             user__is_active=True,
         )
+
+    def content_roles_held_by(self, user_id: int) -> MembershipQuerySet:
+        """Content roles of ``user_id`` requested or confirmed and not ended before today."""
+        return self.filter(
+            Q(ends_on__isnull=True) | Q(ends_on__gte=timezone.localdate()),
+            user_id=user_id,
+            role__in=CONTENT_ROLES,
+        ).exclude(status=MembershipStatus.REFUSED)
+
+    def forbidden_for_administrators(self) -> MembershipQuerySet:
+        """Content roles held by administrator accounts (what ``manage.py check`` reports)."""
+        return self.filter(
+            Q(ends_on__isnull=True) | Q(ends_on__gte=timezone.localdate()),
+            Q(user__is_staff=True) | Q(user__is_superuser=True),
+            role__in=CONTENT_ROLES,
+        ).exclude(status=MembershipStatus.REFUSED)
 
 
 def scope_fields(
@@ -183,19 +238,60 @@ def one_scope_constraint(name: str) -> models.CheckConstraint:
 
 
 class Membership(models.Model):
-    """A role held by a user in one commune, or in a whole department, between two dates."""
+    """A role held by a user in one commune, or in a whole department, between two dates.
+
+    Lifecycle (DESIGN.md): *requested* by the technical administrator → *confirmed* by a second
+    person with authority (``cmer.accounts.memberships``) → in force between its dates → ended by
+    an earlier end date (at once, no confirmation). Only confirmed memberships give a role
+    (``MembershipQuerySet.active``). A confirmed membership never widens silently: a change of
+    person, role, scope, or of the days it covers from today on makes it a request again
+    (``save``). A content role never goes to an administrator account (``clean``, ``save``, and
+    on PostgreSQL a trigger: ``guards.py``).
+    """
 
     user = models.ForeignKey(
         User, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("utilisateur")
     )
     role = models.CharField(_("rôle"), max_length=20, choices=Role.choices)
-    # Both empty: an installation-wide role (DPO, technical administrator).
+    # Both empty: an installation-wide role (technical administrator).
     commune, department = scope_fields("memberships")
     starts_on = models.DateField(_("début"), default=timezone.localdate)
     ends_on = models.DateField(_("fin"), null=True, blank=True)
     service = models.CharField(
         _("service"), max_length=150, blank=True, help_text=_("Service municipal de la personne.")
     )
+    status = models.CharField(
+        _("état"),
+        max_length=10,
+        choices=MembershipStatus.choices,
+        default=MembershipStatus.REQUESTED,
+        editable=False,
+    )
+    requested_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("demandé par"),
+    )
+    requested_at = models.DateTimeField(_("demandé le"), null=True, blank=True, editable=False)
+    decided_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("confirmé ou refusé par"),
+    )
+    decided_at = models.DateTimeField(
+        _("confirmé ou refusé le"), null=True, blank=True, editable=False
+    )
+    # The refusal's reason; for a confirmation with no confirming person, its written basis
+    # (server bootstrap command, roles held before four-eyes existed).
+    decision_reason = models.CharField(_("motif"), max_length=500, blank=True, editable=False)
 
     objects = MembershipQuerySet.as_manager()
 
@@ -212,12 +308,69 @@ class Membership(models.Model):
                 name="membership_dates_ordered",
                 condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
             ),
+            # Four-eyes, in the database too: whoever decides is neither the person concerned
+            # nor the one who asked.
+            models.CheckConstraint(
+                name="membership_decided_by_another",
+                condition=Q(decided_by__isnull=True)
+                | (
+                    ~Q(decided_by=models.F("user"))
+                    & (Q(requested_by__isnull=True) | ~Q(decided_by=models.F("requested_by")))
+                ),
+            ),
+            # Confirmed by a person, or on a written basis (bootstrap command, migration).
+            models.CheckConstraint(
+                name="membership_confirmed_with_basis",
+                condition=~Q(status="confirmed")
+                | Q(decided_by__isnull=False)
+                | ~Q(decision_reason=""),
+            ),
+            models.CheckConstraint(
+                name="membership_refused_with_reason",
+                condition=~Q(status="refused")
+                | (Q(decided_by__isnull=False) & ~Q(decision_reason="")),
+            ),
         ]
-        indexes = [models.Index(fields=["user", "role"])]
+        indexes = [
+            models.Index(fields=["user", "role"]),
+            models.Index(
+                fields=["status", "commune"],
+                name="membership_pending_idx",
+                condition=Q(status="requested"),
+            ),
+        ]
 
     def __str__(self) -> str:
         scope = self.commune or self.department or _("installation")
         return f"{self.user} — {self.get_role_display()} — {scope}"
+
+    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        previous = self._stored()
+        if self._gives_content_role_to_administrator(previous):
+            raise ValidationError(ADMIN_HOLDS_CONTENT_ROLE)
+        if (
+            previous is not None
+            and previous.status == MembershipStatus.CONFIRMED
+            and self.status == MembershipStatus.CONFIRMED
+            and not getattr(self, "_deciding", False)
+            and widens(previous, self)
+        ):
+            # Whatever path changed it (the admin's actions do this explicitly), a confirmed
+            # membership that would give more than was confirmed becomes a request again.
+            self.status = MembershipStatus.REQUESTED
+            self.decided_by = None
+            self.decided_at = None
+            self.decision_reason = ""
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {
+                    *update_fields,
+                    "status",
+                    "decided_by",
+                    "decided_at",
+                    "decision_reason",
+                }
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         role = Role(self.role) if self.role else None
@@ -235,9 +388,84 @@ class Membership(models.Model):
             )
         if self.ends_on and self.starts_on and self.ends_on < self.starts_on:
             raise ValidationError(_("La fin ne peut précéder le début."))
+        if self._gives_content_role_to_administrator():
+            raise ValidationError({"user": ADMIN_HOLDS_CONTENT_ROLE})
+
+    def _stored(self) -> Membership | None:
+        if self.pk is None:
+            return None
+        return Membership.objects.filter(pk=self.pk).first()
+
+    def _gives_content_role_to_administrator(self, previous: Membership | None = None) -> bool:
+        """True when saving this would give (more of) a content role to a staff or superuser
+        account. Ending, refusing or narrowing one held before the rule existed stays possible."""
+        if not self.role or self.role not in CONTENT_ROLES or self.user_id is None:
+            return False
+        if self.status == MembershipStatus.REFUSED:
+            return False
+        flags = User.objects.filter(pk=self.user_id).values("is_staff", "is_superuser").first()
+        if not flags or not (flags["is_staff"] or flags["is_superuser"]):
+            return False
+        if previous is None and self.pk is not None:
+            previous = self._stored()
+        if previous is None:
+            return True
+        newly_confirmed = (
+            self.status == MembershipStatus.CONFIRMED
+            and previous.status != MembershipStatus.CONFIRMED
+        )
+        return newly_confirmed or widens(previous, self)
 
     def is_active_on(self, day: datetime.date) -> bool:
-        return self.starts_on <= day and (self.ends_on is None or self.ends_on >= day)
+        return (
+            self.status == MembershipStatus.CONFIRMED
+            and self.starts_on <= day
+            and (self.ends_on is None or self.ends_on >= day)
+        )
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == MembershipStatus.REQUESTED
+
+    @property
+    def scope(self) -> Commune | Department | None:
+        return self.commune or self.department
+
+
+def _days_from(
+    starts_on: datetime.date, ends_on: datetime.date | None, today: datetime.date
+) -> tuple[datetime.date, datetime.date | None] | None:
+    """The days a membership covers from ``today`` on, as (first, last or None); None if none."""
+    first = max(starts_on, today)
+    if ends_on is not None and ends_on < first:
+        return None
+    return first, ends_on
+
+
+def widens(before: Membership, after: Membership, today: datetime.date | None = None) -> bool:
+    """Does ``after`` give anything ``before`` did not? Another person, role or scope always
+    does; dates do when they cover a day, from today on, that ``before`` did not cover. Moving
+    the end date earlier (leaving the cell) never widens: it takes effect without confirmation.
+    """
+    if (
+        before.user_id != after.user_id
+        or before.role != after.role
+        or before.commune_id != after.commune_id
+        or before.department_id != after.department_id
+    ):
+        return True
+    if after.starts_on is None:  # an invalid form: treat as the widest change
+        return True
+    today = today or timezone.localdate()
+    new = _days_from(after.starts_on, after.ends_on, today)
+    if new is None:
+        return False
+    old = _days_from(before.starts_on, before.ends_on, today)
+    if old is None:
+        return True
+    if new[0] < old[0]:
+        return True
+    return old[1] is not None and (new[1] is None or new[1] > old[1])
 
 
 class UserSession(models.Model):

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cmer.accounts.demo import require_debug, seed
+from cmer.accounts.demo import DEMO_PENDING, require_debug, seed
 
 
 class Command(BaseCommand):
@@ -18,5 +18,8 @@ class Command(BaseCommand):
             f"Comptes de démonstration (mot de passe commun : {settings.DEMO_PASSWORD})"
         )
         for demo, secret in rows:
-            self.stdout.write(f"  {demo.email:28} {demo.role.label:38} TOTP {secret}")
+            label = str(demo.role.label)
+            if demo == DEMO_PENDING:
+                label += " (demande à confirmer par le référent)"
+            self.stdout.write(f"  {demo.email:28} {label:38} TOTP {secret}")
         self.stdout.write("Code TOTP courant sans téléphone : python manage.py demo_code EMAIL")
