@@ -153,7 +153,9 @@ def main() -> None:
         insee_code="13108", name="Tarascon", department=department, reference_prefix="TAR"
     )
     dpo = User.objects.create_user("dpo@bench.test", "bench-passphrase-2026")
-    Membership.objects.create(user=dpo, role=Role.DPO, department=department)
+    Membership.objects.create(
+        user=dpo, role=Role.DPO, department=department, status="confirmed", decision_reason="bench"
+    )
     connection.close()
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

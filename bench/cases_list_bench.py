@@ -300,6 +300,8 @@ def generate(args: argparse.Namespace) -> None:
                     commune=commune,
                     starts_on=today - datetime.timedelta(days=400),
                     service=rng.choice(SERVICES),
+                    status="confirmed",
+                    decision_reason="bench",
                 )
                 for user, role, commune in roles
             ],
