@@ -136,6 +136,8 @@ def guards_lifted():
         yield
         return
     with connection.cursor() as cursor:
+        # ALTER TABLE refuses to run with deferred foreign-key checks pending: check them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE accounts_user DISABLE TRIGGER accounts_user_admin_guard")
         cursor.execute(
             "ALTER TABLE accounts_membership DISABLE TRIGGER accounts_membership_admin_guard"
@@ -148,6 +150,7 @@ def guards_lifted():
             cursor.execute(
                 "ALTER TABLE accounts_membership ENABLE TRIGGER accounts_membership_admin_guard"
             )
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 @pytest.fixture
