@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mass_mail
+from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import override
+
+from cmer.outbox.effects import claim, effect_key
 
 from .models import Membership, MembershipStatus, User
 
@@ -87,9 +89,20 @@ def _messages(membership: Membership, step: str) -> list[tuple[str, str, list[in
     return []
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OSError,),  # SMTP and network errors
+    retry_backoff=30,
+    retry_backoff_max=120,
+    max_retries=5,
+)
 def notify_membership(self, membership_id: int, step: str) -> int:  # type: ignore[no-untyped-def]
-    """Send the e-mails of one step; nothing if the membership has moved on since (re-checked)."""
+    """Send the e-mails of one step; nothing if the membership has moved on since (re-checked).
+
+    One e-mail per recipient, each claimed once for this message (cmer.outbox.effects): a
+    redelivery or a retry after an SMTP error sends only to those not served yet.
+    """
     membership = (
         Membership.objects.filter(pk=membership_id)
         .select_related("commune__department", "department")
@@ -99,17 +112,15 @@ def notify_membership(self, membership_id: int, step: str) -> int:  # type: igno
         return 0
     with override(settings.LANGUAGE_CODE):
         batches = _messages(membership, step)
-    datatuple = []
-    for subject, body, user_ids in batches:
-        emails = sorted(
-            set(
-                User.objects.filter(pk__in=set(user_ids), is_active=True).values_list(
-                    "email", flat=True
-                )
-            )
-        )
-        # One message per recipient: nobody learns who else was told.
-        datatuple.extend((subject, body, settings.DEFAULT_FROM_EMAIL, [email]) for email in emails)
-    if not datatuple:
-        return 0
-    return send_mass_mail(datatuple, fail_silently=False)
+    event = effect_key(self)
+    sent = 0
+    for number, (subject, body, user_ids) in enumerate(batches):
+        recipients = User.objects.filter(pk__in=set(user_ids), is_active=True).order_by("pk")
+        for user_id, address in recipients.values_list("pk", "email"):
+            with claim(f"{event}:{number}:{user_id}") as first:
+                if first:
+                    # One message per recipient: nobody learns who else was told.
+                    sent += send_mail(
+                        subject, body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=False
+                    )
+    return sent
