@@ -80,16 +80,27 @@ class User(AbstractBaseUser, PermissionsMixin):
         return bool(self.is_staff or self.is_superuser)
 
     def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if self._becomes_administrator_with_content_role():
+            raise ValidationError(ADMIN_HOLDS_CONTENT_ROLE)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        # The admin's user form: a clear message rather than the refusal of save().
+        if self._becomes_administrator_with_content_role():
+            raise ValidationError(
+                {"is_staff" if self.is_staff else "is_superuser": ADMIN_HOLDS_CONTENT_ROLE}
+            )
+
+    def _becomes_administrator_with_content_role(self) -> bool:
         # Only when the account *becomes* an administrator: a save of an administrator that
         # already is one (last login, name) must not fail on a membership held before the rule.
-        if self.is_privileged and self.pk is not None:
-            before = User.objects.filter(pk=self.pk).values("is_staff", "is_superuser").first()
-            becomes_privileged = before is not None and not (
-                before["is_staff"] or before["is_superuser"]
-            )
-            if becomes_privileged and Membership.objects.content_roles_held_by(self.pk).exists():
-                raise ValidationError(ADMIN_HOLDS_CONTENT_ROLE)
-        super().save(*args, **kwargs)
+        if not self.is_privileged or self.pk is None:
+            return False
+        before = User.objects.filter(pk=self.pk).values("is_staff", "is_superuser").first()
+        if before is None or before["is_staff"] or before["is_superuser"]:
+            return False
+        return Membership.objects.content_roles_held_by(self.pk).exists()
 
 
 class Department(models.Model):

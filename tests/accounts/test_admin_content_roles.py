@@ -226,3 +226,22 @@ def test_postgresql_refuses_a_content_role_for_an_administrator_written_around_t
     with pytest.raises(IntegrityError), transaction.atomic():
         Membership.objects.filter(user=world.member).update(user=world.admin)
     assert not Membership.objects.filter(user=world.admin, role=Role.CELL_MEMBER).exists()
+
+
+def test_the_admin_user_form_refuses_making_a_referent_an_administrator(world, as_user):
+    page = f"/admin/accounts/user/{world.referent.pk}/change/"
+    response = as_user(world.admin).post(
+        page,
+        {
+            "first_name": world.referent.first_name,
+            "last_name": world.referent.last_name,
+            "is_active": "on",
+            "is_staff": "on",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert REFUSAL in response.content.decode()
+    world.referent.refresh_from_db()
+    assert not world.referent.is_privileged
