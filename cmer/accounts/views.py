@@ -37,7 +37,7 @@ from .forms import (
     TokenForm,
 )
 from .middleware import SESSION_COMMUNE
-from .models import User
+from .models import MembershipStatus, User
 from .signals import rotate_session_key
 from .tokens import enrolment_token_generator
 
@@ -154,7 +154,13 @@ def _format_secret(device: TOTPDevice) -> str:
 
 def account(request: HttpRequest) -> HttpResponse:
     memberships = request.user.memberships.active().select_related("commune", "department")
-    return render(request, "accounts/account.html", {"memberships": memberships})
+    # Roles requested for this person and not confirmed yet (four-eyes): they give nothing yet.
+    requested = request.user.memberships.filter(status=MembershipStatus.REQUESTED).select_related(
+        "commune", "department"
+    )
+    return render(
+        request, "accounts/account.html", {"memberships": memberships, "requested": requested}
+    )
 
 
 @require_http_methods(["GET", "POST"])

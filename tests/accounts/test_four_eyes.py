@@ -506,3 +506,14 @@ def test_pending_page_query_count_is_fixed(world, as_user, django_assert_max_num
     )
     with django_assert_max_num_queries(baseline):
         client.get(PENDING_URL)
+
+
+def test_the_person_sees_their_role_requested_but_not_active(world, as_user):
+    newcomer = UserFactory(email="n@tarascon.test")
+    request_membership(world, newcomer, Role.CELL_MEMBER, commune=world.tarascon)
+    page = as_user(newcomer).get(reverse("accounts:account")).content.decode()
+    requested = page.split('data-testid="requested-roles"')[1].split("</ul>")[0]
+    assert "Membre de la cellule" in requested and "Tarascon" in requested
+    assert "Aucun rôle actif." in page
+    other = as_user(world.member).get(reverse("accounts:account")).content.decode()
+    assert 'data-testid="requested-roles"' not in other
