@@ -105,7 +105,9 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
 
 class Watchdog:
-    """Ends a worker process whose consumer has been silent for too long (see module doc)."""
+    """Ends a worker whose consumer, or a beat whose scheduler loop, has been silent for too long
+    (CMER_WORKER_WATCHDOG_SECONDS, default 300, 0 = never), so that the supervisor restarts it.
+    One process is either a worker or beat: the state is the process's own."""
 
     last_beat = time.monotonic()
     _thread: threading.Thread | None = None
@@ -130,7 +132,7 @@ class Watchdog:
             silent = time.monotonic() - cls.last_beat
             if silent > limit:
                 logger.critical(
-                    "Worker consumer silent for %.0f s: exiting so that the supervisor restarts it",
+                    "Celery loop silent for %.0f s: exiting so that the supervisor restarts it",
                     silent,
                 )
                 for handler in logging.getLogger().handlers:
@@ -147,9 +149,11 @@ class HeartbeatScheduler(PersistentScheduler):
         self.heartbeat_interval = float(settings.CMER_HEARTBEAT_SECONDS)
         self._last_heartbeat = float("-inf")
         super().__init__(*args, **kwargs)
+        Watchdog.ensure_started()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         now = time.monotonic()
+        Watchdog.last_beat = now
         if now - self._last_heartbeat >= self.heartbeat_interval:
             self._last_heartbeat = now
             record("beat")

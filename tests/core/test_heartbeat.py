@@ -57,8 +57,11 @@ def test_container_check_reads_the_file_age(heartbeat_dir, capsys):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_beat_scheduler_writes_its_heartbeat_from_its_loop(heartbeat_dir, tmp_path):
+def test_beat_scheduler_writes_its_heartbeat_from_its_loop(heartbeat_dir, tmp_path, monkeypatch):
     from cmer.celery import app
+
+    monkeypatch.setenv("CMER_WORKER_WATCHDOG_SECONDS", "0")  # no thread in the test process
+    monkeypatch.setattr(heartbeat.Watchdog, "last_beat", 0.0)
 
     scheduler = heartbeat.HeartbeatScheduler(
         app=app, schedule_filename=str(tmp_path / "schedule"), lazy=True
@@ -67,6 +70,8 @@ def test_beat_scheduler_writes_its_heartbeat_from_its_loop(heartbeat_dir, tmp_pa
     delay = scheduler.tick()
     assert Heartbeat.objects.filter(name="beat").exists()
     assert 0 < delay <= django_settings.CMER_HEARTBEAT_SECONDS
+    assert heartbeat.Watchdog.last_beat > 0  # each tick feeds the watchdog
+    assert heartbeat.Watchdog._thread is None
     scheduler.close()
 
 
