@@ -5,9 +5,10 @@ includes its position and the previous entry's hash. The canonical text is built
 values only: the JSON columns are kept as the exact canonical text that was hashed
 (``CanonicalJSONField``), so verification never re-serialises JSON read back from the database.
 
-Format (version 2): one line, UTF-8, the fields separated by a TAB::
+Format (version 3): one line, UTF-8, the fields separated by a TAB::
 
-    cmer-audit-v2 TAB <position> TAB <prev_hash> TAB <timestamp> TAB <event> … <serialized_data>
+    cmer-audit-v3 TAB <position> TAB <prev_hash> TAB <id> TAB <timestamp> TAB <event> …
+    TAB <serialized_data>
 
 in ``CANONICAL_COLUMNS`` order; NULL is ``\N``; in a value, backslash, TAB, newline, carriage
 return, backspace, form feed and vertical tab are written ``\\ \t \n \r \b \f \v`` and nothing
@@ -18,8 +19,10 @@ an ``inet`` host address (Python's ``ipaddress`` form elsewhere).
 
 This is exactly the line PostgreSQL's ``COPY … TO STDOUT`` (text format) writes for the same
 columns (``verification.copy_select``): verification on PostgreSQL hashes the lines the server
-streams, with no per-column work in Python (see bench/RESULTS.md). Version 1 (length-prefixed
-lines) needed that work and is gone; migration 0005 re-chained the entries written with it.
+streams, with no per-column work in Python (see bench/RESULTS.md). On PostgreSQL the sealer is
+a database function (``protection.seal_function_sql``) that builds the same line in SQL, so that
+the application role never writes the chain itself. Version 1 (length-prefixed lines) is gone
+(migration 0005); version 2 did not cover the entry's id (migration 0006 re-chained it).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-VERSION = "cmer-audit-v2"
+VERSION = "cmer-audit-v3"
 # Checkpoint lines keep their own, unchanged format (lines the DPO already holds stay valid).
 CHECKPOINT_VERSION = "cmer-audit-v1"
 GENESIS_HASH = "0" * 64
@@ -46,6 +49,7 @@ CHAIN_LOCK_KEY = 0x434D4552_0001
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "position",
     "prev_hash",
+    "id",
     "timestamp",
     "event",
     "action",
@@ -66,6 +70,7 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
 )
 _TIMESTAMP = CANONICAL_COLUMNS.index("timestamp")
 _REMOTE_ADDR = CANONICAL_COLUMNS.index("remote_addr")
+_COUNT = len(CANONICAL_COLUMNS)
 
 
 def canonical_json(value: Any) -> str:
@@ -132,16 +137,23 @@ def escape(value: str | None) -> str:
 
 
 def text_of_strings(v: Sequence[str | None]) -> str:
-    """The canonical text from ``canonical_strings``-style values (items 0–18; extra items
-    ignored). The one Python builder of the text: the sealer on SQLite, verification on SQLite
-    and the tests use it; on PostgreSQL the server writes the same line (``COPY``)."""
-    return _PREFIX + "\t".join([escape(x) for x in v[:19]])
+    """The canonical text from ``canonical_strings``-style values (one per canonical column;
+    extra items ignored). The one Python builder of the text: the sealer on SQLite,
+    verification on SQLite and the tests use it; on PostgreSQL the server writes the same line
+    (``COPY`` for verification, the sealing function's SQL for the chain)."""
+    return _PREFIX + "\t".join([escape(x) for x in v[:_COUNT]])
 
 
-def line_after_head(position: int, prev_hash: str, content_line: bytes) -> bytes:
-    """The canonical text (bytes) from a head and the COPY line of the content columns
-    (``CANONICAL_COLUMNS[2:]``, as ``verification.content_select`` writes them)."""
-    return b"%s%d\t%s\t%s" % (_PREFIX.encode(), position, prev_hash.encode(), content_line)
+def line_after_head(position: int, prev_hash: str, entry_id: int, content_line: bytes) -> bytes:
+    """The canonical text (bytes) from a head, the entry's id and the COPY line of the content
+    columns (``CANONICAL_COLUMNS[3:]``)."""
+    return b"%s%d\t%s\t%d\t%s" % (
+        _PREFIX.encode(),
+        position,
+        prev_hash.encode(),
+        entry_id,
+        content_line,
+    )
 
 
 def canonical_text(values: Sequence[Any]) -> str:

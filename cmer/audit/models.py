@@ -253,13 +253,16 @@ class AuditEntry(AuditRecord):
             for attname, convert in columns
         ]
         if connection.vendor == "postgresql":
+            # The database's trigger gives the id and the time (its own clock, whatever the
+            # process sent): read them back.
             row = _execute_prepared(connection, sql, params)
+            self.timestamp = row[1]
         else:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 row = cursor.fetchone()
         sealing.seal_soon(using)
-        return row
+        return row[:1]
 
 
 def _execute_prepared(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
@@ -285,7 +288,8 @@ def _insert_plan(connection: Any) -> tuple[str, list[tuple[str, Any]]]:
     sql = (
         f"INSERT INTO {quote(PendingEntry._meta.db_table)} "  # noqa: S608
         f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"RETURNING {quote('id')}, {quote('timestamp')}"
     )
     columns: list[tuple[str, Any]] = []
     for f in fields:
@@ -361,8 +365,8 @@ class ChainedEntry(AuditRecord):
 _INSERT_PLANS: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
 _CHAIN_COLUMNS = frozenset({"position", "prev_hash", "entry_hash", "id"})
 _JSON_COLUMNS = frozenset({"changes", "additional_data", "serialized_data"})
-# The content columns, in canonical order (the chain's text is position, prev_hash, these).
-CONTENT_COLUMNS: tuple[str, ...] = chain.CANONICAL_COLUMNS[2:]
+# The content columns, in canonical order (the chain's text is position, prev_hash, id, these).
+CONTENT_COLUMNS: tuple[str, ...] = chain.CANONICAL_COLUMNS[3:]
 
 
 def chain_base(connection: Any) -> tuple[int, str]:

@@ -1,17 +1,27 @@
 """Database-level protection of the audit tables: the database itself refuses UPDATE, DELETE and
-TRUNCATE, whatever the application does.
+TRUNCATE, whatever the application does, and the application's role can only add pending entries.
 
 - PostgreSQL: a row trigger (UPDATE, DELETE) and a statement trigger (TRUNCATE: row triggers do not
-  fire on it). Only the table owner can disable them, and in production the application connects
-  as ``cmer_app``, which owns nothing and has only INSERT and SELECT on these tables
-  (``revoke_app_privileges``; role name in settings.AUDIT_APP_DB_ROLE, default ``cmer_app``).
-- SQLite: BEFORE UPDATE / BEFORE DELETE triggers (SQLite has no TRUNCATE and no roles).
+  fire on it) on the chain, the checkpoints and the verification records. Only the table owner
+  can disable them. In production the application (web, worker, beat) connects as ``cmer_app``
+  (settings.AUDIT_APP_DB_ROLE), which owns nothing and on these tables has SELECT only, plus
+  INSERT on the pending table (``revoke_app_privileges``). Everything else goes through three
+  ``SECURITY DEFINER`` functions owned by the owner role, with a fixed ``search_path``, which the
+  application role may only EXECUTE: ``cmer_audit_seal`` (chains pending entries: the hash is
+  computed by the database, not by the caller), ``cmer_audit_add_checkpoint`` (checks that the
+  signed head is the chain's) and ``cmer_audit_add_verification``. A compromised web or worker
+  process can therefore neither forge nor reorder the chain, nor block it (a chain row reusing
+  a pending id cannot be written), nor rewrite a verification result.
+- A pending entry's id and time are the database's: a BEFORE INSERT trigger refuses an id that
+  does not come from the table's own sequence in this session and stamps ``clock_timestamp()``
+  (one clock for every process; a forged date is impossible).
+- SQLite: BEFORE UPDATE / BEFORE DELETE triggers (SQLite has no TRUNCATE and no roles; the
+  embedded database is the process's own, and the Python sealer does the same work).
 
 The pending table (``audit_pending``, entries recorded but not chained yet, see ``sealing.py``)
 refuses UPDATE and TRUNCATE the same way, and a DELETE unless the chain already holds an entry
 with the same id and exactly the same content: the sealer's move is the only DELETE that passes,
-so an entry can leave the pending table only into the chain. The application role has DELETE
-on that table only.
+so an entry can leave the pending table only into the chain.
 
 ``maintenance()`` lifts the triggers inside one transaction, for the owner only (the retention
 purge and the test runner's flush): on PostgreSQL ``ALTER TABLE`` fails for any other role.
@@ -29,9 +39,13 @@ from django.db import transaction
 CHAIN_TABLE = "audit_auditentry"
 PENDING_TABLE = "audit_pending"
 VIEW = "audit_trail"
+VERIFICATION_TABLE = "audit_auditverification"
+CHECKPOINT_TABLE = "audit_auditcheckpoint"
 # Before migration 0005 (the pending table did not exist yet).
 INITIAL_TABLES = ("audit_auditentry", "audit_auditcheckpoint")
-PROTECTED_TABLES = (*INITIAL_TABLES, PENDING_TABLE)
+# Before migration 0006 (verification records were not protected yet).
+TABLES_0005 = (*INITIAL_TABLES, PENDING_TABLE)
+PROTECTED_TABLES = (*TABLES_0005, VERIFICATION_TABLE)
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION cmer_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -78,8 +92,14 @@ def _truncate_trigger(table: str) -> str:
 def trigger_names(table: str, vendor: str) -> list[str]:
     if vendor == "postgresql":
         names = [_row_trigger(table), _truncate_trigger(table)]
-        return [*names, f"{table}_chained_only"] if table == PENDING_TABLE else names
+        if table == PENDING_TABLE:
+            names.append(f"{table}_chained_only")
+        return names
     return [f"{table}_no_update", f"{table}_no_delete"]
+
+
+# The pending table's BEFORE INSERT trigger (PostgreSQL): not lifted by ``maintenance()``.
+STAMP_TRIGGER = "audit_pending_stamp"
 
 
 def _sqlite_create(table: str) -> list[str]:
@@ -154,14 +174,20 @@ def app_role() -> str:
 
 
 def revoke_app_privileges(
-    connection: Any, role: str | None = None, tables: tuple[str, ...] = PROTECTED_TABLES
+    connection: Any,
+    role: str | None = None,
+    tables: tuple[str, ...] = PROTECTED_TABLES,
+    *,
+    functions: bool = True,
 ) -> bool:
-    """PostgreSQL: leave the application role INSERT and SELECT only on the audit tables
-    (and DELETE on the pending table, which its trigger limits to the sealer's move).
+    """PostgreSQL: leave the application role SELECT only on the audit tables, plus INSERT on
+    the pending table, and EXECUTE on the three functions (``functions=False``: the
+    privileges of migrations 0003–0005, before the functions existed).
 
     deploy/postgres/init.sql gives ``cmer_app`` SELECT/INSERT/UPDATE/DELETE on every table the
-    owner creates; here the audit tables lose UPDATE, DELETE, TRUNCATE (and TRIGGER, REFERENCES).
-    Returns False when the role does not exist (development, tests).
+    owner creates; here the audit tables lose INSERT (but the pending table's), UPDATE, DELETE,
+    TRUNCATE, TRIGGER and REFERENCES. Returns False when the role does not exist (development,
+    tests).
     """
     if connection.vendor != "postgresql":
         return False
@@ -172,6 +198,13 @@ def revoke_app_privileges(
             return False
         quoted = connection.ops.quote_name(role)
         for table in tables:
+            if functions:
+                cursor.execute(f"REVOKE ALL ON {table} FROM {quoted}")
+                cursor.execute(f"GRANT SELECT ON {table} TO {quoted}")
+                if table == PENDING_TABLE:
+                    cursor.execute(f"GRANT INSERT ON {table} TO {quoted}")
+                    cursor.execute(f"GRANT SELECT ON {VIEW} TO {quoted}")
+                continue
             cursor.execute(
                 f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {table} FROM {quoted}"
             )
@@ -179,6 +212,9 @@ def revoke_app_privileges(
             if table == PENDING_TABLE:
                 cursor.execute(f"GRANT DELETE ON {table} TO {quoted}")
                 cursor.execute(f"GRANT SELECT ON {VIEW} TO {quoted}")
+        if functions:
+            for signature in FUNCTION_SIGNATURES:
+                cursor.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {quoted}")
     return True
 
 
@@ -232,3 +268,247 @@ def maintenance(connection: Any, tables: tuple[str, ...] = PROTECTED_TABLES) -> 
                         cursor.execute(statement)
             if postgres:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to Django's default
+
+
+# --- PostgreSQL: the functions the application role may call instead of writing ----------------
+
+SEAL_FUNCTION = "cmer_audit_seal"
+CHECKPOINT_FUNCTION = "cmer_audit_add_checkpoint"
+VERIFICATION_FUNCTION = "cmer_audit_add_verification"
+FUNCTION_SIGNATURES = (
+    f"{SEAL_FUNCTION}(integer, boolean)",
+    f"{CHECKPOINT_FUNCTION}(text, bigint, text, bigint, timestamptz, text)",
+    f"{VERIFICATION_FUNCTION}(timestamptz, timestamptz, boolean, bigint, bigint, text, text, "
+    "bigint, text)",
+)
+# Integer columns: written in decimal by their output function, nothing to escape.
+_INTEGER_COLUMNS = frozenset(
+    {"action", "content_type_id", "object_id", "actor_id", "remote_port", "commune_id"}
+)
+
+
+def _escaped(column: str) -> str:
+    """SQL for one text value as COPY's text format writes it (``chain.escape``); chr() rather
+    than E'' literals, which have no ``\\v``. The backslash goes first."""
+    expression = f"replace({column}, '\\', '\\\\')"
+    for code, letter in ((9, "t"), (10, "n"), (13, "r"), (8, "b"), (12, "f"), (11, "v")):
+        expression = f"replace({expression}, chr({code}), '\\{letter}')"
+    return expression
+
+
+def content_text_sql(alias: str = "p") -> str:
+    """SQL building the content columns' part of the canonical line (``chain.CANONICAL_COLUMNS
+    [3:]``), exactly as ``COPY`` writes them: the sealing function hashes this text, and
+    verification hashes what ``COPY`` streams (tests/audit/test_chain_speed.py compares them)."""
+    from .models import CONTENT_COLUMNS
+
+    parts = []
+    for name in CONTENT_COLUMNS:
+        column = f'{alias}."{name}"'
+        if name == "timestamp":
+            value = f"(({column} AT TIME ZONE 'UTC')::text)"  # ISO DateStyle: the function's SET
+        elif name == "remote_addr":
+            value = f"host({column})"  # inet's output without the /32 or /128
+        elif name in _INTEGER_COLUMNS:
+            value = f"({column}::text)"
+        else:
+            value = _escaped(column)
+        parts.append(f"coalesce({value}, '\\N')")
+    return " || chr(9) || ".join(parts)
+
+
+def _seal_function_sql(schema: str, sequence: str) -> str:
+    from . import chain
+    from .models import CONTENT_COLUMNS
+
+    columns = ", ".join(f'"{name}"' for name in CONTENT_COLUMNS)
+    from_pending = ", ".join(f'p."{name}"' for name in CONTENT_COLUMNS)
+    # Names and constants of this module only: no outside value in the text.
+    return f"""
+CREATE OR REPLACE FUNCTION {SEAL_FUNCTION}(batch integer, wait boolean) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, "{schema}", pg_temp
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    head_position bigint;
+    head_hash text;
+    r record;
+    ids bigint[] := '{{}}';
+    positions bigint[] := '{{}}';
+    links text[] := '{{}}';
+    hashes text[] := '{{}}';
+    digest text;
+    moved integer;
+BEGIN
+    -- One sealer at a time; the lock is the transaction's (released at its end).
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock({chain.CHAIN_LOCK_KEY});
+    ELSIF NOT pg_try_advisory_xact_lock({chain.CHAIN_LOCK_KEY}) THEN
+        RETURN 0;
+    END IF;
+    SELECT c.position, c.entry_hash INTO head_position, head_hash
+        FROM {CHAIN_TABLE} c ORDER BY c.position DESC LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT k.head_position, k.head_hash INTO head_position, head_hash
+            FROM {CHECKPOINT_TABLE} k WHERE k.kind = 'boundary'
+            ORDER BY k.head_position DESC LIMIT 1;
+        IF NOT FOUND THEN
+            head_position := 0;
+            head_hash := '{chain.GENESIS_HASH}';
+        END IF;
+    END IF;
+    FOR r IN
+        SELECT p.id, {content_text_sql("p")} AS content
+        FROM {PENDING_TABLE} p ORDER BY p.id LIMIT batch
+    LOOP
+        head_position := head_position + 1;
+        digest := encode(sha256(convert_to(
+            '{chain.VERSION}' || chr(9) || head_position::text || chr(9) || head_hash
+            || chr(9) || r.id::text || chr(9) || r.content, 'UTF8')), 'hex');
+        ids := ids || r.id;
+        positions := positions || head_position;
+        links := links || head_hash;
+        hashes := hashes || digest;
+        head_hash := digest;
+    END LOOP;
+    IF cardinality(ids) = 0 THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO {CHAIN_TABLE} (id, position, prev_hash, entry_hash, {columns})
+        SELECT p.id, v.position, v.prev_hash, v.entry_hash, {from_pending}
+        FROM unnest(ids, positions, links, hashes) AS v(id, position, prev_hash, entry_hash)
+        JOIN {PENDING_TABLE} p ON p.id = v.id;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> cardinality(ids) THEN
+        RAISE EXCEPTION 'CMER: audit sealing: pending entries vanished during the seal';
+    END IF;
+    DELETE FROM {PENDING_TABLE} WHERE id = ANY(ids);
+    RETURN moved;
+END
+$$
+"""  # noqa: S608
+
+
+def _checkpoint_function_sql(schema: str) -> str:
+    """Adds a daily or manual checkpoint; refuses one whose head is not the chain's (a boundary
+    checkpoint is written by the owner's purge only). The MAC is the caller's: the key never
+    enters the database."""
+    from . import chain
+
+    # Names and constants of this module only: no outside value in the text.
+    return f"""
+CREATE OR REPLACE FUNCTION {CHECKPOINT_FUNCTION}(
+    p_kind text, p_head_position bigint, p_head_hash text, p_entry_count bigint,
+    p_created_at timestamptz, p_mac text
+) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, "{schema}", pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    IF p_kind NOT IN ('daily', 'manual') THEN
+        RAISE EXCEPTION 'CMER: checkpoint kind % refused', p_kind;
+    END IF;
+    IF NOT (
+        EXISTS (SELECT 1 FROM {CHAIN_TABLE} c
+                WHERE c.position = p_head_position AND c.entry_hash = p_head_hash)
+        OR EXISTS (SELECT 1 FROM {CHECKPOINT_TABLE} k WHERE k.kind = 'boundary'
+                   AND k.head_position = p_head_position AND k.head_hash = p_head_hash)
+        OR (p_head_position = 0 AND p_head_hash = '{chain.GENESIS_HASH}')
+    ) THEN
+        RAISE EXCEPTION 'CMER: checkpoint refused: position % does not have that hash',
+            p_head_position;
+    END IF;
+    INSERT INTO {CHECKPOINT_TABLE} (created_at, kind, head_position, head_hash, entry_count, mac)
+        VALUES (p_created_at, p_kind, p_head_position, p_head_hash, p_entry_count, p_mac)
+        RETURNING id INTO new_id;
+    RETURN new_id;
+END
+$$
+"""  # noqa: S608
+
+
+def _verification_function_sql(schema: str) -> str:
+    # Names and constants of this module only: no outside value in the text.
+    return f"""
+CREATE OR REPLACE FUNCTION {VERIFICATION_FUNCTION}(
+    p_started_at timestamptz, p_finished_at timestamptz, p_ok boolean, p_checked bigint,
+    p_head_position bigint, p_head_hash text, p_problem text, p_problem_position bigint,
+    p_message text
+) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, "{schema}", pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    INSERT INTO {VERIFICATION_TABLE} (started_at, finished_at, ok, checked, head_position,
+        head_hash, problem, problem_position, message)
+        VALUES (p_started_at, p_finished_at, p_ok, p_checked, p_head_position, p_head_hash,
+        p_problem, p_problem_position, p_message)
+        RETURNING id INTO new_id;
+    RETURN new_id;
+END
+$$
+"""  # noqa: S608
+
+
+def _stamp_function_sql(sequence: str) -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION cmer_audit_pending_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- The id is the one the column's default drew from the sequence for this very row (an id
+    -- chosen by the writer could collide with a chained entry and block sealing for ever).
+    IF NEW.id IS DISTINCT FROM currval('{sequence}'::regclass) THEN
+        RAISE EXCEPTION 'CMER: an audit entry''s id is given by the database';
+    END IF;
+    NEW."timestamp" := clock_timestamp();
+    RETURN NEW;
+END
+$$
+"""
+
+
+def install_functions(connection: Any) -> None:
+    """PostgreSQL: (re)create the sealing, checkpoint and verification functions, owned by the
+    role running the migration (the owner), and the pending table's stamping trigger."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema(), pg_get_serial_sequence(%s, 'id')", [PENDING_TABLE])
+        schema, sequence = cursor.fetchone()
+        cursor.execute(_seal_function_sql(schema, sequence))
+        cursor.execute(_checkpoint_function_sql(schema))
+        cursor.execute(_verification_function_sql(schema))
+        cursor.execute(_stamp_function_sql(sequence))
+        cursor.execute(f"DROP TRIGGER IF EXISTS {STAMP_TRIGGER} ON {PENDING_TABLE}")
+        cursor.execute(
+            f"CREATE TRIGGER {STAMP_TRIGGER} BEFORE INSERT ON {PENDING_TABLE} "
+            "FOR EACH ROW EXECUTE FUNCTION cmer_audit_pending_stamp()"
+        )
+        for signature in FUNCTION_SIGNATURES:
+            # Nobody but the roles granted below (PUBLIC has EXECUTE on new functions).
+            cursor.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+
+
+def uninstall_functions(connection: Any) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER IF EXISTS {STAMP_TRIGGER} ON {PENDING_TABLE}")
+        cursor.execute("DROP FUNCTION IF EXISTS cmer_audit_pending_stamp()")
+        for signature in FUNCTION_SIGNATURES:
+            cursor.execute(f"DROP FUNCTION IF EXISTS {signature}")
+
+
+def functions_installed(connection: Any) -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_proc WHERE proname = ANY(%s) AND prosecdef",
+            [[SEAL_FUNCTION, CHECKPOINT_FUNCTION, VERIFICATION_FUNCTION]],
+        )
+        return cursor.fetchone()[0] == 3

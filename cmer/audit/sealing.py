@@ -3,7 +3,10 @@
 Writers never wait for each other: an entry is one INSERT into ``audit_pending`` in the writing
 transaction, with no lock (see ``AuditEntry._do_insert``). The chain is built afterwards by
 ``seal_pending``, one sealer at a time (a transaction-scoped advisory lock on PostgreSQL; the
-single writer of SQLite, plus the unique constraints, elsewhere):
+single writer of SQLite, plus the unique constraints, elsewhere). On PostgreSQL the steps below
+are the ``cmer_audit_seal`` database function (``SECURITY DEFINER``, owned by the owner role:
+the application role cannot write the chain itself, see ``protection.py``); on SQLite, the same
+steps in Python:
 
 1. read the chain's head and the pending entries in id order, as the text that is hashed;
 2. give each the next position, link it to the previous hash, hash its canonical text;
@@ -28,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 
-from . import chain
+from . import chain, protection
 from .models import CONTENT_COLUMNS, ChainedEntry, PendingEntry, chain_base
 
 logger = logging.getLogger(__name__)
@@ -91,50 +94,11 @@ def _head(cursor: Any, connection: Any) -> tuple[int, str]:
 
 
 def _seal_postgresql(connection: Any, limit: int, wait: bool) -> int:
+    """The database function does the work (``protection.py``): the application role has no
+    write privilege on the chain, and the hashes are the database's own computation."""
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        if wait:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
-        else:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
-            if not cursor.fetchone()[0]:
-                return 0  # another sealer is at work; it or the next one takes ours
-        # Statements run after the lock is granted: they see every batch sealed before.
-        cursor.execute(ISO_DATES)
-        position, previous = _head(cursor, connection)
-        select = (
-            f"SELECT id, {', '.join(content_expressions('postgresql'))} FROM {PENDING} "  # noqa: S608
-            f"ORDER BY id LIMIT {int(limit)}"
-        )
-        ids: list[int] = []
-        positions: list[int] = []
-        links: list[str] = []
-        hashes: list[str] = []
-        sha256 = hashlib.sha256
-        with cursor.cursor.copy(f"COPY ({select}) TO STDOUT") as copy:
-            for row in copy:
-                entry_id, _, content = bytes(row).rstrip(b"\n").partition(b"\t")
-                position += 1
-                digest = sha256(chain.line_after_head(position, previous, content)).hexdigest()
-                ids.append(int(entry_id))
-                positions.append(position)
-                links.append(previous)
-                hashes.append(digest)
-                previous = digest
-        if not ids:
-            return 0
-        columns = _quoted_columns()
-        cursor.execute(
-            f"INSERT INTO {CHAINED} (id, position, prev_hash, entry_hash, {columns}) "  # noqa: S608
-            f"SELECT p.id, v.position, v.prev_hash, v.entry_hash, "
-            f"{', '.join(f'p.{c}' for c in columns.split(', '))} "
-            f"FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
-            f"AS v(id, position, prev_hash, entry_hash) JOIN {PENDING} p ON p.id = v.id",
-            [ids, positions, links, hashes],
-        )
-        if cursor.rowcount != len(ids):  # pragma: no cover - the lock makes this impossible
-            raise DatabaseError("audit sealing: pending entries vanished during the seal")
-        cursor.execute(f"DELETE FROM {PENDING} WHERE id = ANY(%s)", [ids])  # noqa: S608
-        return len(ids)
+        cursor.execute(f"SELECT {protection.SEAL_FUNCTION}(%s, %s)", [int(limit), bool(wait)])
+        return int(cursor.fetchone()[0])
 
 
 def _seal_sqlite(connection: Any, limit: int) -> int:
@@ -157,7 +121,7 @@ def _seal_sqlite(connection: Any, limit: int) -> int:
                 for entry_id, *content in rows:
                     position += 1
                     text = chain.text_of_strings(
-                        [str(position), previous, *normalise_sqlite(content)]
+                        [str(position), previous, str(entry_id), *normalise_sqlite(content)]
                     )
                     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
                     params.append((position, previous, digest, entry_id))
@@ -177,6 +141,46 @@ def _seal_sqlite(connection: Any, limit: int) -> int:
             if attempt == 4:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def rechain(connection: Any) -> int:
+    """Recompute every chained entry's links and hash in the current canonical format, same
+    positions (migrations 0005 and 0006, under the owner's maintenance mode; the checkpoints of
+    the former hashes are dropped by the caller). Returns the number of entries."""
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        select = (
+            f"SELECT id, position, {', '.join(content_expressions(connection.vendor))} "  # noqa: S608
+            f"FROM {CHAINED} ORDER BY position"
+        )
+        _, previous = chain_base(connection)
+        updates = []
+        if postgres:
+            cursor.execute(ISO_DATES)
+            with cursor.cursor.copy(f"COPY ({select}) TO STDOUT") as copy:
+                rows = [bytes(row).rstrip(b"\n").split(b"\t", 2) for row in copy]
+            for entry_id, position, content in rows:
+                text = chain.line_after_head(int(position), previous, int(entry_id), content)
+                digest = hashlib.sha256(text).hexdigest()
+                updates.append((previous, digest, int(entry_id)))
+                previous = digest
+        else:
+            cursor.execute(select)
+            for entry_id, position, *content in cursor.fetchall():
+                values = normalise_sqlite(content)
+                text = chain.text_of_strings([str(position), previous, str(entry_id), *values])
+                digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                updates.append((previous, digest, entry_id))
+                previous = digest
+        if not updates:
+            return 0
+        # prev_hash is unique: move every link out of the way first.
+        cursor.execute(f"UPDATE {CHAINED} SET prev_hash = 'old-' || CAST(id AS TEXT)")  # noqa: S608
+        cursor.executemany(
+            f"UPDATE {CHAINED} SET prev_hash = %s, entry_hash = %s WHERE id = %s",  # noqa: S608
+            updates,
+        )
+        return len(updates)
 
 
 def seal_pending(

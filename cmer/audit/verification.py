@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 
 from . import chain, protection, sealing
-from .models import AuditCheckpoint, AuditVerification, ChainedEntry, chain_base
+from .models import AuditCheckpoint, AuditVerification, ChainedEntry, PendingEntry, chain_base
 
+logger = logging.getLogger(__name__)
 TABLE = ChainedEntry._meta.db_table
 
 
@@ -29,7 +31,7 @@ def copy_select(after: int) -> str:
     """PostgreSQL: the chain after position ``after`` as its canonical lines, then a TAB and the
     stored hash (``COPY`` text format writes each field exactly as ``chain.escape``)."""
     return (
-        f"COPY (SELECT '{chain.VERSION}', position, prev_hash, "  # noqa: S608
+        f"COPY (SELECT '{chain.VERSION}', position, prev_hash, id, "  # noqa: S608
         f"{', '.join(sealing.content_expressions('postgresql'))}, entry_hash FROM {TABLE} "
         f"WHERE position > {int(after)} ORDER BY position) TO STDOUT"
     )
@@ -50,7 +52,7 @@ def _entries_postgresql(connection: Any, after: int) -> Iterator[tuple[int, byte
             rest = lines.pop()
             for line in lines:
                 text, _, stored = line.rpartition(b"\t")
-                _version, position, previous, _content = text.split(b"\t", 3)
+                _version, position, previous, _rest = text.split(b"\t", 3)
                 yield int(position), previous, sha256(text).hexdigest(), stored
 
 
@@ -58,15 +60,16 @@ def _entries_sqlite(
     connection: Any, after: int, chunk_size: int
 ) -> Iterator[tuple[int, bytes, str, bytes]]:
     sql = (
-        f"SELECT position, prev_hash, {', '.join(sealing.content_expressions('sqlite'))}, "  # noqa: S608
+        f"SELECT position, prev_hash, CAST(id AS TEXT), "  # noqa: S608
+        f"{', '.join(sealing.content_expressions('sqlite'))}, "
         f"entry_hash FROM {TABLE} WHERE position > %s ORDER BY position"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [after])
         while rows := cursor.fetchmany(chunk_size):
-            for position, previous, *content, stored in rows:
+            for position, previous, entry_id, *content, stored in rows:
                 text = chain.text_of_strings(
-                    [str(position), previous, *sealing.normalise_sqlite(content)]
+                    [str(position), previous, entry_id, *sealing.normalise_sqlite(content)]
                 )
                 digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
                 yield position, (previous or "").encode(), digest, (stored or "").encode()
@@ -86,6 +89,10 @@ class Problem:
     REMOVED = "removed"
     REWRITTEN = "rewritten"
     FORGED_CHECKPOINT = "bad_checkpoint"
+    FORK = "fork"
+    DUPLICATE_ID = "duplicate_id"
+    SEAL_FAILED = "seal_failed"
+    UNREADABLE = "unreadable"
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Report:
     message: str = ""
     # Entries recorded since the seal at the start, not chained yet (not verified by this run).
     pending: int = 0
+    base_position: int = 0
     started_at: datetime.datetime = field(default_factory=timezone.now)
     finished_at: datetime.datetime | None = None
 
@@ -152,11 +160,42 @@ def verify_chain(
     checkpoint_lines: Iterable[str] = (),
     seal: bool = True,
 ) -> Report:
-    """Recompute the whole chain; stop at the first break. See the module docstring."""
+    """Recompute the whole chain; stop at the first break. Never raises: a seal that fails, a
+    row that cannot be read or a database error is a reported problem with its position (a
+    verification that raised would be a silent one). See the module docstring."""
     report = Report()
+    progress = [0]  # the last position known good, for a problem met half-way
+    try:
+        return _verify(report, using, chunk_size, checkpoint_lines, seal, progress)
+    except Exception as exc:  # reported, with its position: never raised
+        logger.exception("audit: verification could not read the chain")
+        report.checked = max(progress[0] - report.base_position, 0)
+        return _done(
+            report.fail(
+                Problem.UNREADABLE,
+                progress[0] + 1,
+                f"entry after position {progress[0]} could not be read: "
+                f"{type(exc).__name__}: {str(exc)[:300]}",
+            )
+        )
+
+
+def _verify(
+    report: Report,
+    using: str,
+    chunk_size: int,
+    checkpoint_lines: Iterable[str],
+    seal: bool,
+    progress: list[int],
+) -> Report:
     connection = connections[using]
+    seal_error = ""
     if seal:
-        sealing.seal_pending(using, drain=True)
+        try:
+            sealing.seal_pending(using, drain=True)
+        except DatabaseError as exc:
+            logger.exception("audit: sealing before verification failed")
+            seal_error = f"{type(exc).__name__}: {str(exc)[:300]}"
     seals, errors = trusted_seals(using, checkpoint_lines)
     if errors:
         return _done(report.fail(Problem.FORGED_CHECKPOINT, None, "; ".join(errors)))
@@ -165,11 +204,14 @@ def verify_chain(
         for c in AuditCheckpoint.objects.using(using).filter(kind=AuditCheckpoint.Kind.BOUNDARY)
     ]
     base_position, base_hash = max(boundaries, default=(0, chain.GENESIS_HASH))
+    report.base_position = progress[0] = base_position
     expected_by_position = {s.position: s for s in seals if s.position > base_position}
-    for seal in seals:
-        if seal.position == base_position and seal.hash != base_hash:
+    for seal_ in seals:
+        if seal_.position == base_position and seal_.hash != base_hash:
             return _done(
-                report.fail(Problem.REWRITTEN, seal.position, f"boundary differs from {seal.label}")
+                report.fail(
+                    Problem.REWRITTEN, seal_.position, f"boundary differs from {seal_.label}"
+                )
             )
     previous_position, previous_hash = base_position, base_hash
 
@@ -182,6 +224,12 @@ def verify_chain(
         for position, link, digest, stored in _entries(connection, base_position, chunk_size):
             if position != previous_position + 1:
                 first_missing = previous_position + 1
+                if position <= previous_position:
+                    return fail(
+                        Problem.FORK,
+                        position,
+                        f"entry {position} appears twice (the chain forks there)",
+                    )
                 return fail(
                     Problem.REMOVED,
                     first_missing,
@@ -200,15 +248,16 @@ def verify_chain(
                     "(inserted outside the chain)",
                 )
             if expected_by_position:
-                seal = expected_by_position.get(position)
-                if seal is not None and seal.hash != digest:
+                seal_ = expected_by_position.get(position)
+                if seal_ is not None and seal_.hash != digest:
                     return fail(
                         Problem.REWRITTEN,
                         position,
-                        f"entry {position} differs from the signed checkpoint {seal.label}: "
+                        f"entry {position} differs from the signed checkpoint {seal_.label}: "
                         "the chain was rewritten",
                     )
             previous_position, previous = position, stored
+            progress[0] = position
             previous_hash = digest
     report.checked = previous_position - base_position
     last_sealed = max(expected_by_position, default=base_position)
@@ -219,9 +268,32 @@ def verify_chain(
             f"entries {previous_position + 1}–{last_sealed} are missing: the end of the "
             "chain was removed (a signed checkpoint names them)",
         )
+    # Ids and positions agree: each id is hashed with its position (above), and no entry
+    # waiting to be chained reuses the id of a chained one (it could never be sealed).
+    clash = (
+        ChainedEntry.objects.using(using)
+        .filter(pk__in=PendingEntry.objects.using(using).values("pk"))
+        .order_by("position")
+        .values_list("pk", "position")
+        .first()
+    )
+    if clash is not None:
+        return fail(
+            Problem.DUPLICATE_ID,
+            clash[1],
+            f"a pending entry reuses the id {clash[0]} of chained entry {clash[1]}: "
+            "it can never be chained",
+        )
     report.head_position = previous_position
     report.head_hash = previous_hash
     report.pending = sealing.pending_count(using)
+    if seal_error:
+        return fail(
+            Problem.SEAL_FAILED,
+            previous_position + 1,
+            f"pending entries could not be chained after position {previous_position} "
+            f"({seal_error})",
+        )
     return _done(report)
 
 
@@ -231,18 +303,29 @@ def _done(report: Report) -> Report:
 
 
 def record(report: Report, using: str = DEFAULT_DB_ALIAS) -> AuditVerification:
-    """Keep the result for the DPO's page."""
-    return AuditVerification.objects.using(using).create(
-        started_at=report.started_at,
-        finished_at=report.finished_at or timezone.now(),
-        ok=report.ok,
-        checked=report.checked,
-        head_position=report.head_position,
-        head_hash=report.head_hash,
-        problem=report.problem,
-        problem_position=report.problem_position,
-        message=report.message[:2000],
-    )
+    """Keep the result for the DPO's page. On PostgreSQL through the database function: the
+    application role may add a verification record, never change one (``protection.py``)."""
+    values = {
+        "started_at": report.started_at,
+        "finished_at": report.finished_at or timezone.now(),
+        "ok": report.ok,
+        "checked": report.checked,
+        "head_position": report.head_position,
+        "head_hash": report.head_hash,
+        "problem": report.problem,
+        "problem_position": report.problem_position,
+        "message": report.message[:2000],
+    }
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return AuditVerification.objects.using(using).create(**values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {protection.VERIFICATION_FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            list(values.values()),
+        )
+        pk = cursor.fetchone()[0]
+    return AuditVerification.objects.using(using).get(pk=pk)
 
 
 def head(using: str = DEFAULT_DB_ALIAS) -> tuple[int, str]:
@@ -261,12 +344,26 @@ def make_checkpoint(
     """Seal the current head (position, hash, number of entries) with the HMAC key, once
     everything recorded so far is chained."""
     sealing.seal_pending(using, drain=True)
+    connection = connections[using]
     with transaction.atomic(using=using):
         position, digest = head(using)
         count = ChainedEntry.objects.using(using).filter(position__lte=position).count()
-        return AuditCheckpoint.objects.using(using).create(
+        checkpoint = AuditCheckpoint(
             kind=kind, head_position=position, head_hash=digest, entry_count=count
         )
+        if connection.vendor != "postgresql":
+            checkpoint.save(using=using)
+            return checkpoint
+        # The application role adds a checkpoint through the database function, which checks
+        # that the signed head is the chain's (``protection.py``).
+        checkpoint.mac = chain.checkpoint_mac(checkpoint.text())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {protection.CHECKPOINT_FUNCTION}(%s, %s, %s, %s, %s, %s)",
+                [kind, position, digest, count, checkpoint.created_at, checkpoint.mac],
+            )
+            pk = cursor.fetchone()[0]
+        return AuditCheckpoint.objects.using(using).get(pk=pk)
 
 
 class PurgeRefused(Exception):

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from django.db import connection, connections
+import time_machine
+from django.db import connection, connections, transaction
 
 from cmer.audit import chain, protection, sealing
 from cmer.audit.core import record_event
@@ -30,6 +33,28 @@ def chain_rows() -> list[tuple[int, str, str]]:
     return list(
         ChainedEntry.objects.order_by("position").values_list("position", "prev_hash", "entry_hash")
     )
+
+
+@contextlib.contextmanager
+def recorded_at(when: datetime.datetime, **travel: Any) -> Iterator[None]:
+    """Entries recorded as if at ``when``. On PostgreSQL the database stamps every entry with
+    its own clock (``protection.STAMP_TRIGGER``): the trigger is lifted inside the block, as
+    only the tables' owner can, so that the travelled process time is kept."""
+    with time_machine.travel(when, **travel):
+        if connection.vendor != "postgresql":
+            yield
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"ALTER TABLE audit_pending DISABLE TRIGGER {protection.STAMP_TRIGGER}")
+            try:
+                yield
+            finally:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(
+                    f"ALTER TABLE audit_pending ENABLE TRIGGER {protection.STAMP_TRIGGER}"
+                )
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -20,7 +19,7 @@ from cmer.audit.models import (
     ChainedEntry,
     Event,
 )
-from tests.audit.helpers import chain_rows, forge_row, make_entries, tampering
+from tests.audit.helpers import chain_rows, forge_row, make_entries, recorded_at, tampering
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +48,8 @@ def test_hash_covers_the_stored_canonical_text(world):
     stored = AuditEntry.objects.get(pk=entry.pk)
     assert stored.entry_hash == chain.entry_hash(stored.canonical_values())
     text = chain.canonical_text(stored.canonical_values())
-    assert text.startswith(f"cmer-audit-v2\t{stored.position}\t{stored.prev_hash}\t")
-    assert text.split("\t")[3] == chain.format_time(stored.timestamp)
+    assert text.startswith(f"cmer-audit-v3\t{stored.position}\t{stored.prev_hash}\t{stored.pk}\t")
+    assert text.split("\t")[4] == chain.format_time(stored.timestamp)
     stamp = datetime.datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=datetime.UTC)
     assert chain.format_time(stamp) == "2026-01-02 03:04:05.12"
     assert chain.format_time(stamp.replace(microsecond=0)) == "2026-01-02 03:04:05"
@@ -196,9 +195,9 @@ FEB_2025 = datetime.datetime(2025, 2, 1, tzinfo=datetime.UTC)
 
 
 def test_purge_removes_whole_months_and_leaves_a_verifiable_chain(db, capsys):
-    with time_machine.travel(datetime.datetime(2025, 1, 15, 10, tzinfo=datetime.UTC)):
+    with recorded_at(datetime.datetime(2025, 1, 15, 10, tzinfo=datetime.UTC)):
         make_entries(3)
-    with time_machine.travel(datetime.datetime(2025, 3, 2, 10, tzinfo=datetime.UTC)):
+    with recorded_at(datetime.datetime(2025, 3, 2, 10, tzinfo=datetime.UTC)):
         make_entries(2)
     kept_before = AuditEntry.objects.filter(timestamp__gte=FEB_2025).count()
     call_command("purge_audit", "--before", "2025-02")
@@ -222,7 +221,7 @@ def test_purge_refuses_recent_months_and_bad_input(world):
 
 
 def test_purge_refuses_a_broken_chain(db):
-    with time_machine.travel(datetime.datetime(2025, 1, 15, 10, tzinfo=datetime.UTC)):
+    with recorded_at(datetime.datetime(2025, 1, 15, 10, tzinfo=datetime.UTC)):
         make_entries(3)
     make_entries(1)
     with tampering() as cursor:
@@ -239,3 +238,70 @@ def test_auditlogflush_cannot_delete_the_trail(world):
     with pytest.raises(AppendOnlyError):
         call_command("auditlogflush", "--yes")
     assert AuditEntry.objects.count() >= 1
+
+
+# A fixed entry and its SHA-256, computed once independently (printf … | sha256sum): any silent
+# change of the canonical format (order, escaping, time or address form, the id) fails here.
+KNOWN_ENTRY = {
+    "position": 41,
+    "prev_hash": "a" * 64,
+    "id": 1234,
+    "timestamp": datetime.datetime(2026, 11, 30, 9, 15, 0, 250000, tzinfo=datetime.UTC),
+    "event": "access",
+    "action": 3,
+    "content_type_id": 17,
+    "object_pk": "52",
+    "object_id": 52,
+    "object_repr": "TAR-2026-0001",
+    "actor_id": 8,
+    "actor_email": "dpo@pref13.test",
+    "remote_addr": "192.0.2.7",
+    "remote_port": None,
+    "cid": None,
+    "commune_id": 3,
+    "changes_text": "",
+    "changes": None,
+    "additional_data": '{"what":"detail"}',
+    "serialized_data": None,
+}
+KNOWN_TEXT = (
+    "cmer-audit-v3\t41\t" + "a" * 64 + "\t1234\t2026-11-30 09:15:00.25\taccess\t3\t17\t52\t52\t"
+    'TAR-2026-0001\t8\tdpo@pref13.test\t192.0.2.7\t\\N\t\\N\t3\t\t\\N\t{"what":"detail"}\t\\N'
+)
+KNOWN_SHA256 = "3322a7e7b6519c1e7a86cb9cbc3494663565b3274ae50f6a3672a32a59adcc61"
+
+
+def test_known_answer_of_the_canonical_text():
+    values = [KNOWN_ENTRY[name] for name in chain.CANONICAL_COLUMNS]
+    assert chain.canonical_text(values) == KNOWN_TEXT
+    assert chain.entry_hash(values) == KNOWN_SHA256
+    # The id is covered: the same entry under another id has another hash.
+    other = [1235 if name == "id" else KNOWN_ENTRY[name] for name in chain.CANONICAL_COLUMNS]
+    assert chain.entry_hash(other) != KNOWN_SHA256
+
+
+@pytest.mark.postgres_only
+def test_known_answer_of_the_database_sealer(db):
+    """The sealing function's SQL (PostgreSQL) builds the very same text for the fixed entry."""
+    from django.db import connection
+
+    from cmer.audit import protection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the sealing function is PostgreSQL's")
+    e = KNOWN_ENTRY
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        cursor.execute(
+            "SELECT encode(sha256(convert_to(%s || chr(9) || %s || chr(9) || %s || chr(9) || %s "  # noqa: S608
+            f"|| chr(9) || {protection.content_text_sql('p')}, 'UTF8')), 'hex') FROM ("
+            "SELECT %s::timestamptz AS timestamp, %s::varchar AS event, %s::smallint AS action, "
+            "%s::int AS content_type_id, %s::varchar AS object_pk, %s::bigint AS object_id, "
+            "%s::text AS object_repr, %s::bigint AS actor_id, %s::varchar AS actor_email, "
+            "%s::inet AS remote_addr, %s::int AS remote_port, %s::varchar AS cid, "
+            "%s::bigint AS commune_id, %s::text AS changes_text, %s::text AS changes, "
+            "%s::text AS additional_data, %s::text AS serialized_data) p",
+            [chain.VERSION, *(str(e[name]) for name in ("position", "prev_hash", "id"))]
+            + [e[name] for name in chain.CANONICAL_COLUMNS[3:]],
+        )
+        assert cursor.fetchone()[0] == KNOWN_SHA256

@@ -9,12 +9,11 @@ import datetime
 import itertools
 
 import pytest
-import time_machine
 from django.db import connection, transaction
 
 from cmer.audit import chain, verification
 from cmer.audit.models import AuditEntry, ChainedEntry, Event
-from tests.audit.helpers import chain_rows, make_entries, run_writers
+from tests.audit.helpers import chain_rows, make_entries, recorded_at, run_writers
 
 pytestmark = pytest.mark.django_db
 
@@ -66,10 +65,10 @@ def test_text_builder_matches_the_documented_format():
 def test_verification_reads_back_every_kind_of_value(world):
     from cmer.audit.core import record_event
 
-    with time_machine.travel(datetime.datetime(2026, 3, 1, 10, 0, 0, tzinfo=datetime.UTC)):
+    with recorded_at(datetime.datetime(2026, 3, 1, 10, 0, 0, tzinfo=datetime.UTC)):
         record_event(Event.ACCESS, actor=world.dpo, data={"what": "x"})  # microseconds = 0
     half = datetime.datetime(2026, 3, 1, 10, 0, 0, 500000, tzinfo=datetime.UTC)
-    with time_machine.travel(half, tick=False):
+    with recorded_at(half, tick=False):
         record_event(Event.ACCESS, actor=world.dpo, data={"what": "x"})  # .5, not .500000
     AuditEntry.objects.create(
         event=Event.EXPORT,

@@ -3,9 +3,12 @@ tables; the application role cannot lift the triggers; the ORM refuses before th
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -140,19 +143,15 @@ def test_orm_refuses_every_bypass(world):
         checkpoint.save()
 
 
-@pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_application_role_cannot_change_purge_or_unprotect_the_trail(world):
-    """A role set up as in production (deploy/postgres/init.sql + migration 0003) can read and
-    insert, and nothing else: no UPDATE, DELETE, TRUNCATE, no ALTER/DROP of the triggers."""
+@contextlib.contextmanager
+def _app_role_connection() -> Iterator[Any]:
+    """A real non-owner role set up as in production (deploy/postgres/init.sql's default
+    privileges, then what the audit migrations take back), connected on its own."""
     superuser_url = os.environ.get("CMER_PG_SUPERUSER_URL")
     if connection.vendor != "postgresql" or not superuser_url:
         pytest.skip("needs PostgreSQL and CMER_PG_SUPERUSER_URL")
     import psycopg
-    from psycopg import errors
 
-    make_entries(1)
-    pending = record_event(Event.ACCESS, data={"what": "pending"})
     role = f"cmer_app_test_{uuid.uuid4().hex[:8]}"
     db_name = connection.settings_dict["NAME"]
     admin = psycopg.connect(superuser_url, dbname=db_name, autocommit=True)
@@ -163,41 +162,150 @@ def test_application_role_cannot_change_purge_or_unprotect_the_trail(world):
         admin.execute(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
         )
-        # ...and what migrations 0003 and 0005 take back on the audit tables.
+        admin.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        # ...and what the audit migrations take back.
         assert protection.revoke_app_privileges(connection, role)
         host = connection.settings_dict["HOST"] or "127.0.0.1"
         port = connection.settings_dict["PORT"] or 5432
         app = psycopg.connect(host=host, port=port, user=role, dbname=db_name, autocommit=True)
         try:
-            assert app.execute("SELECT count(*) FROM audit_auditentry").fetchone()[0] >= 1
-            assert app.execute("SELECT count(*) FROM audit_trail").fetchone()[0] >= 2
-            # DELETE on the pending table is granted, and refused by its trigger.
-            with pytest.raises(errors.RaiseException, match="only into the chain"):
-                app.execute("DELETE FROM audit_pending WHERE id = %s", [pending.pk])
-            for statement in (
-                "UPDATE audit_auditentry SET object_repr = 'x'",
-                "DELETE FROM audit_auditentry",
-                "TRUNCATE audit_auditentry",
-                "TRUNCATE audit_auditcheckpoint",
-                "DELETE FROM audit_auditcheckpoint",
-                "UPDATE audit_pending SET object_repr = 'x'",
-                "TRUNCATE audit_pending",
-                "ALTER TABLE audit_pending DISABLE TRIGGER audit_pending_chained_only",
-                "ALTER TABLE audit_auditentry DISABLE TRIGGER audit_auditentry_append_only",
-                "ALTER TABLE audit_auditentry DISABLE TRIGGER ALL",
-                "DROP TRIGGER audit_auditentry_append_only ON audit_auditentry",
-                "DROP TABLE audit_auditentry",
-                "SET session_replication_role = replica",
-            ):
-                with pytest.raises(errors.InsufficientPrivilege):
-                    app.execute(statement)
+            yield app
         finally:
             app.close()
-        assert protection.is_installed(connection)
     finally:
         admin.execute(f"DROP OWNED BY {role}")
         admin.execute(f"DROP ROLE {role}")
         admin.close()
+
+
+_PENDING_COLUMNS = "event, action, content_type_id, object_pk, object_repr, changes_text, timestamp"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_application_role_can_only_add_pending_entries_and_read(world):
+    """The application role reads, adds pending entries and calls the three functions; it
+    cannot write the chain, the checkpoints or the verification records, nor change, purge or
+    unprotect anything."""
+    from psycopg import errors
+
+    from cmer.audit import verification
+
+    make_entries(1)
+    verification.record(verification.verify_chain())
+    with _app_role_connection() as app:
+        assert app.execute("SELECT count(*) FROM audit_auditentry").fetchone()[0] >= 1
+        assert app.execute("SELECT count(*) FROM audit_trail").fetchone()[0] >= 1
+        head = app.execute(
+            "SELECT id, position, entry_hash, content_type_id FROM audit_auditentry "
+            "ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        for statement in (
+            # The review's forged head: a chain row with a correct-looking link, a 2020 date.
+            "INSERT INTO audit_auditentry (id, position, prev_hash, entry_hash, timestamp, "  # noqa: S608
+            "event, action, content_type_id, object_pk, object_repr, changes_text) VALUES "
+            f"({head[0] + 100}, {head[1] + 1}, '{head[2]}', 'f', '2020-01-01', 'access', 3, "
+            f"{head[3]}, '', 'forged', '')",
+            "INSERT INTO audit_auditcheckpoint (created_at, kind, head_position, head_hash, "
+            "entry_count, mac) VALUES (now(), 'manual', 1, 'x', 1, 'x')",
+            "INSERT INTO audit_auditverification (started_at, finished_at, ok, checked, "
+            "head_hash, problem, message) VALUES (now(), now(), true, 1, '', '', '')",
+            "UPDATE audit_auditverification SET ok = true",
+            "DELETE FROM audit_auditverification",
+            "TRUNCATE audit_auditverification",
+            "UPDATE audit_auditentry SET object_repr = 'x'",
+            "DELETE FROM audit_auditentry",
+            "TRUNCATE audit_auditentry",
+            "TRUNCATE audit_auditcheckpoint",
+            "DELETE FROM audit_auditcheckpoint",
+            "UPDATE audit_pending SET object_repr = 'x'",
+            "DELETE FROM audit_pending",
+            "TRUNCATE audit_pending",
+            "ALTER TABLE audit_pending DISABLE TRIGGER audit_pending_stamp",
+            "ALTER TABLE audit_auditentry DISABLE TRIGGER audit_auditentry_append_only",
+            "ALTER TABLE audit_auditentry DISABLE TRIGGER ALL",
+            "DROP TRIGGER audit_auditentry_append_only ON audit_auditentry",
+            "DROP TABLE audit_auditentry",
+            "DROP FUNCTION cmer_audit_seal(integer, boolean)",
+            "CREATE OR REPLACE FUNCTION cmer_audit_seal(integer, boolean) RETURNS integer "
+            "LANGUAGE sql AS 'SELECT 0'",
+            "SET session_replication_role = replica",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                app.execute(statement)
+        # What it may do: add a pending entry (the database gives its id and time)...
+        row = app.execute(
+            f"INSERT INTO audit_pending ({_PENDING_COLUMNS}) VALUES "  # noqa: S608
+            f"('access', 3, {head[3]}, '', 'by the app role', '', '2020-01-01') "
+            "RETURNING id, timestamp"
+        ).fetchone()
+        assert row[1].year >= 2026  # the database's clock, not the 2020 it sent
+        # ...chain it through the function...
+        assert app.execute("SELECT cmer_audit_seal(100, true)").fetchone()[0] >= 1
+        # ...and add a verification record, which it can never change afterwards.
+        verified = app.execute(
+            "SELECT cmer_audit_add_verification(now(), now(), false, 0, NULL, '', 'altered', "
+            "1, 'x')"
+        ).fetchone()[0]
+        with pytest.raises(errors.InsufficientPrivilege):
+            app.execute("UPDATE audit_auditverification SET ok = true WHERE id = %s", [verified])
+        # A checkpoint whose head is not the chain's is refused by the function.
+        with pytest.raises(errors.RaiseException, match="does not have that hash"):
+            app.execute(
+                "SELECT cmer_audit_add_checkpoint('manual', %s, %s, 1, now(), 'x')",
+                [head[1], "0" * 64],
+            )
+        with pytest.raises(errors.RaiseException, match="kind"):
+            app.execute(
+                "SELECT cmer_audit_add_checkpoint('boundary', %s, %s, 1, now(), 'x')",
+                [head[1], head[2]],
+            )
+    assert protection.is_installed(connection)
+    assert ChainedEntry.objects.filter(object_repr="by the app role").exists()
+    assert verification.verify_chain().ok
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_application_role_cannot_block_sealing(world):
+    """The review's blocked seal: a pending row reusing the id of a chained entry made every
+    later seal fail. The database now refuses any id but the one its sequence gives."""
+    from psycopg import errors
+
+    from cmer.audit import verification
+
+    chained = make_entries(1)[0]
+    refused = (errors.RaiseException, errors.ObjectNotInPrerequisiteState)
+    with _app_role_connection() as app:
+        for explicit in (chained.pk, chained.pk + 10_000):
+            with pytest.raises(refused):  # no id drawn in this session yet
+                app.execute(
+                    f"INSERT INTO audit_pending (id, {_PENDING_COLUMNS}) VALUES "  # noqa: S608
+                    f"({explicit}, 'access', 3, {chained.content_type_id}, '', 'x', '', now())"
+                )
+        app.execute(
+            f"INSERT INTO audit_pending ({_PENDING_COLUMNS}) VALUES "  # noqa: S608
+            f"('access', 3, {chained.content_type_id}, '', 'default id', '', now())"
+        )
+        for explicit in (chained.pk, chained.pk + 10_000):
+            with pytest.raises(errors.RaiseException, match="given by the database"):
+                app.execute(
+                    f"INSERT INTO audit_pending (id, {_PENDING_COLUMNS}) VALUES "  # noqa: S608
+                    f"({explicit}, 'access', 3, {chained.content_type_id}, '', 'x', '', now())"
+                )
+        # Even after drawing an id itself, it can only use that fresh id.
+        fresh = app.execute(
+            "SELECT nextval(pg_get_serial_sequence('audit_pending', 'id'))"
+        ).fetchone()[0]
+        app.execute(
+            f"INSERT INTO audit_pending (id, {_PENDING_COLUMNS}) VALUES "  # noqa: S608
+            f"({fresh}, 'access', 3, {chained.content_type_id}, '', 'fresh', '', now())"
+        )
+    record_event(Event.ACCESS, data={"what": "after"})
+    seal()
+    assert not PendingEntry.objects.exists()
+    assert ChainedEntry.objects.filter(pk=fresh, object_repr="fresh").exists()
+    assert verification.verify_chain().ok
 
 
 @pytest.mark.postgres_only

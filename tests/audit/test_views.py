@@ -202,15 +202,14 @@ def test_admin_does_not_show_the_trail(world):
 def test_integrity_page_counts_pending_entries_and_warns_when_sealing_stopped(world, as_user):
     import datetime
 
-    import time_machine
     from django.utils import timezone
 
-    from tests.audit.helpers import seal
+    from tests.audit.helpers import recorded_at, seal
 
     seal()
     client = as_user(world.dpo)
     url = reverse("audit:integrity")
-    with time_machine.travel(timezone.now() - datetime.timedelta(minutes=10)):
+    with recorded_at(timezone.now() - datetime.timedelta(minutes=10)):
         record_event(Event.ACCESS, actor=world.dpo, data={"what": "old"})
     page = client.get(url).content.decode()
     assert 'data-testid="pending-stale"' in page  # recorded 10 min ago and still not chained

@@ -13,7 +13,9 @@ def protect(apps, schema_editor):
 
     # The tables of that time (0005 adds the pending table and protects it itself).
     protection.install(schema_editor.connection, protection.INITIAL_TABLES)
-    protection.revoke_app_privileges(schema_editor.connection, tables=protection.INITIAL_TABLES)
+    protection.revoke_app_privileges(
+        schema_editor.connection, tables=protection.INITIAL_TABLES, functions=False
+    )
 
 
 def unprotect(apps, schema_editor):

@@ -51,50 +51,21 @@ def forwards(apps, schema_editor):
     if existing:
         _rechain(connection, sealing)
     protection.install(connection, (protection.PENDING_TABLE,))
-    protection.revoke_app_privileges(connection, tables=(protection.PENDING_TABLE,))
+    protection.revoke_app_privileges(
+        connection, tables=(protection.PENDING_TABLE,), functions=False
+    )
 
 
 def _rechain(connection, sealing):
-    """Version-1 hashes to version 2, same positions (development databases only)."""
-    import hashlib
+    """Version-1 hashes recomputed, same positions (development databases only). The format
+    is the current one (sealing.rechain); 0006 re-chains again anyway."""
+    from cmer.audit import protection
 
-    from cmer.audit import chain, protection
-
-    postgres = connection.vendor == "postgresql"
     # The pending table is not protected yet (forwards() does it after this).
-    with (
-        protection.maintenance(connection, protection.INITIAL_TABLES),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute("DELETE FROM audit_auditcheckpoint")
-        select = (
-            f"SELECT id, position, {', '.join(sealing.content_expressions(connection.vendor))} "
-            "FROM audit_auditentry ORDER BY position"
-        )
-        previous = chain.GENESIS_HASH
-        updates = []
-        if postgres:
-            cursor.execute(sealing.ISO_DATES)
-            with cursor.cursor.copy(f"COPY ({select}) TO STDOUT") as copy:
-                rows = [bytes(row).rstrip(b"\n").split(b"\t", 2) for row in copy]
-            for entry_id, position, content in rows:
-                text = chain.line_after_head(int(position), previous, content)
-                digest = hashlib.sha256(text).hexdigest()
-                updates.append((previous, digest, int(entry_id)))
-                previous = digest
-        else:
-            cursor.execute(select)
-            for entry_id, position, *content in cursor.fetchall():
-                values = sealing.normalise_sqlite(content)
-                text = chain.text_of_strings([str(position), previous, *values])
-                digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-                updates.append((previous, digest, entry_id))
-                previous = digest
-        # prev_hash is unique: move every link out of the way first.
-        cursor.execute("UPDATE audit_auditentry SET prev_hash = 'v1-' || CAST(id AS TEXT)")
-        cursor.executemany(
-            "UPDATE audit_auditentry SET prev_hash = %s, entry_hash = %s WHERE id = %s", updates
-        )
+    with protection.maintenance(connection, protection.INITIAL_TABLES):
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_auditcheckpoint")
+        sealing.rechain(connection)
 
 
 def backwards(apps, schema_editor):
