@@ -9,7 +9,7 @@
 --
 --   owner: owns the schema, runs migrations (the `migrate` service), never serves requests;
 --   app:   the web, worker and beat processes. It does not own any table, so it cannot disable
---          triggers; on the audit tables it has INSERT and SELECT only.
+--          triggers; on the audit tables it reads, and adds pending entries (see below).
 \set ON_ERROR_STOP on
 
 \getenv db_name CMER_DB_NAME
@@ -66,10 +66,11 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_role";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
   GRANT USAGE, SELECT ON SEQUENCES TO :"app_role";
--- The audit tables: the audit migration (cmer/audit/migrations/0003) revokes UPDATE, DELETE,
--- TRUNCATE, TRIGGER and REFERENCES on audit_auditentry and audit_auditcheckpoint from the app
--- role (settings AUDIT_APP_DB_ROLE), leaving INSERT and SELECT (0005: and DELETE on
--- audit_pending, which its trigger allows only for an entry the chain holds unchanged); their
--- triggers refuse UPDATE, DELETE and TRUNCATE to everyone, and only the owner could disable them
--- (the retention purge does so inside its own transaction). The app role must never be granted
--- membership of the owner role.
+-- The audit tables: the audit migrations (cmer/audit/migrations/0003, 0005, 0006) leave the app
+-- role (settings AUDIT_APP_DB_ROLE) SELECT on them and INSERT on audit_pending only (entries not
+-- chained yet; the database gives their id and time); the chain, the checkpoints and the
+-- verification records are written only by SECURITY DEFINER functions owned by the owner role
+-- (cmer_audit_seal, cmer_audit_add_checkpoint, cmer_audit_add_verification), which the app role
+-- may EXECUTE. Triggers refuse UPDATE, DELETE and TRUNCATE to everyone, and only the owner could
+-- disable them (the retention purge does so inside its own transaction). The app role must never
+-- be granted membership of the owner role.
