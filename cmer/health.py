@@ -70,8 +70,20 @@ def check_outbox() -> dict[str, Check]:
     return {"outbox": Check(ok, "ok" if ok else "backlog", {"oldest_unsent_seconds": age})}
 
 
+def check_audit() -> dict[str, Check]:
+    """The audit trail (cmer.audit.health, one query): degraded on a failed verification or an
+    entry left unchained past AUDIT_PENDING_ALERT_SECONDS."""
+    from cmer.audit.health import trail_health
+
+    trail = trail_health()
+    details: dict[str, Any] = {"pending": trail.pending_count}
+    if trail.oldest_pending_age is not None:
+        details["oldest_pending_seconds"] = round(trail.oldest_pending_age)
+    return {"audit": Check(trail.ok, trail.state, details)}
+
+
 # Each returns named checks. The first query also proves the database answers.
-CHECKS: list[Callable[[], dict[str, Check]]] = [check_processes, check_outbox]
+CHECKS: list[Callable[[], dict[str, Check]]] = [check_processes, check_outbox, check_audit]
 
 
 def report() -> tuple[bool, dict[str, Any]]:

@@ -303,6 +303,8 @@ AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
 # A process chains pending audit entries after a commit at most this often (seconds); beat
 # chains the rest every 10 s (cmer/audit/sealing.py).
 AUDIT_SEAL_INTERVAL = float(os.environ.get("AUDIT_SEAL_INTERVAL", "0.5"))
+# An audit entry still not chained after this many seconds is an alert (cmer/audit/health.py).
+AUDIT_PENDING_ALERT_SECONDS = int(os.environ.get("AUDIT_PENDING_ALERT_SECONDS", "300"))
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 # The database role of web, worker and beat: the audit migrations leave it INSERT/SELECT only.
 AUDIT_APP_DB_ROLE = os.environ.get("AUDIT_APP_DB_ROLE", "cmer_app")

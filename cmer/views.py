@@ -110,6 +110,10 @@ def home(request: HttpRequest) -> HttpResponse:
         # Requests of roles waiting for this user's confirmation (four-eyes): no query for
         # someone with no authority to confirm.
         context["pending_memberships"] = pending_count_for(request.user)
+    if Role.DPO in roles:
+        from cmer.audit.health import trail_health
+
+        context["audit_health"] = trail_health()  # shown in red when failing
     return render(request, "home.html", context)
 
 

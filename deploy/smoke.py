@@ -342,15 +342,19 @@ class Smoke:
             "migrate",
         )
         env["DATABASE_URL"] = self.database_url(self.app_role, env["CMER_APP_DB_PASSWORD"])
-        # The app role may only add to the audit trail (revoked by the audit migrations).
+        # The app role may only add pending audit entries (the audit migrations); the chain is
+        # written by the owner's SECURITY DEFINER functions, which it may execute.
         rights = self.psql(
             env,
             "-tAc",
             f"SELECT has_table_privilege('{self.app_role}', 'audit_auditentry', 'UPDATE'),"
-            f" has_table_privilege('{self.app_role}', 'audit_auditentry', 'INSERT')",
+            f" has_table_privilege('{self.app_role}', 'audit_auditentry', 'INSERT'),"
+            f" has_table_privilege('{self.app_role}', 'audit_pending', 'INSERT'),"
+            f" has_function_privilege('{self.app_role}', 'cmer_audit_seal(integer, boolean)',"
+            " 'EXECUTE')",
             database=self.db_name,
         )
-        check(rights.strip() == "f|t", f"app role rights on the audit chain: {rights!r}")
+        check(rights.strip() == "f|f|t|t", f"app role rights on the audit trail: {rights!r}")
 
     def services(self, env: dict[str, str]) -> None:
         step("clamd as compose's clamav service (own config, the test signature only)")

@@ -7,12 +7,11 @@ which reference, when, from where, which fields changed — the trail holds no c
 from __future__ import annotations
 
 import csv
-import datetime
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Min, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -21,12 +20,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cmer.pdf import render_pdf
 
-from . import access
+from . import access, health
 from .core import record_event
 from .forms import AuditSearchForm
-from .models import AuditCheckpoint, AuditEntry, AuditVerification, Event, PendingEntry
-
-PENDING_ALERT_AFTER = datetime.timedelta(minutes=5)
+from .models import AuditCheckpoint, AuditEntry, AuditVerification, Event
 
 PAGE_SIZE = 50
 CSV_LIMIT = 200_000
@@ -100,6 +97,7 @@ def search(request: HttpRequest) -> HttpResponse:
             (name, request.GET.get(name, "")) for name in form.fields if request.GET.get(name)
         ],
         "verification": AuditVerification.objects.first(),
+        "health": health.trail_health(),
         "export_formats": [("csv", _("Exporter en CSV")), ("pdf", _("Exporter en PDF"))],
     }
     return render(request, "audit/search.html", context)
@@ -186,14 +184,16 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
 @require_GET
 def integrity(request: HttpRequest) -> HttpResponse:
     access.require_dpo(request)
-    pending = PendingEntry.objects.aggregate(count=Count("id"), oldest=Min("timestamp"))
+    trail = health.trail_health()
+    verification = trail.verification
     context = {
-        "verification": AuditVerification.objects.first(),
+        "health": trail,
+        "verification": verification,
+        "problem_label": health.problem_label(verification.problem, verification.problem_position)
+        if verification is not None and not verification.ok
+        else "",
+        "pending_age_seconds": int(trail.oldest_pending_age or 0),
         "checkpoints": AuditCheckpoint.objects.all()[:60],
-        "pending": pending,
-        # Entries are chained seconds after they are recorded: older ones mean sealing stopped.
-        "pending_stale": pending["oldest"] is not None
-        and pending["oldest"] < timezone.now() - PENDING_ALERT_AFTER,
     }
     return render(request, "audit/integrity.html", context)
 

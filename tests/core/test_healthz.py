@@ -37,12 +37,12 @@ def beat_at(kind: str, seconds_ago: float) -> None:
 
 
 @pytest.mark.django_db
-def test_fresh_heartbeats_answer_200_in_two_queries(
+def test_fresh_heartbeats_answer_200_in_three_queries(
     client, broker_configured, django_assert_max_num_queries
 ):
     beat_at("worker", 20)
     beat_at("beat", 5)
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):  # heartbeats, outbox, audit trail
         response = client.get("/healthz")
     assert response.status_code == 200
     data = response.json()
@@ -53,6 +53,7 @@ def test_fresh_heartbeats_answer_200_in_two_queries(
     assert data["checks"]["beat"]["status"] == "ok"
     assert data["checks"]["database"]["status"] == "ok"
     assert data["checks"]["outbox"] == {"status": "ok", "state": "empty"}
+    assert data["checks"]["audit"] == {"status": "ok", "state": "ok", "pending": 0}
 
 
 @pytest.mark.django_db
