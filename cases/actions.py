@@ -29,6 +29,7 @@ from cmer.queue import enqueue_on_commit
 from . import files, tasks
 from .access import can_transmit
 from .models import (
+    AccessReason,
     Attachment,
     Referral,
     ReferralUserObjectPermission,
@@ -319,9 +320,17 @@ def do_archive_referral(referral: Referral, *, acting_user: Any) -> Referral:
 def do_open_archive(request: Any, referral: Referral, *, reason: str) -> None:
     from .access import remember_archive_open
 
-    record_event(
-        Event.ARCHIVE_READ, request=request, target=referral, data={"reason": reason.strip()}
-    )
+    with transaction.atomic():
+        # The reason is content: kept encrypted, the trail names the row that holds it.
+        stated = AccessReason.objects.create(
+            referral=referral,
+            kind=AccessReason.Kind.ARCHIVE_OPEN,
+            reason=reason.strip(),
+            author=request.user,
+        )
+        record_event(
+            Event.ARCHIVE_READ, request=request, target=referral, data={"reason_id": stated.pk}
+        )
     remember_archive_open(request, referral.pk)
 
 
@@ -373,7 +382,7 @@ def do_grant_access(
                 "grantee_id": member.pk,
                 "grantee_email": member.email,
                 "level": codename,
-                "reason": reason.strip(),
+                "grant_id": grant.pk,  # the reason is on the grant, encrypted
                 "expires_at": expires_at.isoformat(),
             },
         )
@@ -384,11 +393,22 @@ def do_grant_access(
 def do_revoke_access(grant: ReferralUserObjectPermission, *, reason: str, acting_user: Any) -> None:
     with transaction.atomic():
         referral = grant.content_object
+        # The reason is content: kept encrypted, the trail names the row that holds it.
+        stated = AccessReason.objects.create(
+            referral=referral,
+            kind=AccessReason.Kind.REVOKE,
+            reason=reason.strip(),
+            author=acting_user,
+        )
         record_event(
             Event.REVOKE,
             actor=acting_user,
             target=referral,
-            data={"grantee_id": grant.user_id, "reason": reason.strip()},
+            data={
+                "grantee_id": grant.user_id,
+                "grantee_email": grant.user.email,
+                "reason_id": stated.pk,
+            },
         )
         grant.delete()
 

@@ -238,14 +238,35 @@ class Referral(models.Model):
         )
 
 
-class ReferralUserObjectPermission(UserObjectPermissionBase):
+class ReferralPart:
+    """For the objects that belong to a referral (grants, timeline entries, attachments, the
+    transmission, access reasons): the audit trail names them by the referral's reference and
+    scopes them to its commune, so that the DPO's search by reference finds every entry about
+    the referral and what depends on it (cmer.audit.core.audit_repr)."""
+
+    def _owning_referral(self) -> Referral:
+        return self.referral  # type: ignore[attr-defined]
+
+    @property
+    def audit_repr(self) -> str:
+        return str(self._owning_referral())
+
+    @property
+    def audit_commune_id(self) -> int:
+        return self._owning_referral().commune_id
+
+
+class ReferralUserObjectPermission(ReferralPart, UserObjectPermissionBase):
     """A need-to-know grant: one named member, one referral, a reason (the legal basis), an expiry.
 
     Revoking deletes the row (the audit trail keeps the history); deleting the referral cascades.
     """
 
     content_object = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="grants")
-    reason = models.CharField(_("motif (besoin d'en connaître)"), max_length=SHORT_TEXT_MAX_LENGTH)
+    # Encrypted like the referral's content: a reason may name the person or the situation.
+    reason = EncryptedTextField(
+        _("motif (besoin d'en connaître)"), max_length=SHORT_TEXT_MAX_LENGTH
+    )
     expires_at = models.DateTimeField(_("expire le"))
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -260,6 +281,36 @@ class ReferralUserObjectPermission(UserObjectPermissionBase):
     def __str__(self) -> str:
         return f"grant {self.pk} on referral {self.content_object_id}"
 
+    def _owning_referral(self) -> Referral:
+        return self.content_object
+
+
+class AccessReason(ReferralPart, models.Model):
+    """The stated reason of a revoked grant or of an archive opening, encrypted like content.
+
+    The audit entry of the event names this row (``reason_id``), never the reason itself; the
+    row goes with the referral (CASCADE) when it is anonymised or deleted. (A grant's own reason
+    is on the grant, a transmission's on the transmission: both encrypted too.)
+    """
+
+    class Kind(models.TextChoices):
+        REVOKE = "revoke", _("retrait d'un accès")
+        ARCHIVE_OPEN = "archive_open", _("consultation d'archive")
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    reason = EncryptedTextField(_("motif"), max_length=SHORT_TEXT_MAX_LENGTH)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("date"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("motif d'accès")
+        verbose_name_plural = _("motifs d'accès")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} — {self.referral}"
+
 
 class ReferralGroupObjectPermission(GroupObjectPermissionBase):
     """Exists so guardian uses a direct FK for groups too; never consulted: grants are personal."""
@@ -273,7 +324,7 @@ class ReferralGroupObjectPermission(GroupObjectPermissionBase):
         return f"group grant {self.pk}"
 
 
-class TimelineEntry(models.Model):
+class TimelineEntry(ReferralPart, models.Model):
     """Append-only entries on a referral: notes, decisions, status changes, addenda, feedback."""
 
     class Kind(models.TextChoices):
@@ -308,7 +359,7 @@ class TimelineEntry(models.Model):
         super().save(*args, **kwargs)
 
 
-class Attachment(models.Model):
+class Attachment(ReferralPart, models.Model):
     """A file attached to a referral, encrypted on disk under a random name."""
 
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="attachments")
@@ -331,7 +382,7 @@ class Attachment(models.Model):
         return f"pièce jointe {self.pk} de {self.referral}"
 
 
-class Transmission(models.Model):
+class Transmission(ReferralPart, models.Model):
     """What the referent shared with the prefecture, why, when, by whom."""
 
     class Item(models.TextChoices):

@@ -298,6 +298,8 @@ def referral_edit(request: HttpRequest, pk: int) -> HttpResponse:
             )
     else:
         form = ReferralForm(initial=ReferralForm.initial_from(referral))
+        # The author reads the draft's identity and facts (decrypted): a read like any other.
+        record_access(request, referral, what="draft")
     context = {"form": form, "commune": referral.commune, "referral": referral}
     return render(request, "cases/referral_form.html", context)
 
@@ -694,11 +696,14 @@ def state_info_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         referral = None
         if data["referral_reference"]:
+            # Only among the referrals this liaison may see (those transmitted to the
+            # prefecture): a reference that exists but was never transmitted gets the very
+            # answer of one that does not exist, so the form tells nobody what exists.
             referral = (
-                Referral.objects.filter(
+                access.transmitted_for_liaison(request.user)
+                .filter(
                     commune=data["commune"], reference=data["referral_reference"].strip().upper()
                 )
-                .exclude(status=Referral.Status.DRAFT)
                 .first()
             )
             if referral is None:

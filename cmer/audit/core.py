@@ -30,16 +30,38 @@ def mask_value(value: Any) -> str:
     return MASK
 
 
+def sensitive_fields(model: type[models.Model]) -> set[str]:
+    """Fields whose value never enters the trail: every encrypted field (by its type, so that
+    a new one is masked without anyone remembering to list it) and those the model declares
+    in ``audit_sensitive_fields`` (clear columns that still hold personal content)."""
+    from cmer.crypto import EncryptedTextField
+
+    declared = set(getattr(model, "audit_sensitive_fields", ()))
+    encrypted = {f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)}
+    return declared | encrypted
+
+
 def register(
     model: type[models.Model],
     *,
     sensitive: Iterable[str] = (),
     exclude: Iterable[str] = (),
 ) -> None:
-    """Track every change of ``model``; ``sensitive`` fields appear as "[masqué]" in the trail."""
+    """Track every change of ``model``. Sensitive fields (``sensitive_fields``, plus
+    ``sensitive``) appear as "[masqué]" in the trail; ``exclude`` ones not at all."""
     if auditlog.contains(model):
         return
-    auditlog.register(model, mask_fields=list(sensitive), exclude_fields=list(exclude))
+    excluded = set(exclude)
+    masked = (sensitive_fields(model) | set(sensitive)) - excluded
+    auditlog.register(model, mask_fields=sorted(masked), exclude_fields=sorted(excluded))
+
+
+def audit_repr(instance: models.Model) -> str:
+    """How an object is named in the trail: its ``audit_repr`` if the model defines one (an
+    attachment, a grant, a timeline entry: the reference of their referral, so that the DPO's
+    search by reference finds every entry about it), else ``str()``. Never content."""
+    value = getattr(instance, "audit_repr", None)
+    return str(value if value is not None else instance)[:200]
 
 
 def client_address(request: HttpRequest | None) -> str | None:
@@ -85,7 +107,7 @@ def record_event(
     if target is not None:
         content_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
         object_pk = str(target.pk)
-        object_repr = str(target)
+        object_repr = audit_repr(target)
     else:
         model = target_model
         if model is None:
@@ -129,7 +151,17 @@ def record_access(
 def record_denial(
     request: HttpRequest | None, model: type[models.Model], pk: str | int | None
 ) -> AuditEntry:
-    """A 404 produced by a permission rule on an object that exists."""
+    """A 404 produced by a permission rule on an object that exists: recorded under the
+    object's own name and commune (a referral's reference, so that the DPO finds the denial
+    when searching for it), never its bare id."""
+    target = None
+    if pk is not None:
+        try:
+            target = model._base_manager.filter(pk=pk).first()
+        except (ValueError, TypeError):
+            target = None
+    if target is not None:
+        return record_event(Event.DENIED, request=request, target=target)
     return record_event(Event.DENIED, request=request, target_model=model, target_pk=pk)
 
 

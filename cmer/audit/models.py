@@ -104,13 +104,23 @@ def _commune_id_of(instance: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def _set_repr(instance: Any, kwargs: dict[str, Any]) -> None:
+    """django-auditlog names the object ``str(instance)``; a model's ``audit_repr`` wins (see
+    ``core.audit_repr``)."""
+    value = getattr(instance, "audit_repr", None)
+    if value is not None:
+        kwargs.setdefault("object_repr", str(value)[:200])
+
+
 class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # type: ignore[misc]
     def log_create(self, instance: Any, force_log: bool = False, **kwargs: Any) -> Any:
         kwargs.setdefault("commune_id", _commune_id_of(instance))
+        _set_repr(instance, kwargs)
         return super().log_create(instance, force_log=force_log, **kwargs)
 
     def log_m2m_changes(self, changed_queryset: Any, instance: Any, *args: Any, **kw: Any) -> Any:
         kw.setdefault("commune_id", _commune_id_of(instance))
+        _set_repr(instance, kw)
         return super().log_m2m_changes(changed_queryset, instance, *args, **kw)
 
 
