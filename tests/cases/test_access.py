@@ -11,7 +11,13 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from cases import access, actions
-from cases.models import Attachment, Referral, ReferralUserObjectPermission, TimelineEntry
+from cases.models import (
+    AccessReason,
+    Attachment,
+    Referral,
+    ReferralUserObjectPermission,
+    TimelineEntry,
+)
 from cmer.audit.models import AuditEntry, Event
 from tests.cases.helpers import PDF_BYTES, file_referral
 
@@ -149,9 +155,11 @@ def test_revoked_grant_takes_effect_on_the_next_request(as_user, world, referral
     )
     assert response.status_code == 302
     assert client.get(f"/signalements/{referral.pk}/").status_code == 404
+    # The reason is kept encrypted (AccessReason); the trail names the row, never the text.
     revoke = AuditEntry.objects.get(event=Event.REVOKE)
-    assert revoke.additional_data["reason"] == "Fin du suivi"
-    assert AuditEntry.objects.get(event=Event.GRANT).additional_data["reason"]
+    stated = AccessReason.objects.get(pk=revoke.additional_data["reason_id"])
+    assert stated.reason == "Fin du suivi"
+    assert "reason" not in AuditEntry.objects.get(event=Event.GRANT).additional_data
 
 
 @pytest.mark.django_db
@@ -285,7 +293,7 @@ def test_archive_needs_a_reason_and_the_second_factor(as_user, world, referral):
     page = client.get(f"/signalements/{referral.pk}/").content.decode()
     assert "Dupont" in page and "Archive consultée" in page
     read = AuditEntry.objects.get(event=Event.ARCHIVE_READ)
-    assert read.additional_data["reason"] == "Demande CNIL"
+    assert AccessReason.objects.get(pk=read.additional_data["reason_id"]).reason == "Demande CNIL"
     # Other people never open an archive.
     for persona in ("other_referent", "member", "agent", "liaison"):
         assert (
