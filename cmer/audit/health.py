@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Case, Count, IntegerField, Max, Min, Subquery, Value, When
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .models import AuditVerification, PendingEntry
 
@@ -74,21 +74,25 @@ def trail_health(using: str = DEFAULT_DB_ALIAS) -> TrailHealth:
     """The trail's state in one query; a database error is ``unknown`` (a problem), never an
     exception."""
     alert_after = pending_alert_seconds()
-    latest = AuditVerification.objects.using(using).order_by("-finished_at", "-pk")
-    failed = Case(When(ok=False, then=Value(1)), default=Value(0))
+    pending = PendingEntry._meta.db_table
+    verifications = AuditVerification._meta.db_table
+    latest = f"FROM {verifications} ORDER BY finished_at DESC, id DESC LIMIT 1"
     try:
-        state = PendingEntry.objects.using(using).aggregate(
-            count=Count("id"),
-            oldest=Min("timestamp"),
-            verification_id=Max(Subquery(latest.values("pk")[:1])),
-            verification_failed=Max(
-                Subquery(latest.annotate(failed=failed).values("failed")[:1]),
-                output_field=IntegerField(),
-            ),
-        )
+        with connections[using].cursor() as cursor:
+            # Scalar subqueries: one row even when both tables are empty.
+            cursor.execute(
+                f"SELECT (SELECT COUNT(*) FROM {pending}), "  # noqa: S608 (our table names)
+                f"(SELECT MIN(timestamp) FROM {pending}), (SELECT id {latest}), "
+                f"(SELECT CASE WHEN ok THEN 0 ELSE 1 END {latest})"
+            )
+            count, oldest, verification_id, failed = cursor.fetchone()
     except Exception:
         logger.exception("audit: the trail's state could not be read")
         return TrailHealth(0, None, None, alert_after, None, (UNKNOWN,))
+    if isinstance(oldest, str):  # SQLite: naive UTC text
+        oldest = parse_datetime(oldest).replace(tzinfo=datetime.UTC)
+    state = {"count": count, "oldest": oldest, "verification_id": verification_id}
+    state["verification_failed"] = failed
     oldest = state["oldest"]
     age = (timezone.now() - oldest).total_seconds() if oldest is not None else None
     problems = []

@@ -72,7 +72,11 @@ def _model_named(module_name: str, name: str) -> type[models.Model] | None:
     candidate = getattr(module, name, None)
     if isinstance(candidate, type) and issubclass(candidate, models.Model):
         return candidate
-    return None
+    # Imported inside a function: the model of that name, if exactly one has it.
+    from django.apps import apps
+
+    named = [model for model in apps.get_models() if model.__name__ == name]
+    return named[0] if len(named) == 1 else None
 
 
 def offending_calls() -> list[str]:

@@ -121,7 +121,7 @@ def test_eager_mode_has_no_worker_to_watch(client, settings):
     assert response.status_code == 200
     checks = response.json()["checks"]
     assert checks["worker"]["state"] == "eager (in-process)"
-    assert set(checks) == {"worker", "beat", "outbox", "database"}
+    assert set(checks) == {"worker", "beat", "outbox", "audit", "database"}
 
 
 @pytest.mark.django_db
