@@ -103,6 +103,7 @@ def test_verification_reports_an_unreadable_row_with_its_position(world, monkeyp
     def breaks_after_first(*args, **kwargs):
         stream = real(*args, **kwargs)
         yield next(stream)
+        stream.close()  # as a failure inside the real stream would: its COPY is ended
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
     monkeypatch.setattr(verification, "_entries", breaks_after_first)
