@@ -22,7 +22,7 @@ columns (``verification.copy_select``): verification on PostgreSQL hashes the li
 streams, with no per-column work in Python (see bench/RESULTS.md). On PostgreSQL the sealer is
 a database function (``protection.seal_function_sql``) that builds the same line in SQL, so that
 the application role never writes the chain itself. Version 1 (length-prefixed lines) is gone
-(migration 0005); version 2 did not cover the entry's id (migration 0006 re-chained it).
+(migration 0005); version 2 did not cover the entry's id (migration 0007 re-chained it).
 """
 
 from __future__ import annotations

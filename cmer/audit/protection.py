@@ -43,7 +43,7 @@ VERIFICATION_TABLE = "audit_auditverification"
 CHECKPOINT_TABLE = "audit_auditcheckpoint"
 # Before migration 0005 (the pending table did not exist yet).
 INITIAL_TABLES = ("audit_auditentry", "audit_auditcheckpoint")
-# Before migration 0006 (verification records were not protected yet).
+# Before migration 0007 (verification records were not protected yet).
 TABLES_0005 = (*INITIAL_TABLES, PENDING_TABLE)
 PROTECTED_TABLES = (*TABLES_0005, VERIFICATION_TABLE)
 

@@ -145,7 +145,7 @@ def _seal_sqlite(connection: Any, limit: int) -> int:
 
 def rechain(connection: Any) -> int:
     """Recompute every chained entry's links and hash in the current canonical format, same
-    positions (migrations 0005 and 0006, under the owner's maintenance mode; the checkpoints of
+    positions (migrations 0005 and 0007, under the owner's maintenance mode; the checkpoints of
     the former hashes are dropped by the caller). Returns the number of entries."""
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:

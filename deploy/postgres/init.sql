@@ -66,7 +66,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
   GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_role";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA public
   GRANT USAGE, SELECT ON SEQUENCES TO :"app_role";
--- The audit tables: the audit migrations (cmer/audit/migrations/0003, 0005, 0006) leave the app
+-- The audit tables: the audit migrations (cmer/audit/migrations/0003, 0005, 0007) leave the app
 -- role (settings AUDIT_APP_DB_ROLE) SELECT on them and INSERT on audit_pending only (entries not
 -- chained yet; the database gives their id and time); the chain, the checkpoints and the
 -- verification records are written only by SECURITY DEFINER functions owned by the owner role

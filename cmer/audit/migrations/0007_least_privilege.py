@@ -41,7 +41,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0005_pending_and_view"),
+        ("audit", "0006_malware_event"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]
