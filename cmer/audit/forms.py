@@ -53,7 +53,7 @@ class AuditSearchForm(CmerForm):
     def filter(self, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
         data = self.cleaned_data
         if data.get("reference"):
-            queryset = queryset.filter(object_repr=data["reference"].strip().upper())
+            queryset = queryset.filter(object_repr__in=names_of(data["reference"]))
         if data.get("actor"):
             queryset = queryset.filter(actor=data["actor"])
         if data.get("event"):
@@ -66,6 +66,24 @@ class AuditSearchForm(CmerForm):
             )
         return queryset
 
+    def describe(self) -> list[tuple[str, str]]:
+        """The filters as the DPO typed them, with their French labels (PDF header)."""
+        described = []
+        for name, value in self.cleaned_data.items():
+            if value in (None, ""):
+                continue
+            field = self.fields[name]
+            if name == "actor":
+                text = value.email
+            elif name == "event":
+                text = str(dict(Event.choices).get(value, ""))
+            elif isinstance(value, datetime.date):
+                text = value.strftime("%d/%m/%Y")
+            else:
+                text = str(value)
+            described.append((str(field.label), text))
+        return described
+
     def summary(self) -> dict[str, str]:
         """The filters, as identifiers, for the EXPORT entry."""
         data = self.cleaned_data
@@ -74,6 +92,19 @@ class AuditSearchForm(CmerForm):
             for key, value in data.items()
             if value not in (None, "")
         }
+
+
+def names_of(reference: str) -> set[str]:
+    """How the trail names a referral and what depends on it (attachments, timeline entries,
+    grants, transmission, access reasons, denials: ``cmer.audit.core.audit_repr``): its
+    reference, and ``brouillon-<id>`` for what was recorded while it was a draft. The DPO's
+    scope is applied by the caller (entries of their communes only)."""
+    from django.apps import apps
+
+    reference = reference.strip().upper()
+    referral = apps.get_model("cases", "Referral")
+    ids = referral.objects.filter(reference=reference).values_list("pk", flat=True)
+    return {reference, *(f"brouillon-{pk}" for pk in ids)}
 
 
 def _midnight(day: datetime.date) -> datetime.datetime:

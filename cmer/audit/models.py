@@ -464,3 +464,71 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.finished_at:%Y-%m-%d %H:%M} {'ok' if self.ok else self.problem}"
+
+
+class AuditExport(models.Model):
+    """A PDF export of the trail prepared by the worker (rendering 2,000 rows takes seconds: no
+    request waits for it). Only its requester downloads it; the filters are kept as typed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en préparation")
+        READY = "ready", _("prêt")
+        FAILED = "failed", _("échec")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(_("demandé le"), default=timezone.now)
+    filters = models.JSONField(_("critères"), default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rows = models.PositiveIntegerField(default=0)
+    render_seconds = models.FloatField(null=True, blank=True)
+    content = models.BinaryField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export du journal")
+        verbose_name_plural = _("exports du journal")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk}"
+
+
+class VerificationRun(models.Model):
+    """A verification the DPO started from the integrity page ("vérifier maintenant"), run by
+    the worker; its progress is shown on the page while it runs. The result itself is an
+    ``AuditVerification`` (append-only), linked here."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("en attente")
+        RUNNING = "running", _("en cours")
+        DONE = "done", _("terminée")
+        FAILED = "failed", _("interrompue")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    checked = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    result = models.ForeignKey(
+        AuditVerification, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("vérification demandée")
+        verbose_name_plural = _("vérifications demandées")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"verification run {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        return min(100, int(100 * self.checked / self.total)) if self.total else 0

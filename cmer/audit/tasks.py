@@ -68,3 +68,114 @@ def alert_dpos(verification_id: int) -> int:
 def seal_pending() -> int:
     """Every few seconds: chain what the writers' own after-commit sealing left pending."""
     return sealing.seal_pending(drain=True)
+
+
+@shared_task(name="cmer.audit.render_pdf_export", ignore_result=True, acks_late=True)
+def render_pdf_export(export_id: int) -> None:
+    """Render a DPO's PDF export (up to ``views.PDF_LIMIT`` rows) in the worker. Idempotent: a
+    redelivered message finds the export ready and does nothing."""
+    import time
+
+    from django.utils import timezone
+
+    from cmer.audit.models import AuditExport
+    from cmer.audit.views import render_export_pdf
+
+    export = AuditExport.objects.filter(pk=export_id).first()
+    if export is None or export.status != AuditExport.Status.PENDING:
+        return
+    started = time.monotonic()
+    try:
+        content, rows = render_export_pdf(export)
+    except Exception:
+        AuditExport.objects.filter(pk=export_id).update(
+            status=AuditExport.Status.FAILED, finished_at=timezone.now()
+        )
+        raise
+    AuditExport.objects.filter(pk=export_id, status=AuditExport.Status.PENDING).update(
+        status=AuditExport.Status.READY,
+        content=content,
+        rows=rows,
+        render_seconds=round(time.monotonic() - started, 2),
+        finished_at=timezone.now(),
+    )
+
+
+# Like the nightly verification: may outlast the default limits, acknowledged on receipt.
+@shared_task(
+    name="cmer.audit.verify_now",
+    ignore_result=True,
+    acks_late=False,
+    time_limit=3600,
+    soft_time_limit=3540,
+)
+def verify_now(run_id: int) -> None:
+    """ "Vérifier maintenant": verify the chain in the worker, its progress kept on the run for
+    the integrity page; a clean chain is then sealed by a manual checkpoint, a failed one
+    alerts the DPOs and is never signed. A redelivered message finds the run done."""
+    from django.db import connection
+
+    from cmer.audit.models import VerificationRun
+
+    run = VerificationRun.objects.filter(pk=run_id).first()
+    if run is None or run.status in (VerificationRun.Status.DONE, VerificationRun.Status.FAILED):
+        return
+    total = verification.head()[0]
+    VerificationRun.objects.filter(pk=run_id).update(
+        status=VerificationRun.Status.RUNNING, total=total, checked=0
+    )
+    reporter = _ProgressReporter(run_id) if connection.vendor == "postgresql" else None
+    try:
+        report = verification.verify_chain(
+            on_progress=reporter.report if reporter else None,
+        )
+    finally:
+        if reporter:
+            reporter.stop()
+    result = verification.record(report)
+    VerificationRun.objects.filter(pk=run_id).update(
+        status=VerificationRun.Status.DONE,
+        checked=report.checked,
+        total=max(total, report.checked),
+        result=result,
+    )
+    if not result.ok:
+        alert_dpos(result.pk)
+    else:
+        verification.make_checkpoint(AuditCheckpoint.Kind.MANUAL)
+
+
+class _ProgressReporter:
+    """Writes the run's progress from a thread of its own, on a connection of its own: the
+    verification reads the chain in one long transaction, whose writes nobody would see
+    before it ends."""
+
+    def __init__(self, run_id: int) -> None:
+        import threading
+
+        self.run_id = run_id
+        self.checked = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def report(self, checked: int) -> None:
+        self.checked = checked
+
+    def _loop(self) -> None:
+        from django.db import connections
+
+        from cmer.audit.models import VerificationRun
+
+        written = -1
+        try:
+            while not self.done.wait(1.0):
+                if self.checked != written:
+                    written = self.checked
+                    VerificationRun.objects.filter(pk=self.run_id).update(checked=written)
+        finally:
+            connections.close_all()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,9 @@ def copy_select(after: int) -> str:
     )
 
 
-def _entries_postgresql(connection: Any, after: int) -> Iterator[tuple[int, bytes, str, bytes]]:
+def _entries_postgresql(
+    connection: Any, after: int, on_block: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, bytes, str, bytes]]:
     """(position, previous hash, recomputed hash, stored hash) per chained entry, in position
     order, from one ``COPY`` stream: the server renders the canonical line, Python only splits
     off the stored hash and hashes the rest (no per-column work, no row objects)."""
@@ -54,10 +56,12 @@ def _entries_postgresql(connection: Any, after: int) -> Iterator[tuple[int, byte
                 text, _, stored = line.rpartition(b"\t")
                 _version, position, previous, _rest = text.split(b"\t", 3)
                 yield int(position), previous, sha256(text).hexdigest(), stored
+            if on_block is not None and lines:
+                on_block(int(lines[-1].split(b"\t", 2)[1]))
 
 
 def _entries_sqlite(
-    connection: Any, after: int, chunk_size: int
+    connection: Any, after: int, chunk_size: int, on_block: Callable[[int], None] | None = None
 ) -> Iterator[tuple[int, bytes, str, bytes]]:
     sql = (
         f"SELECT position, prev_hash, CAST(id AS TEXT), "  # noqa: S608
@@ -73,14 +77,18 @@ def _entries_sqlite(
                 )
                 digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
                 yield position, (previous or "").encode(), digest, (stored or "").encode()
+            if on_block is not None:
+                on_block(rows[-1][0])
 
 
 def _entries(
-    connection: Any, after: int, chunk_size: int
+    connection: Any, after: int, chunk_size: int, on_block: Callable[[int], None] | None = None
 ) -> Iterator[tuple[int, bytes, str, bytes]]:
+    """The chain's entries in position order; ``on_block(position)`` after each block read
+    (progress, without a per-entry cost)."""
     if connection.vendor == "postgresql":
-        return _entries_postgresql(connection, after)
-    return _entries_sqlite(connection, after, chunk_size)
+        return _entries_postgresql(connection, after, on_block)
+    return _entries_sqlite(connection, after, chunk_size, on_block)
 
 
 class Problem:
@@ -159,24 +167,20 @@ def verify_chain(
     chunk_size: int = 5_000,
     checkpoint_lines: Iterable[str] = (),
     seal: bool = True,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Recompute the whole chain; stop at the first break. Never raises: a seal that fails, a
     row that cannot be read or a database error is a reported problem with its position (a
-    verification that raised would be a silent one). See the module docstring."""
+    verification that raised would be a silent one). ``on_progress(checked)`` is called after
+    each block read (the "vérifier maintenant" page). See the module docstring."""
     report = Report()
-    progress = [0]  # the last position known good, for a problem met half-way
     try:
-        return _verify(report, using, chunk_size, checkpoint_lines, seal, progress)
-    except Exception as exc:  # reported, with its position: never raised
-        logger.exception("audit: verification could not read the chain")
-        report.checked = max(progress[0] - report.base_position, 0)
+        return _verify(report, using, chunk_size, checkpoint_lines, seal, on_progress)
+    except Exception as exc:  # reported, never raised (a problem met in the stream has its
+        # position: see _verify)
+        logger.exception("audit: verification could not run")
         return _done(
-            report.fail(
-                Problem.UNREADABLE,
-                progress[0] + 1,
-                f"entry after position {progress[0]} could not be read: "
-                f"{type(exc).__name__}: {str(exc)[:300]}",
-            )
+            report.fail(Problem.UNREADABLE, None, f"{type(exc).__name__}: {str(exc)[:300]}")
         )
 
 
@@ -186,7 +190,7 @@ def _verify(
     chunk_size: int,
     checkpoint_lines: Iterable[str],
     seal: bool,
-    progress: list[int],
+    on_progress: Callable[[int], None] | None,
 ) -> Report:
     connection = connections[using]
     seal_error = ""
@@ -204,7 +208,7 @@ def _verify(
         for c in AuditCheckpoint.objects.using(using).filter(kind=AuditCheckpoint.Kind.BOUNDARY)
     ]
     base_position, base_hash = max(boundaries, default=(0, chain.GENESIS_HASH))
-    report.base_position = progress[0] = base_position
+    report.base_position = base_position
     expected_by_position = {s.position: s for s in seals if s.position > base_position}
     for seal_ in seals:
         if seal_.position == base_position and seal_.hash != base_hash:
@@ -220,45 +224,55 @@ def _verify(
         return _done(report.fail(problem, position, message))
 
     previous = base_hash.encode()
-    with transaction.atomic(using=using):  # one snapshot for the whole stream
-        for position, link, digest, stored in _entries(connection, base_position, chunk_size):
-            if position != previous_position + 1:
-                first_missing = previous_position + 1
-                if position <= previous_position:
+    on_block = (lambda position: on_progress(position - base_position)) if on_progress else None
+    stream = _entries(connection, base_position, chunk_size, on_block)
+    try:
+        with transaction.atomic(using=using):  # one snapshot for the whole stream
+            for position, link, digest, stored in stream:
+                if position != previous_position + 1:
+                    first_missing = previous_position + 1
+                    if position <= previous_position:
+                        return fail(
+                            Problem.FORK,
+                            position,
+                            f"entry {position} appears twice (the chain forks there)",
+                        )
                     return fail(
-                        Problem.FORK,
-                        position,
-                        f"entry {position} appears twice (the chain forks there)",
+                        Problem.REMOVED,
+                        first_missing,
+                        f"entries {first_missing}–{position - 1} are missing "
+                        f"(removed before entry {position})",
                     )
-                return fail(
-                    Problem.REMOVED,
-                    first_missing,
-                    f"entries {first_missing}–{position - 1} are missing "
-                    f"(removed before entry {position})",
-                )
-            if digest.encode() != stored:
-                return fail(
-                    Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)"
-                )
-            if link != previous:
-                return fail(
-                    Problem.INSERTED,
-                    position,
-                    f"entry {position} does not follow entry {previous_position} "
-                    "(inserted outside the chain)",
-                )
-            if expected_by_position:
-                seal_ = expected_by_position.get(position)
-                if seal_ is not None and seal_.hash != digest:
+                if digest.encode() != stored:
                     return fail(
-                        Problem.REWRITTEN,
-                        position,
-                        f"entry {position} differs from the signed checkpoint {seal_.label}: "
-                        "the chain was rewritten",
+                        Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)"
                     )
-            previous_position, previous = position, stored
-            progress[0] = position
-            previous_hash = digest
+                if link != previous:
+                    return fail(
+                        Problem.INSERTED,
+                        position,
+                        f"entry {position} does not follow entry {previous_position} "
+                        "(inserted outside the chain)",
+                    )
+                if expected_by_position:
+                    seal_ = expected_by_position.get(position)
+                    if seal_ is not None and seal_.hash != digest:
+                        return fail(
+                            Problem.REWRITTEN,
+                            position,
+                            f"entry {position} differs from the signed checkpoint {seal_.label}: "
+                            "the chain was rewritten",
+                        )
+                previous_position, previous = position, stored
+                previous_hash = digest
+    except Exception as exc:  # a row that cannot be read: reported with its position
+        logger.exception("audit: verification could not read the chain")
+        return fail(
+            Problem.UNREADABLE,
+            previous_position + 1,
+            f"entry after position {previous_position} could not be read: "
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+        )
     report.checked = previous_position - base_position
     last_sealed = max(expected_by_position, default=base_position)
     if last_sealed > previous_position:

@@ -10,20 +10,30 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from cmer import permissions
 from cmer.pdf import render_pdf
+from cmer.queue import enqueue_on_commit
 
-from . import access, health
+from . import access, health, labels, tasks
 from .core import record_event
 from .forms import AuditSearchForm
-from .models import AuditCheckpoint, AuditEntry, AuditVerification, Event
+from .models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditExport,
+    AuditVerification,
+    Event,
+    VerificationRun,
+)
 
 PAGE_SIZE = 50
 CSV_LIMIT = 200_000
@@ -45,31 +55,32 @@ def _search(
     return form, entries.select_related("content_type").order_by("-timestamp", "-id")
 
 
-def _details(entry: AuditEntry) -> str:
-    """Metadata only: names of changed fields, and the identifiers/reasons of the event."""
-    parts = []
-    if entry.changes:
-        parts.append(_("champs : %s") % ", ".join(sorted(entry.changes)))
-    if isinstance(entry.additional_data, dict):
-        for key, value in sorted(entry.additional_data.items()):
-            if isinstance(value, str | int | float | bool) and len(str(value)) <= 120:
-                parts.append(f"{key}={value}")
-    return " ; ".join(parts)
-
-
 def _rows(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
+    """The table's rows, in French (``labels``): names of people fetched once per chunk."""
+    chunk: list[AuditEntry] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) == 2000:
+            yield from _chunk_rows(chunk)
+            chunk = []
+    yield from _chunk_rows(chunk)
+
+
+def _chunk_rows(entries: list[AuditEntry]) -> Iterator[dict[str, Any]]:
+    people = labels.people_of(entries)
+    names = labels.object_names(entries)
     for entry in entries:
         yield {
             "id": entry.pk,
             # None until the entry is chained (seconds after it was recorded; sealing.py).
             "position": entry.position,
             "time": timezone.localtime(entry.timestamp),
-            "event": entry.get_event_display(),
+            "event": labels.describe(entry, people),
             "actor": entry.actor_email or "",
             "type": ContentType.objects.get_for_id(entry.content_type_id).name,
-            "object": entry.object_repr,
+            "object": names.get(entry.object_repr, entry.object_repr),
             "address": entry.remote_addr or "",
-            "details": _details(entry),
+            "details": labels.details(entry),
         }
 
 
@@ -156,27 +167,102 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
         target_model=AuditEntry,
         data={"what": f"audit_{fmt}", "rows": count, **form.summary()},
     )
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    if fmt == "csv":
-        response = StreamingHttpResponse(
-            csv_lines(_rows(entries[:limit].iterator(chunk_size=2000))),
-            content_type="text/csv; charset=utf-8",
+    if fmt == "pdf":
+        # Rendering takes seconds: the worker does it, the page says when it is ready.
+        prepared = AuditExport.objects.create(
+            requested_by=request.user,
+            filters={name: request.POST.get(name, "") for name in form.fields},
         )
-        response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.csv"'
-        return response
-    rows = list(_rows(entries[:limit]))
+        enqueue_on_commit(tasks.render_pdf_export, prepared.pk)
+        return redirect("audit:export_status", pk=prepared.pk)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(
+        csv_lines(_rows(entries[:limit].iterator(chunk_size=2000))),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.csv"'
+    return response
+
+
+def render_export_pdf(prepared: AuditExport) -> tuple[bytes, int]:
+    """The PDF of a prepared export, with the requester's scope as it is now (the worker)."""
+    user = prepared.requested_by
+    form = AuditSearchForm(prepared.filters, users=access.users_visible_to(user))
+    entries = access.entries_visible_to(user)
+    entries = form.filter(entries) if form.is_valid() else entries.none()
+    entries = entries.select_related("content_type").order_by("-timestamp", "-id")
+    rows = list(_rows(entries[: PDF_LIMIT + 1]))
+    truncated = len(rows) > PDF_LIMIT
+    rows = rows[:PDF_LIMIT]
     pdf = render_pdf(
         "audit/export_pdf.html",
         {
             "rows": rows,
-            "truncated": count >= limit and entries.count() > limit,
-            "limit": limit,
-            "filters": form.summary(),
+            "widths": column_widths(rows),
+            "truncated": truncated,
+            "limit": PDF_LIMIT,
+            "filters": form.describe() if form.is_valid() else [],
             "generated_at": timezone.localtime(),
-            "user": request.user,
+            "user": user,
         },
     )
-    response = HttpResponse(pdf, content_type="application/pdf")
+    return pdf, len(rows)
+
+
+# Columns kept on one line (a token is never split: addresses, e-mails, times, references) and
+# those that wrap at spaces, with the width in characters they may take before wrapping.
+PDF_WHOLE = ("position", "time", "actor", "object", "address")
+PDF_WRAPPED = {"event": 48, "type": 18, "details": 28}
+PDF_HEADERS = {"position": 3, "time": 13, "event": 10, "actor": 6, "type": 12, "object": 6}
+
+
+def column_widths(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Each column's share of the page, from the longest value it holds (in characters): the
+    table is laid out once (``table-layout: fixed``) yet sized to its content."""
+    longest: dict[str, int] = {}
+    for name in (*PDF_WHOLE, *PDF_WRAPPED):
+        values = (len(_pdf_text(name, row[name])) for row in rows)
+        length = max(values, default=0)
+        length = max(length, PDF_HEADERS.get(name, 7))
+        longest[name] = min(length, PDF_WRAPPED[name]) if name in PDF_WRAPPED else length
+    total = sum(longest.values()) or 1
+    return {name: f"{100 * length / total:.1f}" for name, length in longest.items()}
+
+
+def _pdf_text(name: str, value: Any) -> str:
+    if name == "time":
+        return "00/00/0000 00:00:00"
+    return "—" if value is None else str(value)
+
+
+def _own_export(request: HttpRequest, pk: int) -> AuditExport:
+    access.require_dpo(request)
+    return permissions.get_or_404(
+        AuditExport.objects.filter(requested_by=request.user).defer("content"), request, pk=pk
+    )
+
+
+@require_GET
+def export_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "En préparation" (the page reloads itself), then the download link."""
+    prepared = _own_export(request, pk)
+    return render(request, "audit/export_status.html", {"export": prepared})
+
+
+@require_GET
+def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    prepared = _own_export(request, pk)
+    if prepared.status != AuditExport.Status.READY:
+        return redirect("audit:export_status", pk=prepared.pk)
+    content = AuditExport.objects.values_list("content", flat=True).get(pk=prepared.pk)
+    record_event(
+        Event.EXPORT,
+        request=request,
+        target_model=AuditEntry,
+        data={"what": "audit_pdf_download", "rows": prepared.rows},
+    )
+    response = HttpResponse(bytes(content), content_type="application/pdf")
+    stamp = timezone.localtime(prepared.created_at).strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.pdf"'
     return response
 
@@ -194,16 +280,41 @@ def integrity(request: HttpRequest) -> HttpResponse:
         else "",
         "pending_age_seconds": int(trail.oldest_pending_age or 0),
         "checkpoints": AuditCheckpoint.objects.all()[:60],
+        "run": VerificationRun.objects.select_related("result").first(),
     }
     return render(request, "audit/integrity.html", context)
+
+
+@require_POST
+def verify_now(request: HttpRequest) -> HttpResponse:
+    """ "Vérifier maintenant": the worker verifies; the integrity page shows progress, then the
+    result. One run at a time."""
+    access.require_dpo(request)
+    active = VerificationRun.objects.filter(
+        status__in=[VerificationRun.Status.QUEUED, VerificationRun.Status.RUNNING]
+    ).exists()
+    if not active:
+        run = VerificationRun.objects.create(requested_by=request.user)
+        enqueue_on_commit(tasks.verify_now, run.pk)
+    return redirect("audit:integrity")
 
 
 @require_GET
 def checkpoints_download(request: HttpRequest) -> HttpResponse:
     """Every checkpoint, one signed line each: the DPO keeps this file outside the system and
-    later gives it to ``verify_audit --checkpoints``."""
+    later gives it to ``verify_audit --checkpoints``. With none yet, the page says why."""
     access.require_dpo(request)
     lines = [c.line() for c in AuditCheckpoint.objects.order_by("created_at", "pk")]
+    if not lines:
+        messages.info(
+            request,
+            _(
+                "Aucun point de contrôle n'a encore été signé : le premier l'est par la "
+                "vérification de la nuit, ou par « Vérifier maintenant », si la chaîne est "
+                "intacte. Il n'y a donc rien à télécharger pour l'instant."
+            ),
+        )
+        return redirect("audit:integrity")
     record_event(
         Event.EXPORT,
         request=request,

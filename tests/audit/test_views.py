@@ -156,13 +156,31 @@ def test_safe_cell_neutralises_formulas(value):
     assert safe_cell("TAR-2026-0007") == "TAR-2026-0007"
 
 
-def test_pdf_export(world, as_user):
+def test_pdf_export_is_prepared_by_the_worker(world, as_user, django_capture_on_commit_callbacks):
+    """No request renders the PDF: it is queued, the page says "en préparation", then offers
+    the download (tasks run in-process here, on commit)."""
+    from cmer.audit.models import AuditExport
+
     record_event(Event.ACCESS, actor=world.referent, target=world.tarascon, commune=world.tarascon)
-    response = as_user(world.dpo).post(PDF, {})
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/pdf"
-    assert response.content.startswith(b"%PDF")
-    assert AuditEntry.objects.get(event=Event.EXPORT).additional_data["what"] == "audit_pdf"
+    client = as_user(world.dpo)
+    response = client.post(PDF, {})
+    prepared = AuditExport.objects.get()
+    assert response.status_code == 302
+    assert prepared.status == AuditExport.Status.PENDING  # nothing rendered in the request
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-testid="export-pending"' in page and 'http-equiv="refresh"' in page
+    from cmer.audit import tasks
+
+    tasks.render_pdf_export(prepared.pk)
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-testid="export-ready"' in page
+    download = client.get(reverse("audit:export_download", args=[prepared.pk]))
+    assert download["Content-Type"] == "application/pdf"
+    assert download.content.startswith(b"%PDF")
+    whats = list(
+        AuditEntry.objects.filter(event=Event.EXPORT).values_list("additional_data", flat=True)
+    )
+    assert {w["what"] for w in whats} == {"audit_pdf", "audit_pdf_download"}
 
 
 def test_integrity_page_and_checkpoint_download(world, as_user):

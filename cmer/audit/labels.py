@@ -1,0 +1,177 @@
+"""The trail in plain French for the DPO: one sentence per entry, no internal code, no English.
+
+An entry stores identifiers (``what=detail``, ``level=view_referral``, ``grantee_id=7``): this
+module turns them into "consultation de la fiche", "accès accordé à Marc Membre (lecture)
+jusqu'au 30/12/2026". What it does not know is left out rather than shown raw. Names of people
+come from the accounts in one query per page (``describe`` takes the users already fetched).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .models import AuditEntry, Event
+
+# ``what`` of a read (record_access) → what the person did.
+READS = {
+    "detail": gettext_lazy("consultation de la fiche"),
+    "status": gettext_lazy("consultation du statut"),
+    "draft": gettext_lazy("consultation du brouillon"),
+    "archive": gettext_lazy("consultation de la fiche archivée"),
+    "download": gettext_lazy("téléchargement d'une pièce jointe"),
+    "list": gettext_lazy("affichage dans une liste"),
+    "person_search": gettext_lazy("recherche par personne"),
+    "verify": gettext_lazy("vérification d'un document"),
+    "charter_acknowledgements": gettext_lazy(
+        "consultation des prises de connaissance de la charte"
+    ),
+    "attendance": gettext_lazy("consultation des présences"),
+    "import_preview": gettext_lazy("aperçu d'un import de présences"),
+    "import_original_file": gettext_lazy("téléchargement du fichier importé"),
+    "attestation_pdf": gettext_lazy("téléchargement d'une attestation"),
+    "attestations_zip": gettext_lazy("téléchargement des attestations"),
+    "attestation_verification": gettext_lazy("vérification d'une attestation"),
+    "audit_csv": gettext_lazy("export CSV du journal d'audit"),
+    "audit_pdf": gettext_lazy("export PDF du journal d'audit"),
+    "audit_checkpoints": gettext_lazy("téléchargement des points de contrôle"),
+    "audit_pdf_download": gettext_lazy("téléchargement d'un export PDF du journal d'audit"),
+    "training_stats": gettext_lazy("export des statistiques de formation"),
+    "attendance_import": gettext_lazy("import des présences"),
+}
+LEVELS = {
+    "view_referral": gettext_lazy("lecture"),
+    "contribute_referral": gettext_lazy("lecture et notes"),
+}
+ACTIONS = {
+    AuditEntry.Action.CREATE: gettext_lazy("création"),
+    AuditEntry.Action.UPDATE: gettext_lazy("modification"),
+    AuditEntry.Action.DELETE: gettext_lazy("suppression"),
+    AuditEntry.Action.ACCESS: gettext_lazy("consultation"),
+}
+
+
+def people_of(entries: Iterable[AuditEntry]) -> dict[int, str]:
+    """Full names of the people named in these entries' data (grantees), in one query."""
+    from cmer.accounts.models import User
+
+    ids = set()
+    for entry in entries:
+        data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+        if isinstance(data.get("grantee_id"), int):
+            ids.add(data["grantee_id"])
+    if not ids:
+        return {}
+    return {
+        user.pk: user.get_full_name() or user.email
+        for user in User.objects.filter(pk__in=ids).only("pk", "first_name", "last_name", "email")
+    }
+
+
+def _date(value: Any) -> str:
+    try:
+        moment = datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        return ""
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return date_format(moment.date(), "SHORT_DATE_FORMAT")
+
+
+def _field_names(entry: AuditEntry) -> list[str]:
+    """Verbose names of the fields a change touched (never their values)."""
+    model = ContentType.objects.get_for_id(entry.content_type_id).model_class()
+    names = []
+    for name in sorted(entry.changes or {}):
+        try:
+            names.append(str(model._meta.get_field(name).verbose_name) if model else name)
+        except Exception:  # a field removed since: its name is still no content
+            names.append(name)
+    return names
+
+
+def describe(entry: AuditEntry, people: dict[int, str]) -> str:
+    """One French sentence for the entry (the "événement" column)."""
+    data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+    event = entry.event
+    what = data.get("what")
+    if event in (Event.ACCESS, Event.EXPORT) and what in READS:
+        return str(READS[what])
+    if event == Event.GRANT:
+        person = people.get(data.get("grantee_id"), "") or _("un membre")
+        text = _("accès accordé à %(person)s") % {"person": person}
+        if data.get("level") in LEVELS:
+            text += f" ({LEVELS[data['level']]})"
+        if data.get("expires_at"):
+            text += " " + _("jusqu'au %(date)s") % {"date": _date(data["expires_at"])}
+        return text
+    if event == Event.REVOKE:
+        person = people.get(data.get("grantee_id"), "") or _("un membre")
+        return _("accès retiré à %(person)s (motif enregistré, chiffré)") % {"person": person}
+    if event == Event.TRANSMIT:
+        from cases.models import Transmission
+
+        items = [
+            str(Transmission.Item(i).label).lower()
+            for i in data.get("shared_items", [])
+            if i in Transmission.Item.values
+        ]
+        if items:
+            return _("transmission à la préfecture (%(items)s)") % {"items": ", ".join(items)}
+        return _("transmission à la préfecture")
+    if event == Event.ARCHIVE_READ:
+        return _("ouverture de l'archive (motif enregistré, chiffré)")
+    if event == Event.DENIED:
+        return _("accès refusé")
+    if event == Event.CHANGE:
+        action = str(ACTIONS.get(entry.action, _("modification")))
+        fields = _field_names(entry) if entry.action == AuditEntry.Action.UPDATE else []
+        if fields:
+            return _("%(action)s (%(fields)s)") % {"action": action, "fields": ", ".join(fields)}
+        return action
+    return str(entry.get_event_display())
+
+
+def details(entry: AuditEntry) -> str:
+    """What else the DPO needs to read the entry, in French (counts, the address typed at a
+    failed login); nothing raw."""
+    data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+    parts = []
+    if isinstance(data.get("rows"), int):
+        parts.append(_("%(n)s lignes") % {"n": data["rows"]})
+    if isinstance(data.get("references"), list):
+        parts.append(_("%(n)s dossiers affichés") % {"n": len(data["references"])})
+    if data.get("attempted_email"):
+        parts.append(_("adresse saisie : %(email)s") % {"email": data["attempted_email"]})
+    if data.get("integrity") == "ok":
+        parts.append(_("intégrité vérifiée"))
+    return " ; ".join(parts)
+
+
+def object_names(entries: Iterable[AuditEntry]) -> dict[str, str]:
+    """What was recorded under a draft's provisional name (``brouillon-<id>``) shown under the
+    reference the referral has since received, in one query: "TAR-2026-0001 (alors brouillon)"."""
+    from django.apps import apps
+
+    ids = {}
+    for entry in entries:
+        name = entry.object_repr or ""
+        if name.startswith("brouillon-") and name[10:].isdigit():
+            ids[int(name[10:])] = name
+    if not ids:
+        return {}
+    referral = apps.get_model("cases", "Referral")
+    found = dict(referral.objects.filter(pk__in=ids).values_list("pk", "reference"))
+    return {
+        ids[pk]: (_("%(reference)s (alors brouillon)") % {"reference": reference})
+        if reference
+        else _("brouillon non déposé")
+        for pk, reference in found.items()
+    }
