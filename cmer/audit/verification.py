@@ -10,6 +10,7 @@ chain was not rewritten and recomputed as a whole, nor cut at its end.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
@@ -227,7 +228,9 @@ def _verify(
     on_block = (lambda position: on_progress(position - base_position)) if on_progress else None
     stream = _entries(connection, base_position, chunk_size, on_block)
     try:
-        with transaction.atomic(using=using):  # one snapshot for the whole stream
+        # One snapshot for the whole stream; the stream (a COPY on PostgreSQL) is closed before
+        # the transaction ends, whichever way the loop is left.
+        with transaction.atomic(using=using), contextlib.closing(stream):
             for position, link, digest, stored in stream:
                 if position != previous_position + 1:
                     first_missing = previous_position + 1
