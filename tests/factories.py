@@ -7,6 +7,22 @@ from cmer.accounts.models import Commune, Department, Membership, MembershipStat
 
 PASSWORD = "correct horse battery staple 2026"
 
+# The people concerned by referrals in tests (tests/cases/helpers.py) are named Jeanne Dupont: a
+# staff member drawn with the same name would make every "the name never shows" assertion fail
+# by chance, so staff names are drawn from the rest of Faker's list.
+_PERSON_NAMES = {"jeanne", "dupont"}
+
+
+def _staff_name(kind: str):
+    faker = factory.Faker._get_faker(locale="fr_FR")
+
+    def draw(_obj: object) -> str:
+        while (name := getattr(faker, kind)()).lower() in _PERSON_NAMES:
+            pass
+        return name
+
+    return factory.LazyAttribute(draw)
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -14,8 +30,8 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("email",)
 
     email = factory.Sequence(lambda n: f"user{n}@example.org")
-    first_name = factory.Faker("first_name", locale="fr_FR")
-    last_name = factory.Faker("last_name", locale="fr_FR")
+    first_name = _staff_name("first_name")
+    last_name = _staff_name("last_name")
     password = factory.django.Password(PASSWORD)
 
 

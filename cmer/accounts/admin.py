@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -15,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from dsfr.admin import DsfrConfigAdmin, DsfrSocialMediaInline
+from dsfr.models import DsfrConfig
 
 from .auth import normalise_login
 from .identity import do_invite_user, do_reset_second_factor, do_send_password_link
@@ -31,6 +34,26 @@ admin.site.site_title = _("CMER")
 for _device_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(_device_model):
         admin.site.unregister(_device_model)
+
+
+_HTTPS_LINKS = {models.URLField: {"assume_scheme": "https"}}
+
+
+class HttpsDsfrSocialMediaInline(DsfrSocialMediaInline):
+    formfield_overrides = _HTTPS_LINKS
+
+
+class HttpsDsfrConfigAdmin(DsfrConfigAdmin):
+    """The header and notice links of the site are public https addresses: a link typed without a
+    scheme gets https (Django 6's default), never plain http."""
+
+    formfield_overrides = _HTTPS_LINKS
+    inlines = [HttpsDsfrSocialMediaInline]
+
+
+if admin.site.is_registered(DsfrConfig):
+    admin.site.unregister(DsfrConfig)
+admin.site.register(DsfrConfig, HttpsDsfrConfigAdmin)
 
 
 class CmerUserCreationForm(forms.ModelForm):

@@ -19,7 +19,9 @@ def session_saving(request, settings):
 
 @pytest.mark.django_db
 def test_idle_session_expires_after_15_minutes(client, world, session_saving):
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC)) as clock:
+    with time_machine.travel(
+        datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC), tick=False
+    ) as clock:
         login(client, world.referent)
         assert client.get("/").status_code == 200
         clock.shift(datetime.timedelta(minutes=14))
@@ -32,7 +34,9 @@ def test_idle_session_expires_after_15_minutes(client, world, session_saving):
 
 @pytest.mark.django_db
 def test_activity_keeps_the_session_alive(client, world, session_saving):
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC)) as clock:
+    with time_machine.travel(
+        datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC), tick=False
+    ) as clock:
         login(client, world.referent)
         for _ in range(8):  # one request every 10 minutes for 80 minutes
             clock.shift(datetime.timedelta(minutes=10))
@@ -43,13 +47,17 @@ def test_activity_keeps_the_session_alive(client, world, session_saving):
 def test_idle_limit_counts_from_the_stored_activity_never_later(client, world, session_saving):
     """Activity is stored at most once a minute: the session ends 14 to 15 min after the last
     request, never later than 15."""
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC)) as clock:
+    with time_machine.travel(
+        datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC), tick=False
+    ) as clock:
         login(client, world.referent)
         clock.shift(datetime.timedelta(seconds=59))
         assert client.get("/").status_code == 200  # activity stored at login: not rewritten
         clock.shift(datetime.timedelta(seconds=15 * 60 - 58))  # 15 min 1 s after the login
         assert client.get("/").status_code == 302
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)) as clock:
+    with time_machine.travel(
+        datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC), tick=False
+    ) as clock:
         login(client, world.referent)
         clock.shift(datetime.timedelta(seconds=61))
         assert client.get("/").status_code == 200  # stored again
@@ -60,7 +68,9 @@ def test_idle_limit_counts_from_the_stored_activity_never_later(client, world, s
 @pytest.mark.django_db
 def test_a_request_that_changes_nothing_does_not_rewrite_the_session(client, world, settings):
     settings.SESSION_SAVE_EVERY_REQUEST = False
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC)) as clock:
+    with time_machine.travel(
+        datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC), tick=False
+    ) as clock:
         login(client, world.agent)
         client.get("/")
         expiry = Session.objects.get().expire_date
@@ -74,11 +84,16 @@ def test_a_request_that_changes_nothing_does_not_rewrite_the_session(client, wor
 
 @pytest.mark.django_db
 def test_absolute_session_limit_is_10_hours_even_when_active(client, world):
-    with time_machine.travel(datetime.datetime(2026, 11, 23, 8, 0, tzinfo=datetime.UTC)) as clock:
+    with time_machine.travel(
+        datetime.datetime(2026, 11, 23, 8, 0, tzinfo=datetime.UTC), tick=False
+    ) as clock:
         login(client, world.referent)
         for _ in range(60):  # active every 10 minutes for 10 hours
             clock.shift(datetime.timedelta(minutes=10))
             response = client.get("/")
+        assert response.status_code == 200  # exactly 10 hours: still within the limit
+        clock.shift(datetime.timedelta(seconds=1))
+        response = client.get("/")
         assert response.status_code == 302
         follow = client.get(response["Location"])
         assert "expiré" in follow.content.decode()

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from cmer.audit.core import entries_for_object, record_access, record_event
 from cmer.audit.models import AuditEntry, Event
@@ -113,7 +114,8 @@ def test_search_by_reference_user_dates_and_event(world, as_user):
     assert rows[0]["actor"] == world.referent.email
     rows = client.get(SEARCH, {"actor": world.member.pk, "event": "access"}).context["rows"]
     assert len(rows) == 1 and rows[0]["actor"] == world.member.email
-    today = seen.timestamp.date().isoformat()
+    # The search is by day in Paris time: at 23:30 UTC the entry is already tomorrow there.
+    today = timezone.localdate(seen.timestamp).isoformat()
     assert client.get(SEARCH, {"start": today, "end": today, "event": "access"}).context["rows"]
     assert not client.get(SEARCH, {"start": "2020-01-01", "end": "2020-01-02"}).context["rows"]
     invalid = client.get(SEARCH, {"start": "2020-01-02", "end": "2020-01-01"})
