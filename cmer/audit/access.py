@@ -49,10 +49,21 @@ def entries_visible_to(user: Any) -> QuerySet[AuditEntry]:
         return AuditEntry.objects.none()
     members = members_of(commune_ids, department_ids)
     user_type = ContentType.objects.get_for_model(User)
+    membership_type = ContentType.objects.get_for_model(Membership)
+    # A department role requested by the technical administrator has no commune: its request,
+    # confirmation or refusal is found through the membership itself.
+    department_memberships = Membership.objects.filter(department_id__in=department_ids).values(
+        "pk"
+    )
     return AuditEntry.objects.filter(
         Q(commune_id__in=commune_ids)
         | Q(commune__isnull=True, actor_id__in=members)
         | Q(commune__isnull=True, content_type=user_type, object_id__in=members)
+        | Q(
+            commune__isnull=True,
+            content_type=membership_type,
+            object_id__in=department_memberships,
+        )
     )
 
 

@@ -237,3 +237,25 @@ def test_integrity_page_counts_pending_entries_and_warns_when_sealing_stopped(wo
     page = client.get(url).content.decode()
     assert 'data-testid="pending-stale"' not in page
     assert 'data-testid="pending-count"' in page
+
+
+def test_dpo_sees_the_department_role_requested_by_the_administrator(world, as_user):
+    """Four-eyes on a department role: the request has no commune, yet the department's DPO
+    answers "who asked for what" from the trail; another department's request stays out."""
+    from cmer.accounts.memberships import do_save_membership_request
+    from cmer.accounts.models import Membership, Role
+    from tests.factories import DepartmentFactory, UserFactory
+
+    newcomer = UserFactory(email="nouveau.liaison@pref13.test")
+    ours = do_save_membership_request(
+        Membership(user=newcomer, role=Role.LIAISON, department=world.tarascon.department),
+        acting_user=world.admin,
+    )
+    elsewhere = do_save_membership_request(
+        Membership(user=UserFactory(), role=Role.LIAISON, department=DepartmentFactory(code="84")),
+        acting_user=world.admin,
+    )
+    rows = as_user(world.dpo).get(SEARCH, {"event": "grant"}).context["rows"]
+    shown = {entry.object_pk for entry in AuditEntry.objects.filter(pk__in=[r["id"] for r in rows])}
+    assert str(ours.pk) in shown
+    assert str(elsewhere.pk) not in shown
