@@ -164,6 +164,7 @@ INSTALLED_APPS = [
     "cmer.accounts",
     "cmer.audit",
     "cmer.outbox",
+    "cmer.retention",
     "cases",
     "meetings",
     "training",
@@ -306,6 +307,21 @@ AUDIT_SEAL_INTERVAL = float(os.environ.get("AUDIT_SEAL_INTERVAL", "0.5"))
 # An audit entry still not chained after this many seconds is an alert (cmer/audit/health.py).
 AUDIT_PENDING_ALERT_SECONDS = int(os.environ.get("AUDIT_PENDING_ALERT_SECONDS", "300"))
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+
+# Retention (CNIL AU-038; the rules are in cmer/retention/rules.py): archive years, age limit,
+# draft days, training and convention years, audit months. A value outside the law's bounds (an
+# archive longer than 3 years, an age rule below 18) stops the process here, naming the variable.
+from cmer.retention.rules import read_environment as read_retention_environment  # noqa: E402
+
+_retention = read_retention_environment(os.environ)
+RETENTION_ARCHIVE_YEARS = _retention["RETENTION_ARCHIVE_YEARS"]
+RETENTION_AGE_LIMIT = _retention["RETENTION_AGE_LIMIT"]
+# Initial state of the 25th-birthday rule; the DPO switches it, with a reason, in the app.
+RETENTION_AGE_RULE = _retention["RETENTION_AGE_RULE"]
+RETENTION_DRAFT_DAYS = _retention["RETENTION_DRAFT_DAYS"]
+RETENTION_TRAINING_YEARS = _retention["RETENTION_TRAINING_YEARS"]
+RETENTION_CONVENTION_YEARS = _retention["RETENTION_CONVENTION_YEARS"]
+AUDIT_MIN_RETENTION_MONTHS = _retention["AUDIT_MIN_RETENTION_MONTHS"]
 # The database role of web, worker and beat: the audit migrations leave it INSERT/SELECT only.
 AUDIT_APP_DB_ROLE = os.environ.get("AUDIT_APP_DB_ROLE", "cmer_app")
 AUDITLOG_STORE_JSON_CHANGES = True
