@@ -136,10 +136,9 @@ from django.db.models import Count  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
-from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 from guardian.core import ObjectPermissionChecker  # noqa: E402
 
+from bench.common import signed_in_client  # noqa: E402
 from cases import access  # noqa: E402
 from cases import views as case_views  # noqa: E402
 from cases.actions import person_indexes  # noqa: E402
@@ -587,19 +586,6 @@ def timed_once(func: Callable[[], Any], runs: int) -> tuple[float, int]:
     return statistics.median(samples) * 1000, counter.count
 
 
-def logged_in_client(user: User) -> Client:
-    """As tests/conftest.login: a session that passed the second factor."""
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
-
-
 def get_list(client: Client, page: int = 1) -> int:
     response = client.get("/signalements/", {"page": page} if page > 1 else {})
     if response.status_code != 200 or b"referral-table" not in response.content:
@@ -738,7 +724,7 @@ def main() -> None:
     past_the_end = []
     for label, address in count_personas:
         user = User.objects.get(email=address)
-        client = logged_in_client(user)
+        client = signed_in_client(user)
         counts = [view_queries(client, size) for size in page_sizes]
         second = view_queries(client, 50, page=2)
         if our_list(fresh_user(address))[0] > case_views.PAGE_SIZE:
@@ -750,7 +736,7 @@ def main() -> None:
         constant_rows = constant_rows and len(set(counts)) == 1
         count_rows.append([label, *cells])
     for label, user in personas.items():
-        client = logged_in_client(user)
+        client = signed_in_client(user)
         get_list(client)
         results[label]["view"] = median_ms(lambda c=client: get_list(c), args.runs)
         results[label]["view_q"] = view_queries(client, case_views.PAGE_SIZE)

@@ -313,13 +313,11 @@ def profile_views(personas: list[Persona]) -> None:
     import cProfile
     import pstats
 
-    from django.test import Client
-
+    from bench.common import signed_in_client
     from cmer.accounts.models import User
-    from tests.conftest import login as force_login
 
     persona = personas[0]
-    client = force_login(Client(HTTP_HOST="localhost"), User.objects.get(email=persona.email))
+    client = signed_in_client(User.objects.get(email=persona.email))
     for label, path in (
         ("list", "/signalements/"),
         ("detail", f"/signalements/{persona.referral_ids[0]}/"),

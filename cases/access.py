@@ -17,10 +17,17 @@ from django.utils.translation import gettext as _
 
 from cmer import permissions
 from cmer.accounts.models import Role
-from cmer.audit.core import record_denial
+from cmer.audit.core import entries_for_object, record_denial
 from cmer.permissions import Decision, denied
 
-from .models import Referral, StateInformation, Transmission
+from .models import (
+    Attachment,
+    Referral,
+    ReferralUserObjectPermission,
+    StateInformation,
+    TimelineEntry,
+    Transmission,
+)
 
 Status = Referral.Status
 GRANT_CODENAMES = ("view_referral", "contribute_referral")
@@ -222,9 +229,107 @@ def get_referral_for_user(request: HttpRequest, pk: Any) -> tuple[Referral, Capa
     return referral, caps
 
 
+# What a reader of a referral's content sees of it: everything, unless they read it as the
+# prefecture's liaison (see ``shared_items_for``).
+ALL_ITEMS = frozenset(Transmission.Item.values)
+# Timeline entries shown to the liaison when the referent shared "timeline"; the prefecture's
+# own feedback is always shown to them.
+_SHARED_TIMELINE_KINDS = (
+    TimelineEntry.Kind.NOTE,
+    TimelineEntry.Kind.DECISION,
+    TimelineEntry.Kind.STATUS,
+)
+
+
+def shared_items_for(user: Any, referral: Referral, caps: Capabilities) -> frozenset[str]:
+    """Which parts of ``referral`` (``Transmission.Item`` values) ``user`` reads.
+
+    The prefecture's liaison reads what the referent shared with the prefecture, nothing more;
+    anyone else who may read the content (``caps``) reads all of it. A referent of the commune
+    who is also a liaison (``caps.manage``), or the author of a draft, is not limited.
+    """
+    if not (caps.read_content or caps.edit_draft):
+        return frozenset()
+    if caps.manage or caps.edit_draft:
+        return ALL_ITEMS
+    if Role.LIAISON not in permissions.roles_in(user, referral.commune):
+        return ALL_ITEMS
+    transmission = getattr(referral, "transmission", None)
+    return frozenset(transmission.shared_items or ()) if transmission else frozenset()
+
+
+def timeline_for(referral: Referral, shared: frozenset[str]) -> QuerySet[TimelineEntry]:
+    """The timeline entries of ``referral`` for a reader who reads ``shared`` of it."""
+    timeline = referral.timeline.select_related("author").order_by("created_at", "pk")
+    if shared == ALL_ITEMS:
+        return timeline
+    kinds = [TimelineEntry.Kind.PREFECTURE_FEEDBACK]
+    if Transmission.Item.TIMELINE in shared:
+        kinds.extend(_SHARED_TIMELINE_KINDS)
+    return timeline.filter(kind__in=kinds)
+
+
+def attachments_for(referral: Referral, shared: frozenset[str]) -> QuerySet[Attachment]:
+    if Transmission.Item.ATTACHMENTS not in shared:
+        return Attachment.objects.none()
+    return referral.attachments.all()
+
+
+def get_attachment_for_user(
+    request: HttpRequest, referral: Referral, caps: Capabilities, attachment_pk: Any
+) -> Attachment:
+    """An attachment of ``referral`` the user may download, else 404 (the denial recorded)."""
+    shared = shared_items_for(request.user, referral, caps)
+    require(Transmission.Item.ATTACHMENTS in shared, request, referral)
+    return permissions.get_or_404(attachments_for(referral, shared), request, pk=attachment_pk)
+
+
+def agent_feedback_for(referral: Referral) -> QuerySet[TimelineEntry]:
+    """What the referent told the reporting agent (the author's status page)."""
+    return referral.timeline.filter(kind=TimelineEntry.Kind.AGENT_FEEDBACK).order_by("created_at")
+
+
+def grants_of(referral: Referral) -> QuerySet[ReferralUserObjectPermission]:
+    """The members' grants on ``referral`` (for its referent's detail page)."""
+    return (
+        ReferralUserObjectPermission.objects.filter(content_object=referral)
+        .select_related("user", "permission")
+        .order_by("expires_at")
+    )
+
+
+def get_grant(request: HttpRequest, referral: Referral, grant_pk: Any) -> Any:
+    """One grant on ``referral``, else 404 (a grant on another referral is missing here)."""
+    return permissions.get_or_404(
+        ReferralUserObjectPermission.objects.filter(content_object=referral), request, pk=grant_pk
+    )
+
+
+def sent_state_information_of(referral: Referral) -> QuerySet[StateInformation]:
+    return referral.state_info.filter(status=StateInformation.Status.SENT)
+
+
+def access_log_of(referral: Referral) -> Any:
+    """Who read ``referral``, newest first: the 50 latest entries (``caps.see_access_log``)."""
+    return entries_for_object(referral).select_related("actor")[:50]
+
+
 def get_liaison_referral(request: HttpRequest, pk: Any) -> Referral:
     return permissions.get_or_404(
         transmitted_for_liaison(request.user).select_related("commune"), request, pk=pk
+    )
+
+
+def transmitted_by_reference(user: Any, commune: Any, reference: str) -> Referral | None:
+    """The referral of ``commune`` with ``reference``, among those transmitted to ``user``.
+
+    For the liaison's State information form: a reference that exists but was never
+    transmitted gets the very answer of one that does not exist, so nothing is learned.
+    """
+    return (
+        transmitted_for_liaison(user)
+        .filter(commune=commune, reference=reference.strip().upper())
+        .first()
     )
 
 

@@ -198,6 +198,24 @@ def _next_number(commune: Commune, year: int) -> int:
     return (current or 0) + 1
 
 
+def _record_status(
+    referral: Referral, to_status: str, *, acting_user: Any, reason: str = ""
+) -> None:
+    """Save ``referral`` (locked by the caller) in ``to_status`` and write the timeline's
+    status entry: every status change goes through here, so the timeline tells them all."""
+    previous = referral.status
+    referral.status = to_status
+    referral.save()
+    TimelineEntry.objects.create(
+        referral=referral,
+        kind=TimelineEntry.Kind.STATUS,
+        author=acting_user,
+        from_status=previous,
+        to_status=to_status,
+        reason=reason.strip(),
+    )
+
+
 def do_submit_referral(referral: Referral, *, acting_user: Any) -> Referral:
     """Freeze the text, give the reference, and alert the commune's referents."""
     with transaction.atomic():
@@ -210,16 +228,8 @@ def do_submit_referral(referral: Referral, *, acting_user: Any) -> Referral:
         referral.year = year
         referral.number = _next_number(referral.commune, year)
         referral.reference = f"{referral.commune.reference_prefix}-{year}-{referral.number:04d}"
-        referral.status = Status.SUBMITTED
         referral.submitted_at = now
-        referral.save()
-        TimelineEntry.objects.create(
-            referral=referral,
-            kind=TimelineEntry.Kind.STATUS,
-            author=acting_user,
-            from_status=Status.DRAFT,
-            to_status=Status.SUBMITTED,
-        )
+        _record_status(referral, Status.SUBMITTED, acting_user=acting_user)
         enqueue_on_commit(tasks.notify_referents, referral.pk, "submitted")
     return referral
 
@@ -284,17 +294,7 @@ def do_change_status(
                 raise ValidationError(_("Choisissez le motif de clôture."))
             referral.close_reason = close_reason
             referral.closed_at = timezone.now()
-        previous = referral.status
-        referral.status = to_status
-        referral.save()
-        TimelineEntry.objects.create(
-            referral=referral,
-            kind=TimelineEntry.Kind.STATUS,
-            author=acting_user,
-            from_status=previous,
-            to_status=to_status,
-            reason=reason.strip(),
-        )
+        _record_status(referral, to_status, acting_user=acting_user, reason=reason)
     return referral
 
 
@@ -303,17 +303,9 @@ def do_archive_referral(referral: Referral, *, acting_user: Any) -> Referral:
         referral = Referral.objects.select_for_update().get(pk=referral.pk)
         if referral.status != Status.CLOSED:
             raise ValidationError(_("Seul un signalement clos peut être archivé."))
-        referral.status = Status.ARCHIVED
         referral.archived_at = timezone.now()
-        referral.save()
+        _record_status(referral, Status.ARCHIVED, acting_user=acting_user)
         ReferralUserObjectPermission.objects.filter(content_object=referral).delete()
-        TimelineEntry.objects.create(
-            referral=referral,
-            kind=TimelineEntry.Kind.STATUS,
-            author=acting_user,
-            from_status=Status.CLOSED,
-            to_status=Status.ARCHIVED,
-        )
     return referral
 
 
@@ -436,17 +428,7 @@ def do_transmit(
             )
         except IntegrityError as exc:
             raise ValidationError(_("Ce signalement a déjà été transmis.")) from exc
-        previous = referral.status
-        referral.status = Status.TRANSMITTED
-        referral.save()
-        TimelineEntry.objects.create(
-            referral=referral,
-            kind=TimelineEntry.Kind.STATUS,
-            author=acting_user,
-            from_status=previous,
-            to_status=Status.TRANSMITTED,
-            reason=reason.strip(),
-        )
+        _record_status(referral, Status.TRANSMITTED, acting_user=acting_user, reason=reason)
         record_event(
             Event.TRANSMIT,
             actor=acting_user,
@@ -489,6 +471,30 @@ def do_save_state_information(info: StateInformation, *, acting_user: Any) -> St
         info.author = acting_user
         info.save()
     return info
+
+
+# What the liaison's form (``StateInformationForm``) gives a new State information.
+STATE_INFORMATION_FIELDS = (
+    "commune",
+    "case",
+    "person",
+    "content",
+    "prosecutor_agreement_by",
+    "prosecutor_agreed_on",
+    "services_agreement_by",
+    "services_agreed_on",
+)
+
+
+def do_create_state_information(
+    data: dict[str, Any], *, referral: Referral | None, acting_user: Any
+) -> StateInformation:
+    """A new, unsent State information from the liaison's valid form (``referral`` found by
+    ``access.transmitted_by_reference``, or none)."""
+    info = StateInformation(
+        referral=referral, **{name: data[name] for name in STATE_INFORMATION_FIELDS}
+    )
+    return do_save_state_information(info, acting_user=acting_user)
 
 
 def do_send_state_information(info: StateInformation, *, acting_user: Any) -> StateInformation:

@@ -46,13 +46,7 @@ from .forms import (
     TimelineEntryForm,
     TransmitForm,
 )
-from .models import (
-    Referral,
-    ReferralUserObjectPermission,
-    StateInformation,
-    TimelineEntry,
-    WeakSignalCategory,
-)
+from .models import Referral, WeakSignalCategory
 
 PAGE_SIZE = 50
 
@@ -364,32 +358,17 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("cases:edit", pk=referral.pk)
     context: dict[str, Any] = {"referral": referral, "caps": caps}
     if caps.sees_status_only:
-        context["agent_feedback"] = referral.timeline.filter(
-            kind=TimelineEntry.Kind.AGENT_FEEDBACK
-        ).order_by("created_at")
+        context["agent_feedback"] = access.agent_feedback_for(referral)
         context["addendum_form"] = AddendumForm() if caps.add_addendum else None
         record_access(request, referral, what="status")
         return render(request, "cases/referral_status.html", context)
     record_access(request, referral, what="archive" if caps.via_archive else "detail")
-    timeline = referral.timeline.select_related("author").order_by("created_at", "pk")
-    transmission = getattr(referral, "transmission", None)
-    if Role.LIAISON in permissions.roles_in(request.user, referral.commune) and not caps.manage:
-        # The liaison reads what was shared with the prefecture, nothing more.
-        context["shared"] = set(transmission.shared_items) if transmission else set()
-        timeline = timeline.filter(
-            kind__in=[TimelineEntry.Kind.PREFECTURE_FEEDBACK]
-            + (
-                [TimelineEntry.Kind.NOTE, TimelineEntry.Kind.DECISION, TimelineEntry.Kind.STATUS]
-                if "timeline" in context["shared"]
-                else []
-            )
-        )
-    else:
-        context["shared"] = {"identity", "facts", "attachments", "timeline"}
+    shared = access.shared_items_for(request.user, referral, caps)
     context.update(
-        timeline=timeline,
-        transmission=transmission,
-        attachments=referral.attachments.all() if "attachments" in context["shared"] else [],
+        shared=shared,
+        timeline=access.timeline_for(referral, shared),
+        transmission=getattr(referral, "transmission", None),
+        attachments=access.attachments_for(referral, shared),
         categories=referral.categories.all(),
         # auto_id: several forms share field names on this page; ids must stay unique.
         note_form=TimelineEntryForm(auto_id="note_%s") if caps.add_note else None,
@@ -401,50 +380,21 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context.update(
             status_form=StatusForm(allowed=allowed, auto_id="status_%s") if allowed else None,
             grant_form=GrantForm(members=actions.grantable_members(referral), auto_id="grant_%s"),
-            grants=ReferralUserObjectPermission.objects.filter(content_object=referral)
-            .select_related("user", "permission")
-            .order_by("expires_at"),
+            grants=access.grants_of(referral),
             agent_feedback_form=FeedbackForm(auto_id="agent_%s"),
             duplicates=actions.duplicates_of(referral).only("id", "reference", "status"),
-            state_info=referral.state_info.filter(status=StateInformation.Status.SENT),
+            state_info=access.sent_state_information_of(referral),
         )
     if caps.see_access_log:
-        context["access_log"] = _access_log(referral)
+        context["access_log"] = access.access_log_of(referral)
     return render(request, "cases/referral_detail.html", context)
-
-
-def _access_log(referral: Referral) -> Any:
-    from cmer.audit import core
-
-    finder = getattr(core, "entries_for_object", None)
-    if finder is None:
-        from django.contrib.contenttypes.models import ContentType
-
-        from cmer.audit.models import AuditEntry
-
-        entries = AuditEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(Referral), object_pk=str(referral.pk)
-        ).order_by("-timestamp")
-    else:
-        entries = finder(referral)
-    return entries.select_related("actor")[:50]
 
 
 @require_GET
 @charter_required
 def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> FileResponse:
     referral, caps = access.get_referral_for_user(request, pk)
-    allowed = caps.read_content or caps.edit_draft
-    transmission = getattr(referral, "transmission", None)
-    if (
-        allowed
-        and not caps.manage
-        and not caps.edit_draft
-        and Role.LIAISON in permissions.roles_in(request.user, referral.commune)
-    ):
-        allowed = bool(transmission and transmission.shares("attachments"))
-    access.require(allowed, request, referral)
-    attachment = permissions.get_or_404(referral.attachments.all(), request, pk=attachment_pk)
+    attachment = access.get_attachment_for_user(request, referral, caps, attachment_pk)
     content = files.read_decrypted(attachment.stored_name)
     record_access(request, attachment, what="download", data={"referral": referral.reference})
     response = FileResponse(
@@ -563,9 +513,7 @@ def grant_access(request: HttpRequest, pk: int) -> HttpResponse:
 @charter_required
 def revoke_access(request: HttpRequest, pk: int, grant_pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "manage")
-    grant = permissions.get_or_404(
-        ReferralUserObjectPermission.objects.filter(content_object=referral), request, pk=grant_pk
-    )
+    grant = access.get_grant(request, referral, grant_pk)
     return _apply_form(
         request,
         referral,
@@ -696,15 +644,8 @@ def state_info_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         referral = None
         if data["referral_reference"]:
-            # Only among the referrals this liaison may see (those transmitted to the
-            # prefecture): a reference that exists but was never transmitted gets the very
-            # answer of one that does not exist, so the form tells nobody what exists.
-            referral = (
-                access.transmitted_for_liaison(request.user)
-                .filter(
-                    commune=data["commune"], reference=data["referral_reference"].strip().upper()
-                )
-                .first()
+            referral = access.transmitted_by_reference(
+                request.user, data["commune"], data["referral_reference"]
             )
             if referral is None:
                 form.add_error(
@@ -712,18 +653,9 @@ def state_info_create(request: HttpRequest) -> HttpResponse:
                     _("Aucun signalement de cette commune ne porte cette référence."),
                 )
         if form.is_valid():
-            info = StateInformation(
-                commune=data["commune"],
-                case=data["case"],
-                referral=referral,
-                person=data["person"],
-                content=data["content"],
-                prosecutor_agreement_by=data["prosecutor_agreement_by"],
-                prosecutor_agreed_on=data["prosecutor_agreed_on"],
-                services_agreement_by=data["services_agreement_by"],
-                services_agreed_on=data["services_agreed_on"],
+            info = actions.do_create_state_information(
+                data, referral=referral, acting_user=request.user
             )
-            actions.do_save_state_information(info, acting_user=request.user)
             messages.success(request, _("Information enregistrée (non envoyée)."))
             return redirect("cases:state_info_detail", pk=info.pk)
     return render(request, "cases/state_info_form.html", {"form": form})

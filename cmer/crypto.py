@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +16,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from cmer.text import strip_accents
 
 PREFIX = "enc1:"
 
@@ -82,9 +83,10 @@ class EncryptedTextField(models.TextField):
         return decrypt_text(value)
 
     def to_python(self, value: Any) -> str | None:
-        if value is None or not isinstance(value, str) or not value.startswith(PREFIX):
-            return value
-        return decrypt_text(value)
+        # Python only ever holds clear text: ciphertext is read through ``from_db_value``.
+        # Never decrypt here: a user may type anything, "enc1:…" included, and Django calls
+        # ``to_python`` on form input (``clean``) and before saving (``get_prep_value``).
+        return super().to_python(value)
 
     def get_prep_value(self, value: Any) -> str | None:
         value = super().get_prep_value(value)
@@ -104,9 +106,7 @@ class EncryptedTextField(models.TextField):
 
 def normalise_name(value: str) -> str:
     """Fold accents, case, punctuation and spaces: "Élodie-Marie  D'ARC" → "elodiemariedarc"."""
-    decomposed = unicodedata.normalize("NFKD", value or "")
-    letters = [c for c in decomposed if not unicodedata.combining(c) and c.isalnum()]
-    return "".join(letters).casefold()
+    return "".join(char for char in strip_accents(value) if char.isalnum()).casefold()
 
 
 def blind_index(*parts: str) -> str:

@@ -33,20 +33,8 @@ from .models import (
     Signatory,
     SignedDocument,
 )
+from .rules import CONVENTION_FIELDS
 from .sides import SideRefused, acting_side, require_side, side_label, sides_of
-
-CONVENTION_FIELDS = (
-    "kind",
-    "parent",
-    "title",
-    "reference",
-    "effective_date",
-    "end_date",
-    "duration_months",
-    "tacit_renewal",
-    "renewal_months",
-    "notice_period_days",
-)
 
 
 def _lock(convention: Convention) -> Convention:

@@ -26,19 +26,7 @@ class DateInput(forms.DateInput):
 class ConventionForm(CmerModelForm):
     class Meta:
         model = Convention
-        fields = [
-            "commune",
-            "kind",
-            "parent",
-            "title",
-            "reference",
-            "effective_date",
-            "end_date",
-            "duration_months",
-            "tacit_renewal",
-            "renewal_months",
-            "notice_period_days",
-        ]
+        fields = ["commune", *rules.CONVENTION_FIELDS]
         widgets = {"effective_date": DateInput(), "end_date": DateInput()}
         help_texts = {
             "end_date": _("Indiquez une date de fin ou une durée en mois."),

@@ -14,6 +14,20 @@ from django.utils.translation import gettext as _
 
 from .models import Convention, add_months
 
+# A convention's fields that its drafting side fills in (ConventionForm, with the commune) and
+# that the actions copy onto the row and check again (``normalise_and_check``).
+CONVENTION_FIELDS = (
+    "kind",
+    "parent",
+    "title",
+    "reference",
+    "effective_date",
+    "end_date",
+    "duration_months",
+    "tacit_renewal",
+    "renewal_months",
+    "notice_period_days",
+)
 MAX_PDF_BYTES = 20 * 1024 * 1024
 PDF_MAGIC = b"%PDF-"
 CHUNK = 1024 * 1024

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from cmer.text import strip_accents
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
 def normalise_key(value: str) -> str:
     """``"  Éric-Marie  D'ALMEIDA "`` → ``"eric marie d almeida"``: accents, case, punctuation."""
-    decomposed = unicodedata.normalize("NFKD", value or "")
-    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    ascii_only = ascii_only.replace("œ", "oe").replace("Œ", "oe").replace("æ", "ae")
+    ascii_only = strip_accents(value).replace("œ", "oe").replace("Œ", "oe").replace("æ", "ae")
     return _NON_ALNUM.sub(" ", ascii_only.casefold()).strip()
