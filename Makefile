@@ -27,6 +27,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	git ls-files -z '*.py' | grep -zv '/migrations/' \
+	  | xargs -0 $(BIN)/django-upgrade --target-version 5.2 --skip model_field_choices
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .
