@@ -441,7 +441,19 @@ def render_attestations(session: TrainingSession, attendances: list[Attendance])
     from cmer.pdf import render_pdf, static_file_url
 
     codes = ensure_attestations(attendances)
-    items = [{"attendance": a, "trainee": a.trainee, "code": codes[a.pk].code} for a in attendances]
+    from .outputs import neutralise
+
+    # Names as imported ("=Dumas" stays text), neutralised like every output.
+    items = [
+        {
+            "attendance": a,
+            "trainee": a.trainee,
+            "name": neutralise(a.trainee.full_name),
+            "group": neutralise(a.trainee.group_label),
+            "code": codes[a.pk].code,
+        }
+        for a in attendances
+    ]
     try:
         font_regular = static_file_url("dsfr/dist/fonts/Marianne-Regular.woff2")
         font_bold = static_file_url("dsfr/dist/fonts/Marianne-Bold.woff2")

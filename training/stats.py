@@ -11,11 +11,12 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import ExtractYear
 from django.utils.translation import gettext as _
 
 from .models import Attendance, Audience, ServiceHeadcount, TrainingSession
+from .outputs import neutralise
 
 UNKNOWN_GROUP = "—"
 
@@ -26,6 +27,11 @@ class Stats:
     per_group: list[dict[str, Any]] = field(default_factory=list)
     coverage: list[dict[str, Any]] = field(default_factory=list)
     total_people: int = 0
+
+    @property
+    def over_covered(self) -> list[dict[str, Any]]:
+        """Coverage rows with more people trained than the headcount: a headcount to check."""
+        return [row for row in self.coverage if row["over"]]
 
 
 def compute_stats(
@@ -40,13 +46,17 @@ def compute_stats(
     ).annotate(year=ExtractYear("session__date"))
     in_year = present.filter(session__date__year=year) if year else present
 
-    session_counts = dict(
+    # A session counts as held once marked held; planned ones (future, or not marked yet) are
+    # counted apart, never as held.
+    held_filter = Q(status=TrainingSession.Status.HELD)
+    by_year = (
         sessions.filter(**({"date__year": year} if year else {}))
         .annotate(y=ExtractYear("date"))
         .values("y")
-        .annotate(n=Count("pk"))
-        .values_list("y", "n")
+        .annotate(held=Count("pk", filter=held_filter), planned=Count("pk", filter=~held_filter))
     )
+    session_counts = {row["y"]: row["held"] for row in by_year}
+    planned_counts = {row["y"]: row["planned"] for row in by_year}
     people = {
         row["year"]: row
         for row in in_year.values("year").annotate(
@@ -58,6 +68,7 @@ def compute_stats(
             {
                 "year": y,
                 "sessions": session_counts.get(y, 0),
+                "planned": planned_counts.get(y, 0),
                 "people": people.get(y, {}).get("people", 0),
                 "attendances": people.get(y, {}).get("attendances", 0),
             }
@@ -138,6 +149,9 @@ def _coverage(
                 "trained": trained,
                 "rate": rate,
                 "bar": min(rate, 100),
+                # More trained than employed: the headcount is out of date or the service is
+                # spelled differently in the sheets. Shown as a warning, never as "3,464 %".
+                "over": trained > row.headcount,
             }
         )
     return result
@@ -206,14 +220,8 @@ def _nice_ceiling(value: int) -> int:
 
 # Exports -------------------------------------------------------------------------------------
 
-DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    """A spreadsheet never evaluates what we export: text that could start a formula gets a '."""
-    if isinstance(value, str) and value.startswith(DANGEROUS_PREFIXES):
-        return "'" + value
-    return value
+# One neutralisation for every training output (training.outputs).
+safe_cell = neutralise
 
 
 def export_rows(stats: Stats) -> tuple[list[str], list[list[Any]]]:
@@ -225,13 +233,23 @@ def export_rows(stats: Stats) -> tuple[list[str], list[list[Any]]]:
         _("Personnes formées"),
         _("Effectif"),
         _("Couverture (%)"),
+        _("À vérifier"),
     ]
     rows: list[list[Any]] = []
     for row in stats.per_year:
-        rows.append([_("par année"), row["year"], "", "", row["people"], "", ""])
+        rows.append([_("par année"), row["year"], "", "", row["people"], "", "", ""])
     for row in stats.per_group:
         rows.append(
-            [_("par service"), row["year"], row["audience"], row["group"], row["people"], "", ""]
+            [
+                _("par service"),
+                row["year"],
+                row["audience"],
+                row["group"],
+                row["people"],
+                "",
+                "",
+                "",
+            ]
         )
     for row in stats.coverage:
         rows.append(
@@ -243,6 +261,7 @@ def export_rows(stats: Stats) -> tuple[list[str], list[list[Any]]]:
                 row["trained"],
                 row["headcount"],
                 row["rate"],
+                _("effectif inférieur au nombre de personnes formées") if row["over"] else "",
             ]
         )
     return header, [[safe_cell(v) for v in r] for r in rows]

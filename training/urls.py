@@ -13,6 +13,7 @@ urlpatterns = [
     path("sessions/<int:pk>/tenue/", views.session_mark_held, name="mark_held"),
     path("sessions/<int:pk>/presences/import/", views.import_upload, name="import_upload"),
     path("sessions/<int:pk>/attestations/", views.bundle_request, name="bundle_request"),
+    path("sessions/<int:pk>/emargement.<str:fmt>", views.sign_in_sheet, name="sign_in_sheet"),
     path("imports/<int:pk>/", views.import_preview, name="import_preview"),
     path("imports/<int:pk>/confirmer/", views.import_confirm, name="import_confirm"),
     path("imports/<int:pk>/abandonner/", views.import_cancel, name="import_cancel"),

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from cmer.audit.core import record_access, record_event
 from cmer.audit.models import Event
 
-from . import access, actions, stats
+from . import access, actions, outputs, stats
 from .forms import (
     AttendanceForm,
     HeadcountForm,
@@ -173,7 +173,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": staged.rows[:PREVIEW_ROWS],
         "more_rows": max(0, len(staged.rows) - PREVIEW_ROWS),
         "rejected": staged.rejected[:PREVIEW_PROBLEMS],
-        "duplicates": staged.duplicates[:PREVIEW_PROBLEMS],
+        "duplicates": _with_conflict_labels(staged.duplicates[:PREVIEW_PROBLEMS]),
         # Labels in the reader's language (the stored ones are the uploader's), in one fixed
         # order: PostgreSQL's jsonb does not keep the keys' order.
         "columns": [label for name, label in FIELD_LABELS.items() if name in staged.columns],
@@ -181,6 +181,17 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         "status_labels": dict(Attendance.Status.choices),
     }
     return render(request, "training/import_preview.html", context)
+
+
+def _with_conflict_labels(duplicates: list[dict]) -> list[dict]:
+    """Duplicates for the preview: a conflict's two statuses in the reader's language."""
+    labels = dict(Attendance.Status.choices)
+    shown = []
+    for item in duplicates:
+        statuses = item.get("statuses")
+        conflict = [str(labels.get(s, s)) for s in statuses] if statuses else None
+        shown.append({**item, "conflict": conflict})
+    return shown
 
 
 @require_POST
@@ -241,6 +252,44 @@ def attendance_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("training:detail", pk=attendance.session_id)
     context = {"form": form, "attendance": attendance, "session": attendance.session}
     return render(request, "training/attendance_form.html", context)
+
+
+# Sign-in sheet -------------------------------------------------------------------------------
+
+SIGN_IN_SHEET_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
+@require_GET
+def sign_in_sheet(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    """The session's attendance list as CSV, XLSX or PDF: names the reader, audited.
+
+    An ordinary view (a step-up decorator may wrap it); the format comes from the URL.
+    """
+    if fmt not in SIGN_IN_SHEET_TYPES:
+        raise Http404
+    session = access.get_session_for_user(request, pk)
+    sheet = outputs.sign_in_sheet(session, reader=request.user)
+    record_event(
+        Event.EXPORT,
+        request=request,
+        target=session,
+        data={"what": "sign_in_sheet", "format": fmt, "rows": len(sheet.rows)},
+    )
+    render = {
+        "csv": outputs.sign_in_sheet_csv,
+        "xlsx": outputs.sign_in_sheet_xlsx,
+        "pdf": outputs.sign_in_sheet_pdf,
+    }[fmt]
+    response = HttpResponse(render(sheet), content_type=SIGN_IN_SHEET_TYPES[fmt])
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = (
+        f'attachment; filename="emargement-session-{session.pk}-{stamp}.{fmt}"'
+    )
+    return response
 
 
 # Attestations --------------------------------------------------------------------------------

@@ -3,12 +3,17 @@
 They imitate what town halls send: Excel's "CSV UTF-8" (BOM, semicolons, CRLF), Excel's default
 French CSV (Windows-1252), an English export with commas, sign-in sheets with blank lines and
 duplicates, XLSX with a cover sheet, formulas or merged headers, and files that are not what their
-name says. Expected outcomes are in test_files.py.
+name says; then the exports that showed the problems of issue 16 (remarks starting with "-",
+"Direction" and "Service" side by side, "Présent(e)", a LibreOffice file, a header on line 14, a
+"Total présents" line, one person twice with two statuses, formulas with their stored values).
+Expected outcomes are in test_files.py.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -18,6 +23,135 @@ HERE = Path(__file__).parent / "files"
 
 def crlf(lines: list[str]) -> str:
     return "\r\n".join(lines) + "\r\n"
+
+
+def with_stored_values(data: bytes, values: dict[str, str]) -> bytes:
+    """An openpyxl workbook as Excel saves it: each formula cell with the value it computed
+    (openpyxl writes formulas with an empty ``<v/>``). ``values``: cell → text."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                xml = content.decode()
+                for ref, value in values.items():
+                    xml = re.sub(
+                        rf'<c r="{ref}"><f>(.*?)</f><v ?/>(?:</v>)?</c>',
+                        lambda m, v=value, r=ref: (
+                            f'<c r="{r}" t="str"><f>{m.group(1)}</f><v>{v}</v></c>'
+                        ),
+                        xml,
+                    )
+                content = xml.encode()
+            target.writestr(info, content)
+    return out.getvalue()
+
+
+def minimal_ods() -> bytes:
+    """A LibreOffice Calc file as it starts on disk: ``mimetype`` stored first, uncompressed."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet"
+        )
+        archive.writestr(
+            "content.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"/>',
+            compress_type=zipfile.ZIP_DEFLATED,
+        )
+    return out.getvalue()
+
+
+def xlsx_bytes(workbook: openpyxl.Workbook) -> bytes:
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def issue_16_files() -> None:
+    # Excel's "CSV UTF-8" of a sign-in sheet where the remarks were typed as lists ("- …").
+    (HERE / "remarks_dash_plus_at.csv").write_bytes(
+        crlf(
+            [
+                "Nom;Prénom;Service;Courriel;Présent;Remarque",
+                "Arnaud;Julie;Voirie;julie.arnaud@tarascon.test;oui;- arrivée en retard",
+                "Bonnet;Marc;Voirie;marc.bonnet@tarascon.test;oui;+1 accompagnant",
+                "Caron;Léa;CCAS;lea.caron@tarascon.test;oui;@Léa : envoyer le support",
+                '=Dumas;Eric;CCAS;eric.dumas@tarascon.test;oui;=HYPERLINK("http://evil.test")',
+                "Faure;Zoé;CCAS;zoe.faure@tarascon.test;non;-",
+            ]
+        ).encode("utf-8-sig")
+    )
+    # An HR export (Windows-1252, Excel French) with the direction and the service.
+    (HERE / "direction_and_service.csv").write_bytes(
+        crlf(
+            [
+                "Matricule;Nom;Prénom;Direction;Service;Emargement",
+                "00412;Garnier;Paul;Direction des services techniques;Voirie;Présent",
+                "00977;Henry;Inès;Direction de la population;État civil;Présent",
+                "01022;Lucas;Théo;Direction générale;;Présent",
+            ]
+        ).encode("cp1252")
+    )
+    # The sign-in sheet's XLSX with the "(e)" forms of the statuses.
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Emargement"
+    sheet.append(["NOM", "Prénom", "Service", "Présent(e)"])
+    sheet.append(["Morel", "Anaïs", "Police municipale", "Présent(e)"])
+    sheet.append(["Noël", "Bruno", "Police municipale", "Excusé(e)"])
+    sheet.append(["Perrin", "Chloé", "Jeunesse", "Absent(e)"])
+    sheet.append(["Renard", "David", "Jeunesse", "présent·e"])
+    (HERE / "statuses_with_e.xlsx").write_bytes(xlsx_bytes(workbook))
+    (HERE / "libreoffice.ods").write_bytes(minimal_ods())
+    # An export from the HR software: 13 lines of letterhead and session details first.
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Export"
+    sheet.append(["VILLE DE TARASCON"])
+    sheet.append(["Direction des ressources humaines — Service formation"])
+    for label, value in [
+        ("Intitulé", "Prévention de la radicalisation"),
+        ("Date", "12/03/2026"),
+        ("Lieu", "Salle du conseil"),
+        ("Formateur", "C. Formatrice"),
+        ("Durée", "3 h"),
+    ]:
+        sheet.append([label, value])
+    for _ in range(6):
+        sheet.append([])
+    sheet.append(["Nom", "Prénom", "Direction", "Présence"])  # line 14
+    sheet.append(["Simon", "Elsa", "Culture", "Présent"])
+    sheet.append(["Thomas", "Yann", "Sports", "Absent"])
+    (HERE / "header_line_14.xlsx").write_bytes(xlsx_bytes(workbook))
+    lines = ["Feuille d'émargement;;"] + [f"Information {n};;" for n in range(38)]
+    lines += ["Nom;Prénom;Présent", "Vidal;Rose;oui"]  # header on line 40
+    (HERE / "header_line_40.csv").write_bytes(crlf(lines).encode("utf-8"))
+    # Excel sign-in sheet with a total line computed by a formula (and its stored value).
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Nom", "Prénom", "Courriel", "Présent"])
+    sheet.append(["Roche", "Alice", "alice.roche@tarascon.test", "oui"])
+    sheet.append(["Royer", "Basile", "basile.royer@tarascon.test", "non"])
+    sheet.append(['=UPPER("lambert")', "Yves", "yves.lambert@tarascon.test", "oui"])
+    sheet.append([])
+    sheet.append(["Total présents", None, None, '=COUNTIF(D2:D4,"oui")'])
+    data = with_stored_values(xlsx_bytes(workbook), {"A4": "LAMBERT", "D6": "2"})
+    (HERE / "total_row_stored_formulas.xlsx").write_bytes(data)
+    # One person signed twice: present on the morning sheet, absent on the afternoon one.
+    (HERE / "conflicting_duplicates.csv").write_bytes(
+        crlf(
+            [
+                "Nom;Prénom;Courriel;Présent",
+                "Marchand;Hugo;hugo.marchand@tarascon.test;oui",
+                "Meyer;Julie;julie.meyer@tarascon.test;oui",
+                "MARCHAND;Hugo;Hugo.Marchand@tarascon.test;non",
+                "Meyer;Julie;julie.meyer@tarascon.test;oui",
+            ]
+        ).encode("utf-8")
+    )
 
 
 def main() -> None:
@@ -147,6 +281,7 @@ def main() -> None:
     # A real XLSX renamed .csv, and a CSV renamed .xlsx.
     (HERE / "xlsx_named_csv.csv").write_bytes((HERE / "formulas.xlsx").read_bytes())
     (HERE / "csv_named_xlsx.xlsx").write_bytes((HERE / "header_only.csv").read_bytes())
+    issue_16_files()
 
 
 if __name__ == "__main__":

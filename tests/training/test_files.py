@@ -69,21 +69,27 @@ def test_blank_lines_title_row_and_duplicates():
         (7, "Durand", "Sophie", "present"),
         (10, "Petit", "Léa", "present"),
     ]
-    # Same e-mail in another case; same name + organisation without e-mail.
-    assert result.duplicates == [{"line": 8, "first_line": 4}, {"line": 9, "first_line": 7}]
+    # Same e-mail in another case; same name + organisation without e-mail (but marked absent
+    # on the second line: a conflict, reported).
+    assert result.duplicates == [
+        {"line": 8, "first_line": 4},
+        {"line": 9, "first_line": 7, "statuses": ["present", "absent"]},
+    ]
     assert result.blank_lines >= 3
 
 
 def test_bad_rows_are_rejected_with_line_and_reason():
     result = parse("bad_rows.csv")
-    assert [r["line"] for r in result.rows] == [2, 9]
+    # Values starting with = + - @ are plain text now: only real problems reject a row.
+    assert [r["line"] for r in result.rows] == [2, 6, 8, 9]
     reasons = {item["line"]: item["reason"] for item in result.rejected}
     assert reasons[3] == "nom manquant"
     assert reasons[4] == "adresse électronique invalide"
-    assert "formule" in reasons[5] and "Nom" in reasons[5]
-    assert "formule" in reasons[6]
-    assert "présence non reconnue" in reasons[7]
-    assert "formule" in reasons[8] and "Remarque" in reasons[8]
+    # The unquoted ";" inside the formula splits it: "Eve" lands in the e-mail column.
+    assert reasons[5] == "adresse électronique invalide"
+    assert "« peut-être » non reconnue" in reasons[7]
+    assert result.rows[1]["status"] == "present"  # "+1": 1 is "present"
+    assert result.rows[2]["remark"] == "@SUM(A1)"
 
 
 def test_xlsx_with_cover_sheet_title_rows_and_blank_row():
@@ -99,11 +105,16 @@ def test_xlsx_with_cover_sheet_title_rows_and_blank_row():
     assert any("Émargement" in w for w in result.warnings)
 
 
-def test_xlsx_formulas_are_refused_per_row():
+def test_xlsx_formulas_without_stored_value_are_read_as_text_and_said():
+    # openpyxl (like some export tools) writes formulas without computing them.
     result = parse("formulas.xlsx")
-    assert names(result) == [(2, "Girard", "Nina", "present")]
-    assert [r["line"] for r in result.rejected] == [3, 4, 5]
-    assert all("formule" in r["reason"] for r in result.rejected)
+    assert names(result)[:2] == [
+        (2, "Girard", "Nina", "present"),
+        (3, '=UPPER("lambert")', "Yves", "present"),
+    ]
+    assert [r["line"] for r in result.rejected] == [4]  # "=1=1" is no attendance value
+    assert result.total_lines == [{"line": 5, "label": "Total"}]
+    assert any("Formules sans valeur enregistrée (lignes 3, 4, 5)" in w for w in result.warnings)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +123,7 @@ def test_xlsx_formulas_are_refused_per_row():
         ("empty.csv", "vide"),
         ("header_only.csv", "aucune ligne"),
         ("renamed_pdf.csv", "ni un CSV ni un classeur"),
-        ("unknown_headers.csv", "Aucune en-tête reconnue"),
+        ("unknown_headers.csv", "Aucune en-tête reconnue dans les 30 premières lignes"),
         ("no_name_column.csv", "Colonne du nom introuvable"),
         ("merged_header.xlsx", "fusionnées"),
         ("merged_name_header.xlsx", "fusionnées"),
@@ -172,3 +183,106 @@ def test_two_columns_for_the_same_field_are_refused():
 def test_utf16_tab_separated_export():
     data = "Nom\tPrénom\tPrésent\r\nÉtienne\tZoé\toui\r\n".encode("utf-16")
     assert names(parse_attendance(data, "unicode.txt")) == [(2, "Étienne", "Zoé", "present")]
+
+
+# Issue 16: the exports town halls really send ------------------------------------------------
+
+
+def test_remarks_starting_with_dash_plus_at_equals_keep_the_attendance():
+    result = parse("remarks_dash_plus_at.csv")
+    assert result.rejected == []
+    assert [(r["last_name"], r["status"], r["remark"]) for r in result.rows] == [
+        ("Arnaud", "present", "- arrivée en retard"),
+        ("Bonnet", "present", "+1 accompagnant"),
+        ("Caron", "present", "@Léa : envoyer le support"),
+        ("=Dumas", "present", '=HYPERLINK("http://evil.test")'),
+        ("Faure", "absent", "-"),
+    ]
+
+
+def test_direction_and_service_columns_take_the_service_and_say_so():
+    result = parse("direction_and_service.csv")
+    assert [(r["last_name"], r["service"]) for r in result.rows] == [
+        ("Garnier", "Voirie"),
+        ("Henry", "État civil"),
+        ("Lucas", "Direction générale"),  # no service: its direction
+    ]
+    assert any(
+        "« Service »" in w and "« Direction » ne sert que là où le service est vide" in w
+        for w in result.warnings
+    )
+    assert any("Matricule" in w for w in result.warnings)
+
+
+def test_direction_alone_is_the_service():
+    result = parse("cp1252_semicolon.csv")
+    assert result.rows[0]["service"] == "Direction de l’enfance"
+    assert not any("ne sert que" in w for w in result.warnings)
+
+
+def test_statuses_written_with_e():
+    result = parse("statuses_with_e.xlsx")
+    assert [(r["last_name"], r["status"]) for r in result.rows] == [
+        ("Morel", "present"),
+        ("Noël", "excused"),
+        ("Perrin", "absent"),
+        ("Renard", "present"),
+    ]
+
+
+@pytest.mark.parametrize("filename", ["libreoffice.ods", "emargement.xlsx", "liste.ods"])
+def test_libreoffice_files_are_told_to_be_saved_as_xlsx_or_csv(filename):
+    data = (FILES / "libreoffice.ods").read_bytes()
+    with pytest.raises(FileRefused, match=r"Fichiers LibreOffice : enregistrez au format \.xlsx"):
+        parse_attendance(data, filename)
+    # Even a CSV misnamed .ods is told the same: the name says LibreOffice.
+    with pytest.raises(FileRefused, match="LibreOffice"):
+        parse_attendance(b"Nom\r\nA\r\n", "liste.ods")
+
+
+def test_header_on_line_14_of_an_hr_export_is_found():
+    result = parse("header_line_14.xlsx")
+    assert names(result) == [(15, "Simon", "Elsa", "present"), (16, "Thomas", "Yann", "absent")]
+    assert result.rows[0]["service"] == "Culture"
+
+
+def test_header_not_found_says_where_it_looked():
+    with pytest.raises(FileRefused, match="dans les 30 premières lignes du fichier"):
+        parse("header_line_40.csv")
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Liste"
+    workbook.active.append(["Foo", "Bar"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    with pytest.raises(FileRefused, match="30 premières lignes des feuilles « Liste »"):
+        parse_attendance(buffer.getvalue(), "x.xlsx")
+
+
+def test_total_line_is_skipped_and_said_and_stored_formula_values_are_read():
+    result = parse("total_row_stored_formulas.xlsx")
+    assert names(result) == [
+        (2, "Roche", "Alice", "present"),
+        (3, "Royer", "Basile", "absent"),
+        (4, "LAMBERT", "Yves", "present"),  # the value Excel stored for =UPPER("lambert")
+    ]
+    assert result.rejected == []
+    assert result.total_lines == [{"line": 6, "label": "Total présents"}]
+    assert any("Ligne 6 : ligne de total, ignorée" in w for w in result.warnings)
+    assert not any("Formules" in w for w in result.warnings)
+
+
+def test_a_person_named_total_with_an_email_is_a_person():
+    result = parse_attendance(b"Nom;Courriel\r\nTotal;m.total@tarascon.test\r\n", "x.csv")
+    assert [r["last_name"] for r in result.rows] == ["Total"] and result.total_lines == []
+
+
+def test_conflicting_duplicates_are_reported():
+    result = parse("conflicting_duplicates.csv")
+    assert [r["line"] for r in result.rows] == [2, 3]
+    assert result.duplicates == [
+        {"line": 4, "first_line": 2, "statuses": ["present", "absent"]},
+        {"line": 5, "first_line": 3},
+    ]
+    assert any(
+        "1 personne figure deux fois avec des présences différentes" in w for w in result.warnings
+    )

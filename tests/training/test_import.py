@@ -61,16 +61,16 @@ def test_preview_then_confirm(world, as_user, session, _private_storage):
     client.post(reverse("training:import_confirm", args=[staged.pk]))
     staged.refresh_from_db()
     assert staged.state == AttendanceImport.State.CONFIRMED
-    assert staged.result["new_attendances"] == 2
+    assert staged.result["new_attendances"] == 4
     statuses = dict(session.attendances.values_list("trainee__first_name", "status"))
-    assert statuses == {"Anne": "present", "Berthe": "absent"}
+    assert statuses == {"Anne": "present", "Carl": "present", "Dan": "present", "Berthe": "absent"}
     (entry,) = [
         e
         for e in AuditEntry.objects.filter(event=Event.CHANGE, object_pk=str(staged.pk))
         if (e.additional_data or {}).get("what") == "attendance_import"
     ]
     assert entry.actor == world.coordinator
-    assert entry.additional_data["new_attendances"] == 2
+    assert entry.additional_data["new_attendances"] == 4
     assert "Anne" not in str(entry.additional_data)
 
 
@@ -264,3 +264,38 @@ def test_preview_names_the_recognised_columns_in_the_readers_language(world, as_
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     page = client.get(response["Location"]).content.decode()
     assert "Recognised columns: Surname, Forename, Email, Attendance, Remark" in page
+
+
+def test_preview_shows_conflicts_totals_and_the_service_choice(world, as_user, session):
+    client = as_user(world.coordinator)
+    response = upload(client, session, "conflicting_duplicates.csv")
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-testid="duplicate-conflict"' in page
+    assert "Présent ligne 2, Absent ici : « Présent » est retenu." in page
+    assert "1 personne figure deux fois avec des présences différentes" in page
+
+    response = upload(client, session, "total_row_stored_formulas.xlsx")
+    page = client.get(response["Location"]).content.decode()
+    assert "Ligne 6 : ligne de total, ignorée" in page
+    assert "Total présents" not in page.split('data-testid="understood"')[1]
+
+    response = upload(client, session, "direction_and_service.csv")
+    page = client.get(response["Location"]).content.decode()
+    assert "le service est lu dans « Service »" in page
+
+
+def test_remarks_starting_with_a_dash_are_imported_as_text(world, as_user, session):
+    staged = upload_and_confirm(as_user(world.coordinator), session, "remarks_dash_plus_at.csv")
+    assert staged.result["new_attendances"] == 5
+    remarks = dict(session.attendances.values_list("trainee__last_name", "remark"))
+    assert remarks["Arnaud"] == "- arrivée en retard"
+    assert remarks["=Dumas"] == '=HYPERLINK("http://evil.test")'
+
+
+def test_ods_upload_is_told_to_save_as_xlsx_or_csv(world, as_user, session):
+    response = upload(as_user(world.coordinator), session, "libreoffice.ods")
+    assert response.status_code == 200
+    assert (
+        "Fichiers LibreOffice : enregistrez au format .xlsx ou .csv." in response.content.decode()
+    )
+    assert not AttendanceImport.objects.exists()

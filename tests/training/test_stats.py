@@ -175,3 +175,38 @@ def test_svg_numbers_are_not_localised(world, as_user, data):
     import re
 
     assert not re.search(r'(x|y|y1|y2|width|height)="[0-9]+,[0-9]', svg)
+
+
+def test_planned_sessions_are_not_counted_as_held(world, as_user, data):
+    TrainingSessionFactory(
+        commune=world.tarascon,
+        created_by=world.coordinator,
+        date=datetime.date(2026, 11, 30),
+        status="planned",
+    )
+    stats = as_user(world.coordinator).get(reverse("training:stats")).context["stats"]
+    # The coordinator's scope is Tarascon: two held sessions in 2026, one planned.
+    assert [(r["year"], r["sessions"], r["planned"]) for r in stats.per_year] == [
+        (2025, 1, 0),
+        (2026, 2, 1),
+    ]
+
+
+def test_coverage_over_100_percent_is_warned(world, as_user, data):
+    # 3 of Voirie trained by 2026; a headcount of 1 (out of date): no "300 %".
+    ServiceHeadcountFactory(
+        commune=world.tarascon, year=2026, service="Police municipale", headcount=1
+    )
+    from training.models import ServiceHeadcount
+
+    ServiceHeadcount.objects.filter(service="VOIRIE").update(headcount=1)
+    response = as_user(world.coordinator).get(reverse("training:stats"))
+    stats = response.context["stats"]
+    row = next(r for r in stats.coverage if r["service"] == "VOIRIE")
+    assert (row["trained"], row["headcount"], row["over"], row["bar"]) == (3, 1, True, 100)
+    page = response.content.decode()
+    assert 'data-testid="coverage-over"' in page
+    assert "300 %" not in page and "plus de 100 %" in page
+    assert [r["service"] for r in stats.over_covered] == ["VOIRIE"]  # police: 1 of 1, not over
+    export = as_user(world.coordinator).get(reverse("training:stats_export_csv")).content
+    assert "effectif inférieur au nombre de personnes formées".encode() in export
