@@ -52,7 +52,10 @@ ALL_ROUTES = sorted(set(walk(get_resolver().url_patterns)), key=lambda r: (r[0],
 def test_anonymous_is_sent_to_login(client, route, name):
     response = client.get(concrete_path(route))
     if name in PUBLIC_URL_NAMES or route in PUBLIC_ROUTES:
-        assert response.status_code in {200, 302, 404, 405}
+        # /healthz says 503 when no worker or beat heartbeat is fresh (true in a test database
+        # with Redis configured): an honest public answer, not a leak.
+        allowed = {200, 302, 404, 405} | ({503} if name == "healthz" else set())
+        assert response.status_code in allowed
         return
     assert response.status_code == 302, f"{route} answered {response.status_code} anonymously"
     location = response["Location"]
