@@ -20,4 +20,5 @@ class CasesConfig(AppConfig):
         register(models.ReferralUserObjectPermission)
         register(models.AccessReason)
         register(models.StateInformation)
+        register(models.LegalHold)
         register(models.WeakSignalCategory)

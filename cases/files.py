@@ -148,6 +148,11 @@ def read_decrypted(stored_name: str) -> bytes:
     return decrypt_bytes((_root() / Path(stored_name).name).read_bytes())
 
 
+def stored_path(stored_name: str) -> Path:
+    """Where an attachment's encrypted file is (or was): retention checks it is gone."""
+    return _root() / Path(stored_name).name
+
+
 def delete_stored(stored_name: str) -> None:
     (_root() / Path(stored_name).name).unlink(missing_ok=True)
 

@@ -133,6 +133,9 @@ class Referral(models.Model):
         _("motif de clôture"), max_length=20, choices=CloseReason.choices, blank=True
     )
     archived_at = models.DateTimeField(_("archivé le"), null=True, blank=True)
+    # Set by the retention job (cases.retention): identity, facts, notes, reasons, attachments
+    # and the blind indexes are gone; what statistics read is kept.
+    anonymised_at = models.DateTimeField(_("anonymisé le"), null=True, blank=True)
 
     # Fields frozen at submission: nobody edits them afterwards (corrections are addenda).
     FROZEN_FIELDS = (
@@ -310,6 +313,37 @@ class AccessReason(ReferralPart, models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} — {self.referral}"
+
+
+class LegalHold(ReferralPart, models.Model):
+    """A legal hold (a judicial request) placed by the DPO: the retention rules skip the referral
+    until ``until`` (inclusive). Added, never changed; a later hold extends an earlier one. The
+    reason may name the person or the proceedings: encrypted, and erased with the rest when the
+    referral is anonymised after the hold ends."""
+
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="legal_holds")
+    reason = EncryptedTextField(
+        _("motif (réquisition, procédure)"), max_length=SHORT_TEXT_MAX_LENGTH
+    )
+    until = models.DateField(_("jusqu'au"))
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    placed_at = models.DateTimeField(_("posé le"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("gel de conservation")
+        verbose_name_plural = _("gels de conservation")
+        ordering = ["-placed_at", "-pk"]
+        indexes = [models.Index(fields=["until", "referral"])]
+
+    def __str__(self) -> str:
+        return f"gel {self.pk} — {self.referral}"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.pk is not None:
+            raise ValidationError(_("Un gel ne se modifie pas : posez-en un nouveau."))
+        super().save(*args, **kwargs)
 
 
 class ReferralGroupObjectPermission(GroupObjectPermissionBase):

@@ -464,6 +464,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "cmer.audit.daily_checkpoint",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Retention (CNIL AU-038): anonymise, delete and certify what is due (cmer.retention).
+    "retention-apply": {"task": "cmer.retention.apply", "schedule": crontab(hour=3, minute=30)},
     # Conventions: expiry reminders 60, 30 and 7 days before the end (conventions.tasks).
     "conventions-expiry-reminders": {
         "task": "conventions.plan_expiry_reminders",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("formations/", include("training.urls")),
     path("conventions/", include("conventions.urls")),
     path("audit/", include("cmer.audit.urls")),
+    path("conservation/", include("cmer.retention.urls")),
     # The admin has no login page of its own: everyone goes through e-mail + password + TOTP.
     path(
         "admin/login/",

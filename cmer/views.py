@@ -75,6 +75,12 @@ SECTIONS = [
         frozenset({Role.DPO}),
     ),
     Section(
+        _("Durées de conservation"),
+        _("Règles en vigueur, échéances, gels, certificats de destruction."),
+        "retention:dashboard",
+        frozenset({Role.DPO}),
+    ),
+    Section(
         _("Administration technique"),
         _("Comptes, communes et rôles. Aucun accès au contenu des dossiers."),
         "admin:index",

@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest
 from cmer.accounts.models import Membership, Role, User
 from cmer.permissions import communes_where
 
-from .models import AuditEntry
+from .models import AuditEntry, Event
 
 
 def dpo_scope(user: Any) -> tuple[list[int], list[int]]:
@@ -64,6 +64,8 @@ def entries_visible_to(user: Any) -> QuerySet[AuditEntry]:
             content_type=membership_type,
             object_id__in=department_memberships,
         )
+        # The installation's retention runs (counts only, no commune): the DPO answers for them.
+        | Q(commune__isnull=True, event=Event.RETENTION)
     )
 
 

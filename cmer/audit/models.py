@@ -76,6 +76,7 @@ class Event(models.TextChoices):
     ARCHIVE_READ = "archive_read", _("consultation d'archive")
     TRANSMIT = "transmit", _("transmission")
     MALWARE = "malware", _("fichier refusé par l'antivirus")
+    RETENTION = "retention", _("application des durées de conservation")
 
 
 class AuditEntryQuerySet(models.QuerySet):

@@ -18,7 +18,7 @@ from django.db import models
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("cases", "meetings", "training", "conventions", "cmer")
-ALWAYS = {"bulk_create", "bulk_update", "raw"}
+ALWAYS = {"bulk_create", "bulk_update", "raw", "_raw_delete"}
 QUERYSET_METHODS = {
     "objects", "_default_manager", "_base_manager", "filter", "exclude", "all", "order_by",
     "select_related", "prefetch_related", "select_for_update", "annotate", "only", "defer",
@@ -29,7 +29,20 @@ _TRAINING_IMPORT = (
     "attendance import of up to 10,000 rows: one explicit record_event() per confirmed import "
     "with its counts (training/actions.py docstring); trainees hold no referral data"
 )
+_RETENTION = (
+    "retention run: thousands of rows per decision in batches; the run records one explicit "
+    "record_event(Event.RETENTION) with its counts and a signed certificate of the references "
+    "(cmer/retention/runner.py, cases/retention.py docstring)"
+)
 ALLOWED: dict[tuple[str, str], str] = {
+    ("cases/retention.py", "Decision.update"): _RETENTION,
+    ("cases/retention.py", "AgendaItem.update"): _RETENTION,
+    ("cases/retention.py", "Referral.update"): _RETENTION,
+    ("cases/retention.py", "queryset.update"): _RETENTION,
+    ("cases/retention.py", "queryset._raw_delete"): _RETENTION,
+    ("training/retention.py", "queryset._raw_delete"): _RETENTION,
+    ("conventions/retention.py", "Signatory.update"): _RETENTION,
+    ("conventions/retention.py", "documents._raw_delete"): _RETENTION,
     ("training/actions.py", "Trainee.bulk_create"): _TRAINING_IMPORT,
     ("training/actions.py", "Trainee.bulk_update"): _TRAINING_IMPORT,
     ("training/actions.py", "Attendance.bulk_create"): _TRAINING_IMPORT,
