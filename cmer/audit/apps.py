@@ -8,4 +8,5 @@ class AuditConfig(AppConfig):
     verbose_name = _("Journal d'audit")
 
     def ready(self) -> None:
-        from cmer.audit import receivers  # noqa: F401  (connects auth signals)
+        # receivers connects the auth signals; writing installs AuditEntry's write path.
+        from cmer.audit import receivers, writing  # noqa: F401

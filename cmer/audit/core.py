@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from . import writing
 from .models import AuditEntry, Event, _commune_id_of
 
 MASK = "[masqué]"
@@ -131,7 +132,7 @@ def record_event(
         additional_data=data or None,
         commune_id=commune_id,
     )
-    entry.append()
+    writing.append(entry)
     return entry
 
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from cmer.accounts.models import User
 from cmer.forms import CmerForm
 
+from . import about
 from .models import AuditEntry, Event
 
 
@@ -53,7 +54,7 @@ class AuditSearchForm(CmerForm):
     def filter(self, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
         data = self.cleaned_data
         if data.get("reference"):
-            queryset = queryset.filter(object_repr__in=names_of(data["reference"]))
+            queryset = queryset.filter(about.about_reference(data["reference"]))
         if data.get("actor"):
             queryset = queryset.filter(actor=data["actor"])
         if data.get("event"):
@@ -65,6 +66,12 @@ class AuditSearchForm(CmerForm):
                 timestamp__lt=_midnight(data["end"] + datetime.timedelta(days=1))
             )
         return queryset
+
+    def searched_reference(self) -> str:
+        """The referral searched for, as the trail names it ("" if none or the form is invalid)."""
+        if not self.is_bound or not self.is_valid():
+            return ""
+        return about.normalise(self.cleaned_data.get("reference") or "")
 
     def describe(self) -> list[tuple[str, str]]:
         """The filters as the DPO typed them, with their French labels (PDF header)."""
@@ -92,19 +99,6 @@ class AuditSearchForm(CmerForm):
             for key, value in data.items()
             if value not in (None, "")
         }
-
-
-def names_of(reference: str) -> set[str]:
-    """How the trail names a referral and what depends on it (attachments, timeline entries,
-    grants, transmission, access reasons, denials: ``cmer.audit.core.audit_repr``): its
-    reference, and ``brouillon-<id>`` for what was recorded while it was a draft. The DPO's
-    scope is applied by the caller (entries of their communes only)."""
-    from django.apps import apps
-
-    reference = reference.strip().upper()
-    referral = apps.get_model("cases", "Referral")
-    ids = referral.objects.filter(reference=reference).values_list("pk", flat=True)
-    return {reference, *(f"brouillon-{pk}" for pk in ids)}
 
 
 def _midnight(day: datetime.date) -> datetime.datetime:

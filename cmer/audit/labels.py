@@ -9,14 +9,14 @@ come from the accounts in one query per page (``describe`` takes the users alrea
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from .models import AuditEntry, Event
 
@@ -147,7 +147,15 @@ def details(entry: AuditEntry) -> str:
     if isinstance(data.get("rows"), int):
         parts.append(_("%(n)s lignes") % {"n": data["rows"]})
     if isinstance(data.get("references"), list):
-        parts.append(_("%(n)s dossiers affichés") % {"n": len(data["references"])})
+        count = len(data["references"])
+        if data.get("what") == "person_search":
+            parts.append(
+                ngettext("%(n)s dossier trouvé", "%(n)s dossiers trouvés", count) % {"n": count}
+            )
+        else:
+            parts.append(
+                ngettext("%(n)s dossier affiché", "%(n)s dossiers affichés", count) % {"n": count}
+            )
     if data.get("attempted_email"):
         parts.append(_("adresse saisie : %(email)s") % {"email": data["attempted_email"]})
     if data.get("integrity") == "ok":
@@ -175,3 +183,36 @@ def object_names(entries: Iterable[AuditEntry]) -> dict[str, str]:
         else _("brouillon non déposé")
         for pk, reference in found.items()
     }
+
+
+def rows(entries: Iterable[AuditEntry], *, reference: str = "") -> Iterator[dict[str, Any]]:
+    """The DPO's table (page, CSV, PDF), one dict per entry, in French: names of people and of
+    drafts fetched once per chunk of 2,000. In a search by ``reference`` every row is about
+    that referral (``about.about_reference``): one that lists it, or an object pointing to it,
+    shows the reference as its object."""
+    chunk: list[AuditEntry] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) == 2000:
+            yield from _chunk_rows(chunk, reference)
+            chunk = []
+    yield from _chunk_rows(chunk, reference)
+
+
+def _chunk_rows(entries: list[AuditEntry], reference: str) -> Iterator[dict[str, Any]]:
+    people = people_of(entries)
+    names = object_names(entries)
+    for entry in entries:
+        name = names.get(entry.object_repr) or reference or entry.object_repr
+        yield {
+            "id": entry.pk,
+            # None until the entry is chained (seconds after it was recorded; sealing.py).
+            "position": entry.position,
+            "time": timezone.localtime(entry.timestamp),
+            "event": describe(entry, people),
+            "actor": entry.actor_email or "",
+            "type": ContentType.objects.get_for_id(entry.content_type_id).name,
+            "object": name,
+            "address": entry.remote_addr or "",
+            "details": details(entry),
+        }

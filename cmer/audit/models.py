@@ -11,12 +11,13 @@ UPDATE, DELETE and TRUNCATE (migrations 0003 and 0005, ``protection.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, models
-from django.db.models import signals
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -200,10 +201,11 @@ class AuditEntry(AuditRecord):
 
     A view (``audit_trail``, migration 0005) over the chained entries (``ChainedEntry``) and
     those recorded since the last seal (``PendingEntry``, position NULL). Writing one
-    (``save()``, ``objects.create()``, django-auditlog's ``log_create``) appends it to the
-    pending table: one INSERT, no lock, so that concurrent requests never wait for each other.
-    ``sealing.seal_pending`` then chains pending entries in batches, under the chain lock
-    (after the writing transaction commits, and every few seconds by beat).
+    (``save()``, ``objects.create()``, django-auditlog's ``log_create``, ``core.record_event``)
+    appends it to the pending table (``writing.py``): one INSERT, no lock, so that concurrent
+    requests never wait for each other. ``sealing.seal_pending`` then chains pending entries in
+    batches, under the chain lock (after the writing transaction commits, and every few seconds
+    by beat).
     """
 
     position = models.BigIntegerField(_("position"), null=True, editable=False)
@@ -225,98 +227,10 @@ class AuditEntry(AuditRecord):
         return self.position is not None
 
     def _do_insert(self, manager, using, fields, returning_fields, raw):  # type: ignore[no-untyped-def]
-        """Append to the pending table (the view cannot take an INSERT): see ``_append_row``."""
-        row = self._append_row(using)
+        """Append to the pending table (the view cannot take an INSERT): the write path of
+        ``writing.py``, installed by ``install_write_path`` (see there)."""
+        row = _write_path()(self, using)
         return [row] if returning_fields else []
-
-    def append(self, using: str = DEFAULT_DB_ALIAS) -> None:
-        """``save()`` of a new entry without Model.save's generic machinery: the path of every
-        recorded read and event (``record_event``). The signals are still sent (django-auditlog
-        fills actor and address in pre_save inside its middleware's context)."""
-        if not self._state.adding:
-            raise AppendOnlyError("audit entries are never updated")
-        cls = type(self)
-        signals.pre_save.send(sender=cls, instance=self, raw=False, using=using, update_fields=None)
-        self.pk = self._append_row(using)[0]
-        self._state.adding = False
-        self._state.db = using
-        signals.post_save.send(
-            sender=cls, instance=self, created=True, update_fields=None, raw=False, using=using
-        )
-
-    def _append_row(self, using: str) -> tuple[Any, ...]:
-        """One INSERT into the pending table, no lock; once the transaction commits,
-        ``sealing.seal_soon`` chains what is pending. The statement and the per-column
-        conversions (Django's own ``get_db_prep_save``, only where a column needs one) are
-        prepared once per database vendor."""
-        from . import sealing
-
-        connection = connections[using]
-        if self.object_repr and len(self.object_repr) > 200:
-            self.object_repr = self.object_repr[:200]
-        plan = _INSERT_PLANS.get(connection.vendor)
-        if plan is None:
-            plan = _INSERT_PLANS[connection.vendor] = _insert_plan(connection)
-        sql, columns = plan
-        values = self.__dict__
-        params = [
-            values[attname] if convert is None else convert(values[attname], connection)
-            for attname, convert in columns
-        ]
-        if connection.vendor == "postgresql":
-            # The database's trigger gives the id and the time (its own clock, whatever the
-            # process sent): read them back.
-            row = _execute_prepared(connection, sql, params)
-            self.timestamp = row[1]
-        else:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-        sealing.seal_soon(using)
-        return row[:1]
-
-
-def _execute_prepared(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...]:
-    """PostgreSQL: the INSERT through a server-side binding cursor, which psycopg prepares after
-    a few executions: no parsing and planning by the server, no quoting of each value by the
-    client for every entry (Django's cursors bind on the client side). Same connection, so
-    the same transaction."""
-    import psycopg
-
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-def _insert_plan(connection: Any) -> tuple[str, list[tuple[str, Any]]]:
-    fields = [
-        f
-        for f in AuditEntry._meta.concrete_fields
-        if f.attname not in _CHAIN_COLUMNS and not f.primary_key
-    ]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(PendingEntry._meta.db_table)} "  # noqa: S608
-        f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"RETURNING {quote('id')}, {quote('timestamp')}"
-    )
-    columns: list[tuple[str, Any]] = []
-    for f in fields:
-        # Integers and text go as they are; JSON, times and addresses through the field.
-        plain = isinstance(f, models.ForeignKey | models.IntegerField) or (
-            type(f) in (models.CharField, models.TextField)
-        )
-        columns.append((f.attname, None if plain else _converter(f)))
-    return sql, columns
-
-
-def _converter(field: models.Field) -> Any:
-    def convert(value: Any, connection: Any) -> Any:
-        return field.get_db_prep_save(value, connection)
-
-    return convert
 
 
 class PendingEntry(AuditRecord):
@@ -373,7 +287,23 @@ class ChainedEntry(AuditRecord):
         ]
 
 
-_INSERT_PLANS: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
+# The write path (``writing.append_row``) needs the sealer, which needs these models: it is
+# installed here by ``writing`` itself (imported by the app's ``ready()``), so that this module
+# imports neither and there is no import circle.
+_append_row: Callable[[AuditEntry, str], tuple[Any, ...]] | None = None
+
+
+def install_write_path(append_row: Callable[[AuditEntry, str], tuple[Any, ...]]) -> None:
+    global _append_row
+    _append_row = append_row
+
+
+def _write_path() -> Callable[[AuditEntry, str], tuple[Any, ...]]:
+    if _append_row is None:
+        raise ImproperlyConfigured("the audit write path is installed by AuditConfig.ready()")
+    return _append_row
+
+
 _CHAIN_COLUMNS = frozenset({"position", "prev_hash", "entry_hash", "id"})
 _JSON_COLUMNS = frozenset({"changes", "additional_data", "serialized_data"})
 # The content columns, in canonical order (the chain's text is position, prev_hash, id, these).

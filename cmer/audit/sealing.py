@@ -1,7 +1,7 @@
 """Chaining the audit trail: pending entries are sealed into the chain in batches.
 
 Writers never wait for each other: an entry is one INSERT into ``audit_pending`` in the writing
-transaction, with no lock (see ``AuditEntry._do_insert``). The chain is built afterwards by
+transaction, with no lock (see ``writing.py``). The chain is built afterwards by
 ``seal_pending``, one sealer at a time (a transaction-scoped advisory lock on PostgreSQL; the
 single writer of SQLite, plus the unique constraints, elsewhere). On PostgreSQL the steps below
 are the ``cmer_audit_seal`` database function (``SECURITY DEFINER``, owned by the owner role:
@@ -24,17 +24,12 @@ checkpoint or purging.
 from __future__ import annotations
 
 import hashlib
-import logging
-import time
 from typing import Any
 
-from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 
 from . import chain, protection
 from .models import CONTENT_COLUMNS, ChainedEntry, PendingEntry, chain_base
-
-logger = logging.getLogger(__name__)
 
 CHAINED = ChainedEntry._meta.db_table
 PENDING = PendingEntry._meta.db_table
@@ -95,9 +90,19 @@ def _head(cursor: Any, connection: Any) -> tuple[int, str]:
 
 def _seal_postgresql(connection: Any, limit: int, wait: bool) -> int:
     """The database function does the work (``protection.py``): the application role has no
-    write privilege on the chain, and the hashes are the database's own computation."""
+    write privilege on the chain, and the hashes are the database's own computation.
+
+    Outside a transaction (the seal after a commit, beat) the call is one statement in
+    autocommit: its own transaction, one round trip (no BEGIN and COMMIT of their own); inside
+    one, a savepoint, so that a refused seal leaves the caller's transaction usable."""
+    sql = f"SELECT {protection.SEAL_FUNCTION}(%s, %s)"
+    params = [int(limit), bool(wait)]
+    if not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.fetchone()[0])
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute(f"SELECT {protection.SEAL_FUNCTION}(%s, %s)", [int(limit), bool(wait)])
+        cursor.execute(sql, params)
         return int(cursor.fetchone()[0])
 
 
@@ -202,37 +207,3 @@ def seal_pending(
 
 def pending_count(using: str = DEFAULT_DB_ALIAS) -> int:
     return PendingEntry.objects.using(using).count()
-
-
-class _SealAfterCommit:
-    """The on_commit callback of a transaction that recorded entries (registered once)."""
-
-    __slots__ = ("using",)
-
-    def __init__(self, using: str) -> None:
-        self.using = using
-
-    def __call__(self) -> None:
-        interval = getattr(settings, "AUDIT_SEAL_INTERVAL", 0.5)
-        now = time.monotonic()
-        if now - _last_seal.get(self.using, -interval) < interval:
-            return
-        _last_seal[self.using] = now
-        try:
-            seal_pending(self.using)
-        except DatabaseError:
-            # The entries are safe in the pending table; beat's sealing will chain them.
-            logger.exception("audit: sealing after commit failed")
-
-
-_last_seal: dict[str, float] = {}
-
-
-def seal_soon(using: str = DEFAULT_DB_ALIAS) -> None:
-    """Seal once the current transaction commits (at once outside a transaction)."""
-    connection = connections[using]
-    if connection.in_atomic_block:
-        for pending in connection.run_on_commit:
-            if isinstance(pending[1], _SealAfterCommit):
-                return
-    transaction.on_commit(_SealAfterCommit(using), using=using)

@@ -72,14 +72,14 @@ def seal_pending() -> int:
 
 @shared_task(name="cmer.audit.render_pdf_export", ignore_result=True, acks_late=True)
 def render_pdf_export(export_id: int) -> None:
-    """Render a DPO's PDF export (up to ``views.PDF_LIMIT`` rows) in the worker. Idempotent: a
+    """Render a DPO's PDF export (up to ``exports.PDF_LIMIT`` rows) in the worker. Idempotent: a
     redelivered message finds the export ready and does nothing."""
     import time
 
     from django.utils import timezone
 
+    from cmer.audit.exports import render_export_pdf
     from cmer.audit.models import AuditExport
-    from cmer.audit.views import render_export_pdf
 
     export = AuditExport.objects.filter(pk=export_id).first()
     if export is None or export.status != AuditExport.Status.PENDING:

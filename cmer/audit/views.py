@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -20,10 +19,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from cmer import permissions
-from cmer.pdf import render_pdf
 from cmer.queue import enqueue_on_commit
 
-from . import access, health, labels, tasks
+from . import access, exports, health, labels, tasks
 from .core import record_event
 from .forms import AuditSearchForm
 from .models import (
@@ -37,7 +35,6 @@ from .models import (
 
 PAGE_SIZE = 50
 CSV_LIMIT = 200_000
-PDF_LIMIT = 2_000
 # Spreadsheets run a cell starting with these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,35 +52,6 @@ def _search(
     return form, entries.select_related("content_type").order_by("-timestamp", "-id")
 
 
-def _rows(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
-    """The table's rows, in French (``labels``): names of people fetched once per chunk."""
-    chunk: list[AuditEntry] = []
-    for entry in entries:
-        chunk.append(entry)
-        if len(chunk) == 2000:
-            yield from _chunk_rows(chunk)
-            chunk = []
-    yield from _chunk_rows(chunk)
-
-
-def _chunk_rows(entries: list[AuditEntry]) -> Iterator[dict[str, Any]]:
-    people = labels.people_of(entries)
-    names = labels.object_names(entries)
-    for entry in entries:
-        yield {
-            "id": entry.pk,
-            # None until the entry is chained (seconds after it was recorded; sealing.py).
-            "position": entry.position,
-            "time": timezone.localtime(entry.timestamp),
-            "event": labels.describe(entry, people),
-            "actor": entry.actor_email or "",
-            "type": ContentType.objects.get_for_id(entry.content_type_id).name,
-            "object": names.get(entry.object_repr, entry.object_repr),
-            "address": entry.remote_addr or "",
-            "details": labels.details(entry),
-        }
-
-
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     access.require_dpo(request)
@@ -99,7 +67,7 @@ def search(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     context = {
         "form": form,
-        "rows": list(_rows(window[:PAGE_SIZE])),
+        "rows": list(labels.rows(window[:PAGE_SIZE], reference=form.searched_reference())),
         "page": page,
         "has_next": len(window) > PAGE_SIZE,
         "query": query.urlencode(),
@@ -159,7 +127,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     form, entries = _search(request, request.POST, bind=True)
     if not form.is_valid():
         raise Http404
-    limit = CSV_LIMIT if fmt == "csv" else PDF_LIMIT
+    limit = CSV_LIMIT if fmt == "csv" else exports.PDF_LIMIT
     count = min(entries.count(), limit)
     record_event(
         Event.EXPORT,
@@ -176,63 +144,13 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
         enqueue_on_commit(tasks.render_pdf_export, prepared.pk)
         return redirect("audit:export_status", pk=prepared.pk)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    searched = form.searched_reference()
     response = StreamingHttpResponse(
-        csv_lines(_rows(entries[:limit].iterator(chunk_size=2000))),
+        csv_lines(labels.rows(entries[:limit].iterator(chunk_size=2000), reference=searched)),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.csv"'
     return response
-
-
-def render_export_pdf(prepared: AuditExport) -> tuple[bytes, int]:
-    """The PDF of a prepared export, with the requester's scope as it is now (the worker)."""
-    user = prepared.requested_by
-    form = AuditSearchForm(prepared.filters, users=access.users_visible_to(user))
-    entries = access.entries_visible_to(user)
-    entries = form.filter(entries) if form.is_valid() else entries.none()
-    entries = entries.select_related("content_type").order_by("-timestamp", "-id")
-    rows = list(_rows(entries[: PDF_LIMIT + 1]))
-    truncated = len(rows) > PDF_LIMIT
-    rows = rows[:PDF_LIMIT]
-    pdf = render_pdf(
-        "audit/export_pdf.html",
-        {
-            "rows": rows,
-            "widths": column_widths(rows),
-            "truncated": truncated,
-            "limit": PDF_LIMIT,
-            "filters": form.describe() if form.is_valid() else [],
-            "generated_at": timezone.localtime(),
-            "user": user,
-        },
-    )
-    return pdf, len(rows)
-
-
-# Columns kept on one line (a token is never split: addresses, e-mails, times, references) and
-# those that wrap at spaces, with the width in characters they may take before wrapping.
-PDF_WHOLE = ("position", "time", "actor", "object", "address")
-PDF_WRAPPED = {"event": 48, "type": 18, "details": 28}
-PDF_HEADERS = {"position": 3, "time": 13, "event": 10, "actor": 6, "type": 12, "object": 6}
-
-
-def column_widths(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Each column's share of the page, from the longest value it holds (in characters): the
-    table is laid out once (``table-layout: fixed``) yet sized to its content."""
-    longest: dict[str, int] = {}
-    for name in (*PDF_WHOLE, *PDF_WRAPPED):
-        values = (len(_pdf_text(name, row[name])) for row in rows)
-        length = max(values, default=0)
-        length = max(length, PDF_HEADERS.get(name, 7))
-        longest[name] = min(length, PDF_WRAPPED[name]) if name in PDF_WRAPPED else length
-    total = sum(longest.values()) or 1
-    return {name: f"{100 * length / total:.1f}" for name, length in longest.items()}
-
-
-def _pdf_text(name: str, value: Any) -> str:
-    if name == "time":
-        return "00/00/0000 00:00:00"
-    return "—" if value is None else str(value)
 
 
 def _own_export(request: HttpRequest, pk: int) -> AuditExport:
