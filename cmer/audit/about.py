@@ -13,7 +13,7 @@ An entry is about the referral when
   person records one entry with ``data["references"]`` (``MentionsReference``).
 
 The caller applies the DPO's scope. On PostgreSQL the third condition is served by a GIN index
-on the references a row lists (``MENTIONS_INDEX``, migration 0009); it never raises on a row
+on the references a row lists (``MENTIONS_INDEX``, migration 0010); it never raises on a row
 whose data is not what the application writes (an entry must never be able to block a seal).
 """
 
@@ -57,14 +57,16 @@ class MentionsReference(models.Func):
         super().__init__(models.F("additional_data"))
         self.reference = reference
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(  # type: ignore[override]
+        self, compiler: Any, connection: Any, *args: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         column, params = compiler.compile(self.source_expressions[0])
         if connection.vendor == "postgresql":
             sql = (
                 f"({_REFERENCES.format(column=column)} @> ARRAY[%s]::text[] "
                 f"AND {_LISTS_REFERENCES.format(column=column)})"
             )
-            return sql, [*params, self.reference, *params]
+            return sql, (*params, self.reference, *params)
         # SQLite: JSON1 over the stored JSON, read only when it is valid and the references a
         # list (nested CASE: the order of evaluation is then certain). Only a column compiled
         # by Django goes into the text; the reference is a parameter.
@@ -73,7 +75,7 @@ class MentionsReference(models.Func):
             f"'$.references') = 'array' THEN {column} END END"
         )
         sql = f"EXISTS (SELECT 1 FROM json_each({listed}, '$.references') WHERE value = %s)"  # noqa: S608
-        return sql, [*params, *params, *params, self.reference]
+        return sql, (*params, *params, *params, self.reference)
 
 
 def normalise(reference: str) -> str:

@@ -22,7 +22,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0008_exports_and_runs"),
+        ("audit", "0009_retention_event"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]
