@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,6 +10,8 @@ class CasesConfig(AppConfig):
 
     def ready(self) -> None:
         from cmer.audit.core import register
+        from cmer.audit.labels import register_sentence
+        from cmer.audit.models import Event
 
         from . import models
 
@@ -22,3 +26,20 @@ class CasesConfig(AppConfig):
         register(models.StateInformation)
         register(models.LegalHold)
         register(models.WeakSignalCategory)
+        register_sentence(Event.TRANSMIT, _transmission_sentence)
+
+
+def _transmission_sentence(data: dict[str, Any]) -> str:
+    """The DPO's reading of a transmission entry: what was shared, by its labels."""
+    from django.utils.translation import gettext
+
+    from .models import Transmission
+
+    items = [
+        str(Transmission.Item(i).label).lower()
+        for i in data.get("shared_items", [])
+        if i in Transmission.Item.values
+    ]
+    if items:
+        return gettext("transmission à la préfecture (%(items)s)") % {"items": ", ".join(items)}
+    return gettext("transmission à la préfecture")

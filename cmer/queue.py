@@ -63,12 +63,20 @@ def _send(queued_id: int) -> bool:
     return True
 
 
-def enqueue_on_commit(task: Task, *args: int | str) -> None:
-    """Record ``task(*args)`` in the outbox now; send it when the transaction commits."""
+def enqueue_on_commit(task: Task | str, *args: int | str) -> None:
+    """Record ``task(*args)`` in the outbox now; send it when the transaction commits.
+
+    ``task`` is the task or its registered name: by name, a module that the task's own module
+    imports can queue it without importing it back (no import circle).
+    """
     for value in args:
         if not isinstance(value, int | str) or (isinstance(value, str) and len(value) > 64):
             raise TypeError("Celery tasks take ids and short codes only.")
-    queued = QueuedTask.objects.create(task_name=task.name, args=list(args))
+    name = task if isinstance(task, str) else task.name
+    if name not in current_app.tasks:
+        # A typo would otherwise sit in the outbox, re-sent forever to a worker that drops it.
+        raise LookupError(f"No Celery task named {name!r}.")
+    queued = QueuedTask.objects.create(task_name=name, args=list(args))
     transaction.on_commit(lambda: _send(queued.pk))
 
 

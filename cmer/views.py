@@ -106,13 +106,13 @@ def home(request: HttpRequest) -> HttpResponse:
     from django.utils import timezone
 
     from cmer.accounts.memberships import pending_count_for
-    from meetings.access import action_items_for_home
+    from cmer.home import home_context
 
     roles = set(getattr(request, "roles", set()))
     context = {"sections": sections_for(roles), "today": timezone.localdate()}
     if request.user.is_authenticated:
-        # Cell action items due soon or overdue (the owner's and the referent's): dates only.
-        context["home_actions"] = list(action_items_for_home(request.user)[:20])
+        # What the apps add (cmer.home): the cell's action items due soon or overdue, …
+        context.update(home_context(request.user))
         # Requests of roles waiting for this user's confirmation (four-eyes): no query for
         # someone with no authority to confirm.
         context["pending_memberships"] = pending_count_for(request.user)

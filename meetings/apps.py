@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,6 +10,7 @@ class MeetingsConfig(AppConfig):
 
     def ready(self) -> None:
         from cmer.audit.core import register
+        from cmer.home import register_home_context
 
         from . import models
 
@@ -21,3 +24,12 @@ class MeetingsConfig(AppConfig):
         register(models.ReviewComment, sensitive=("text",))
         register(models.MinutesAddendum, sensitive=("reason", "text"))
         register(models.MinutesDocument)
+
+        # Cell action items due soon or overdue (the owner's and the referent's): dates only.
+        register_home_context("home_actions", _home_actions)
+
+
+def _home_actions(user: Any) -> list[Any]:
+    from .access import action_items_for_home
+
+    return list(action_items_for_home(user)[:20])

@@ -10,6 +10,12 @@ from django.utils import timezone
 from cmer.accounts.models import Commune, User
 
 
+def seed_demo(communes: dict[str, Commune]) -> None:
+    """Called by ``cmer.accounts.demo.seed_apps``: a held meeting with approved minutes, a
+    planned one, in Tarascon."""
+    seed_meetings(communes["TAR"])
+
+
 def _demo_referral(commune: Commune, agent: User):  # type: ignore[no-untyped-def]
     from cases import actions as case_actions
     from cases.actions import ReferralContent

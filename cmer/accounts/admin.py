@@ -6,9 +6,14 @@ or attachments (those models are not registered, or only their metadata).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
+from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -276,6 +281,34 @@ class MembershipAdminForm(forms.ModelForm):
         fields = ("user", "role", "commune", "department", "starts_on", "ends_on", "service")
 
 
+@dataclass(frozen=True)
+class MembershipColumn:
+    """A read-only column another app adds to the membership admin, in the list and in its own
+    fieldset of the form: the core imports no app, the app registers its column
+    (``register_membership_column``, from the app's ``admin.py``)."""
+
+    name: str
+    label: Any  # the column's heading
+    title: Any  # the form's fieldset title
+    value: Callable[[Membership], str]
+    # One annotation for the whole list rather than a query per row.
+    annotate: Callable[[QuerySet[Membership]], QuerySet[Membership]] = lambda queryset: queryset
+
+
+_MEMBERSHIP_COLUMNS: dict[str, MembershipColumn] = {}
+
+
+def register_membership_column(column: MembershipColumn) -> None:
+    def display(model_admin: admin.ModelAdmin, obj: Membership) -> str:
+        return column.value(obj)
+
+    if hasattr(MembershipAdmin, column.name) and column.name not in _MEMBERSHIP_COLUMNS:
+        raise ValueError(f"MembershipAdmin already has an attribute {column.name!r}")
+    display.__name__ = column.name
+    setattr(MembershipAdmin, column.name, admin.display(description=column.label)(display))
+    _MEMBERSHIP_COLUMNS[column.name] = column
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     """Requests only: what the administrator adds or changes is *requested* and gives nothing
@@ -291,7 +324,6 @@ class MembershipAdmin(admin.ModelAdmin):
         "starts_on",
         "ends_on",
         "status",
-        "trained",
     )
     list_filter = ("status", "role", "commune__department", "commune")
     search_fields = ("user__email", "user__last_name")
@@ -303,7 +335,6 @@ class MembershipAdmin(admin.ModelAdmin):
         "decided_by",
         "decided_at",
         "decision_reason",
-        "trained",
     )
     fieldsets = (
         (
@@ -338,26 +369,28 @@ class MembershipAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        (_("Formation"), {"fields": ("trained",)}),
     )
 
     def get_queryset(self, request):  # type: ignore[no-untyped-def]
-        from training.access import annotate_training_attended
+        queryset = super().get_queryset(request).select_related("user", "commune", "department")
+        for column in _MEMBERSHIP_COLUMNS.values():
+            queryset = column.annotate(queryset)
+        return queryset
 
-        return annotate_training_attended(
-            super().get_queryset(request).select_related("user", "commune", "department")
-        )
+    def get_list_display(self, request):  # type: ignore[no-untyped-def]
+        return (*super().get_list_display(request), *_MEMBERSHIP_COLUMNS)
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return (*super().get_readonly_fields(request, obj), *_MEMBERSHIP_COLUMNS)
+
+    def get_fieldsets(self, request, obj=None):  # type: ignore[no-untyped-def]
+        extra = tuple((c.title, {"fields": (c.name,)}) for c in _MEMBERSHIP_COLUMNS.values())
+        return (*super().get_fieldsets(request, obj), *extra)
 
     def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
         from .memberships import do_save_membership_request
 
         do_save_membership_request(obj, acting_user=request.user, request=request)
-
-    @admin.display(description=_("a suivi une formation"))
-    def trained(self, obj: Membership) -> str:
-        from training.access import training_attended_label
-
-        return training_attended_label(obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False  # end a role by setting its end date: history stays readable

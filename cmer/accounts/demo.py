@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from importlib import import_module
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.utils.module_loading import module_has_submodule
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -119,11 +122,23 @@ def seed() -> list[tuple[DemoUser, str]]:
             defaults={"status": MembershipStatus.CONFIRMED, "decision_reason": DEMO_BASIS},
         )
     result.append(_demo_pending_request(communes["TAR"]))
-    _demo_protocol(communes["TAR"])
-    from meetings.demo import seed_meetings
-
-    seed_meetings(communes["TAR"])  # a held meeting with approved minutes, a planned one
+    seed_apps(communes)
     return result
+
+
+def seed_apps(communes: dict[str, Commune]) -> None:
+    """Each installed app's own demo data, after the people and communes above.
+
+    An app that has some defines ``seed_demo(communes)`` in its ``demo`` module (communes by
+    reference prefix); they run in ``INSTALLED_APPS`` order, in the caller's transaction. Found
+    through the app registry, so that the core imports no app.
+    """
+    for config in apps.get_app_configs():
+        if config.name == "cmer.accounts" or not module_has_submodule(config.module, "demo"):
+            continue
+        seeder = getattr(import_module(f"{config.name}.demo"), "seed_demo", None)
+        if seeder is not None:
+            seeder(communes)
 
 
 def _demo_pending_request(commune: Commune) -> tuple[DemoUser, str]:
@@ -153,54 +168,3 @@ def _demo_pending_request(commune: Commune) -> tuple[DemoUser, str]:
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="Démo", confirmed=True)
     return demo, base32_secret(device)
-
-
-def _demo_protocol(commune: Commune) -> None:
-    """Tarascon's cell is installed by a protocol in force, so that transmission can be tried.
-
-    Signed by both sides as the app requires: the mayor's signature recorded by the referent,
-    the prefect's by the liaison (a demo database from before that rule is brought up to it).
-    """
-    import datetime
-
-    from django.utils import timezone
-
-    from conventions.models import Convention, Side, Signatory
-
-    today = timezone.localdate()
-    referent = User.objects.get(email="referent@tarascon.demo")
-    liaison = User.objects.get(email="liaison@prefecture.demo")
-    convention = Convention.objects.filter(commune=commune, reference="DEMO-13-TAR").first()
-    if convention is None:
-        if Convention.objects.filter(commune=commune).exists():
-            return
-        convention = Convention.objects.create(
-            commune=commune,
-            kind=Convention.Kind.PROTOCOL,
-            title="Protocole d'installation de la CMER (démonstration)",
-            reference="DEMO-13-TAR",
-            effective_date=today - datetime.timedelta(days=30),
-            end_date=today + datetime.timedelta(days=3 * 365),
-            created_by=referent,
-            created_side=Side.COMMUNE,
-            created_at=timezone.now() - datetime.timedelta(days=40),
-        )
-    for name, capacity, side, recorder in [
-        ("Préfet (démonstration)", "prefect", Side.PREFECTURE, liaison),
-        ("Maire (démonstration)", "mayor", Side.COMMUNE, referent),
-    ]:
-        Signatory.objects.update_or_create(
-            convention=convention,
-            capacity=capacity,
-            defaults={
-                "name": name,
-                "side": side,
-                "signed_on": today - datetime.timedelta(days=35),
-                "signature_recorded_by": recorder,
-                "signature_recorded_at": timezone.now() - datetime.timedelta(days=35),
-            },
-        )
-    if convention.status != Convention.Status.SIGNED:
-        convention.status = Convention.Status.SIGNED
-        convention.signed_at = timezone.now() - datetime.timedelta(days=35)
-        convention.save()

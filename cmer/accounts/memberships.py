@@ -143,9 +143,8 @@ def _audit(
 
 
 def _notify(membership: Membership, step: str) -> None:
-    from .membership_tasks import notify_membership
-
-    enqueue_on_commit(notify_membership, membership.pk, step)
+    # By name: the task's module imports this one (confirmers_of).
+    enqueue_on_commit("cmer.accounts.membership_tasks.notify_membership", membership.pk, step)
 
 
 def do_save_membership_request(

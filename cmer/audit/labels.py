@@ -9,7 +9,7 @@ come from the accounts in one query per page (``describe`` takes the users alrea
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -97,6 +97,16 @@ def _field_names(entry: AuditEntry) -> list[str]:
     return names
 
 
+# Sentences only an app can write (a transmission's shared items are labelled by the cases app):
+# registered from the app's ``ready()`` so that the audit core imports no app.
+_SENTENCES: dict[str, Callable[[dict[str, Any]], str]] = {}
+
+
+def register_sentence(event: str, sentence: Callable[[dict[str, Any]], str]) -> None:
+    """``sentence(data)`` describes the entries of ``event`` from their ``additional_data``."""
+    _SENTENCES[str(event)] = sentence
+
+
 def describe(entry: AuditEntry, people: dict[int, str]) -> str:
     """One French sentence for the entry (the "événement" column)."""
     data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
@@ -115,16 +125,9 @@ def describe(entry: AuditEntry, people: dict[int, str]) -> str:
     if event == Event.REVOKE:
         person = people.get(data.get("grantee_id"), "") or _("un membre")
         return _("accès retiré à %(person)s (motif enregistré, chiffré)") % {"person": person}
+    if event in _SENTENCES:
+        return _SENTENCES[event](data)
     if event == Event.TRANSMIT:
-        from cases.models import Transmission
-
-        items = [
-            str(Transmission.Item(i).label).lower()
-            for i in data.get("shared_items", [])
-            if i in Transmission.Item.values
-        ]
-        if items:
-            return _("transmission à la préfecture (%(items)s)") % {"items": ", ".join(items)}
         return _("transmission à la préfecture")
     if event == Event.ARCHIVE_READ:
         return _("ouverture de l'archive (motif enregistré, chiffré)")

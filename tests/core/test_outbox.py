@@ -76,6 +76,22 @@ def test_rolled_back_work_sends_nothing(django_capture_on_commit_callbacks):
     assert CALLS == [] and not QueuedTask.objects.exists()
 
 
+@pytest.mark.django_db
+def test_a_task_queued_by_name_runs_like_the_task(django_capture_on_commit_callbacks):
+    """By name, so that a module the task imports can queue it without an import circle."""
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_on_commit("tests.record_call", 8, "by-name")
+    assert CALLS == [(8, "by-name")]
+    assert QueuedTask.objects.get().task_name == "tests.record_call"
+
+
+@pytest.mark.django_db
+def test_an_unknown_task_name_is_refused_at_once():
+    with pytest.raises(LookupError):
+        enqueue_on_commit("tests.no_such_task", 1)
+    assert not QueuedTask.objects.exists()
+
+
 def test_personal_data_cannot_be_enqueued():
     with pytest.raises(TypeError):
         enqueue_on_commit(record_call, {"surname": "Dupont"}, "x")
