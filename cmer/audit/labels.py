@@ -45,6 +45,7 @@ READS = {
     "audit_pdf_download": gettext_lazy("téléchargement d'un export PDF du journal d'audit"),
     "training_stats": gettext_lazy("export des statistiques de formation"),
     "attendance_import": gettext_lazy("import des présences"),
+    "retention_certificate": gettext_lazy("téléchargement d'un certificat de destruction"),
 }
 LEVELS = {
     "view_referral": gettext_lazy("lecture"),
@@ -163,7 +164,27 @@ def details(entry: AuditEntry) -> str:
         parts.append(_("adresse saisie : %(email)s") % {"email": data["attempted_email"]})
     if data.get("integrity") == "ok":
         parts.append(_("intégrité vérifiée"))
+    if entry.event == Event.RETENTION and isinstance(data.get("counts"), dict):
+        parts.extend(_retention_details(data))
     return " ; ".join(parts)
+
+
+def _retention_details(data: dict[str, Any]) -> list[str]:
+    """A retention run's counts per rule, in words (``cmer.retention.rules.LABELS``)."""
+    from cmer.retention.rules import LABELS, Rule
+
+    parts = [
+        f"{LABELS[Rule(rule)]} : {count}"
+        for rule, count in data["counts"].items()
+        if rule in set(Rule) and isinstance(count, int)
+    ]
+    if isinstance(data.get("held"), int):
+        parts.append(_("sous gel : %(n)s") % {"n": data["held"]})
+    if isinstance(data.get("files"), int):
+        parts.append(_("fichiers effacés : %(n)s") % {"n": data["files"]})
+    if data.get("status") == "failed":
+        parts.append(_("exécution interrompue"))
+    return parts
 
 
 def object_names(entries: Iterable[AuditEntry]) -> dict[str, str]:

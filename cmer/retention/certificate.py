@@ -70,6 +70,10 @@ def signed_file(run: RetentionRun) -> str:
     return f"{run.text}\nmac={run.mac}\n"
 
 
+def _chunks(items: list[str], size: int = 300) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
 def render(run: RetentionRun) -> bytes:
     """The PDF: the run in words, then the signed text, also embedded as ``certificat.txt``."""
     from pypdf import PdfReader, PdfWriter
@@ -83,12 +87,13 @@ def render(run: RetentionRun) -> bytes:
                 "count": result.get("count", 0),
                 "records": result.get("records", 0),
                 "files": result.get("files", 0),
-                "items": result.get("items", []),
+                "items": bool(result.get("items")),
+                "chunks": _chunks(result.get("items", [])),
             }
         )
     pdf = render_pdf(
         "retention/certificate_pdf.html",
-        {"run": run, "rows": rows, "held": run.held or [], "signed": signed_file(run)},
+        {"run": run, "rows": rows, "held": _chunks(run.held or [])},
     )
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
     writer.add_attachment(ATTACHMENT_NAME, signed_file(run).encode("utf-8"))

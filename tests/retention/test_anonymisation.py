@@ -14,6 +14,7 @@ from django.db import DatabaseError, models
 
 from cases import actions
 from cases.models import Referral
+from cases.retention import FilesNotRemoved
 from cmer.audit.models import AuditEntry, Event
 from cmer.crypto import EncryptedTextField
 from cmer.retention import certificate, runner
@@ -188,3 +189,46 @@ def test_the_command_lists_by_rule_and_count(world, capsys):
     referral.refresh_from_db()
     assert referral.anonymised_at is not None
     assert datetime.date(2029, 4, 1) == referral.anonymised_at.date()
+
+
+def test_a_file_that_stays_rolls_its_batch_back_and_the_run_says_so(world, monkeypatch, protocol):
+    referral = full_referral(world, at(2027, 3, 15))
+    monkeypatch.setattr("cases.files.delete_stored", lambda name: None)
+    with time_machine.travel(at(2030, 4, 1), tick=False), pytest.raises(FilesNotRemoved):
+        runner.apply()
+    referral.refresh_from_db()
+    assert referral.anonymised_at is None and referral.surname == "Dupont"
+    assert referral.attachments.count() == 2
+    from cmer.retention.models import RetentionRun
+
+    failed = RetentionRun.objects.get()
+    assert failed.status == RetentionRun.Status.FAILED and failed.error == "FilesNotRemoved"
+    entry = AuditEntry.objects.get(event=Event.RETENTION)
+    assert entry.additional_data["status"] == "failed"
+    # Once the disk behaves, the next run does it.
+    monkeypatch.undo()
+    with time_machine.travel(at(2030, 4, 2), tick=False):
+        assert runner.apply().run.results["archive"]["items"] == [referral.reference]
+
+
+def test_the_dpo_reads_the_run_in_the_trail(world, as_user):
+    closed(world, at(2026, 3, 15))
+    with time_machine.travel(at(2029, 4, 1), tick=False):
+        runner.apply()
+    html = as_user(world.dpo).get("/audit/", {"event": "retention"}).content.decode()
+    assert "application des durées de conservation" in html
+    assert "Signalements clos : fin de l&#x27;archive intermédiaire : 1" in html
+
+
+def test_the_daily_job_is_scheduled_and_runs(world, settings):
+    from cmer.retention.tasks import apply_retention
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["retention-apply"]
+    assert schedule["task"] == apply_retention.name == "cmer.retention.apply"
+    closed(world, at(2026, 3, 15))
+    with time_machine.travel(at(2029, 4, 1), tick=False):
+        run_id = apply_retention.delay().get()
+    from cmer.retention.models import RetentionRun
+
+    run = RetentionRun.objects.get(pk=run_id)
+    assert run.trigger == RetentionRun.Trigger.SCHEDULE and run.total == 1
