@@ -147,6 +147,7 @@ def _list_rows(
         )
         fetched = cursor.fetchall()
     # As the ORM would: the database's values through the fields' converters (SQLite's dates).
+    # Compiler internals, pinned by tests/core/test_django_internals.py.
     converters = compiler.get_converters([expression for expression, _, _ in compiler.select])
     if converters:
         fetched = list(compiler.apply_converters(fetched, converters))
