@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
@@ -202,9 +202,13 @@ def capabilities(user: Any, referral: Referral, request: HttpRequest | None = No
     return caps
 
 
+# The statuses a referral may be transmitted from (then the protocol decides).
+TRANSMITTABLE = (Status.IN_ASSESSMENT, Status.FOLLOWED_UP)
+
+
 def can_transmit(referral: Referral) -> Decision:
     """The single hook deciding whether a referral may go to the prefecture now."""
-    if referral.status not in (Status.IN_ASSESSMENT, Status.FOLLOWED_UP):
+    if referral.status not in TRANSMITTABLE:
         if referral.status == Status.TRANSMITTED:
             return denied(_("Ce signalement a déjà été transmis à la préfecture."))
         return denied(_("Passez d'abord le signalement en évaluation."))
@@ -310,8 +314,19 @@ def sent_state_information_of(referral: Referral) -> QuerySet[StateInformation]:
 
 
 def access_log_of(referral: Referral) -> Any:
-    """Who read ``referral``, newest first: the 50 latest entries (``caps.see_access_log``)."""
-    return entries_for_object(referral).select_related("actor")[:50]
+    """Who accessed ``referral`` (``caps.see_access_log``): one row per person, event and kind
+    of access, with how many times and the first and last time, newest first.
+
+    Grouped in SQL, so that a referral read every day for years stays a few lines to page
+    through. ``additional_data`` is the canonical JSON text (cmer.audit): equal reads group.
+    """
+    return (
+        entries_for_object(referral)
+        .order_by()
+        .values("actor_email", "event", "additional_data")
+        .annotate(times=Count("id"), first=Min("timestamp"), last=Max("timestamp"))
+        .order_by("-last", "actor_email")
+    )
 
 
 def get_liaison_referral(request: HttpRequest, pk: Any) -> Referral:

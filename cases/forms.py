@@ -8,6 +8,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from cmer.forms import CmerForm
@@ -74,11 +77,18 @@ class ReferralForm(CmerForm):
         max_length=FACTS_MAX_LENGTH,
         required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
-        help_text=_(
-            "Des faits et comportements observés, datés, sans appréciation personnelle ni "
-            "information issue de fichiers de police. %(n)s caractères au plus."
-        )
-        % {"n": FACTS_MAX_LENGTH},
+        # Interpolated when shown, not at import: in the language of the request.
+        help_text=lazy(
+            lambda: (
+                gettext(
+                    "Des faits et comportements observés, datés, sans appréciation personnelle ni "
+                    "information issue de fichiers de police. %(n)s caractères au plus. "
+                    "Obligatoire pour déposer."
+                )
+                % {"n": FACTS_MAX_LENGTH}
+            ),
+            str,
+        )(),
     )
     facts_date = forms.DateField(
         label=_("Date des faits"),
@@ -123,6 +133,37 @@ class ReferralForm(CmerForm):
         if value and value.year < 2000:
             raise ValidationError(_("Cette date des faits n'est pas plausible."))
         return value
+
+    # Defaults a blank form comes with: choosing them is not "typing something".
+    BLANK_DEFAULTS = {"age_group": Referral.AgeGroup.UNKNOWN, "urgency": Referral.Urgency.NORMAL}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Optional for a draft, required to file: marked like DSFR's required fields (the
+        # help text says it in words, for screen readers, since DSFR's "*" is aria-hidden).
+        for name in ("facts", "source"):
+            field = self.fields[name]
+            field.label = format_html(
+                '{}<span class="fr-required-marker" aria-hidden="true"> *</span>', field.label
+            )
+            field.widget.attrs["aria-required"] = "true"
+            field.required_to_file = True
+        self.fields["source"].help_text = _("Obligatoire pour déposer.")
+        self._bound_fields_cache.clear()  # built by DsfrMixin with the labels as they were
+
+    def is_blank(self) -> bool:
+        """Nothing typed or chosen beyond the defaults (a valid form only)."""
+        for name, value in self.cleaned_data.items():
+            if name == "attachments":
+                continue
+            if name in self.BLANK_DEFAULTS:
+                if value != self.BLANK_DEFAULTS[name]:
+                    return False
+            elif value not in (None, "", [], ()) and not (
+                hasattr(value, "exists") and not value.exists()
+            ):
+                return False
+        return True
 
     def check_submittable(self) -> bool:
         """Submission needs what a draft may lack; checked before anything is saved."""

@@ -46,7 +46,7 @@ from .forms import (
     TimelineEntryForm,
     TransmitForm,
 )
-from .models import Referral, WeakSignalCategory
+from .models import Referral, Transmission, WeakSignalCategory
 
 PAGE_SIZE = 50
 
@@ -155,7 +155,11 @@ def _list_rows(
     return [dict(zip(keys, row, strict=True)) for row in fetched]
 
 
-def _render_list(request: HttpRequest, parts: Parts, template: str, **extra: Any) -> HttpResponse:
+def _render_list(
+    request: HttpRequest, parts: Parts, template: str, *, row_suffix: str = "", **extra: Any
+) -> HttpResponse:
+    """``row_suffix``: where a row leads below ``/signalements/<id>/`` (the archives' rows open
+    the archive page: reason and a fresh code)."""
     if isinstance(parts, QuerySet):
         parts = [parts]
     page = list_page(_filtered(request, parts), request.GET.get("page"))
@@ -169,13 +173,14 @@ def _render_list(request: HttpRequest, parts: Parts, template: str, **extra: Any
         )
     context = {
         "page": page,
-        "rows": _rows_html(page.object_list),
+        "rows": _rows_html(page.object_list, suffix=row_suffix),
         # The values the filters show again (as typed); category ids as text to compare.
         "chosen": {name: request.GET.get(name, "") for name in ListFilterForm.base_fields},
         "status_choices": Referral.Status.choices,
         "urgency_choices": Referral.Urgency.choices,
         "category_choices": [
-            (str(pk), label) for pk, label in WeakSignalCategory.objects.values_list("pk", "label")
+            (str(pk), _(label))
+            for pk, label in WeakSignalCategory.objects.values_list("pk", "label")
         ],
         **extra,
     }
@@ -186,7 +191,7 @@ def _render_list(request: HttpRequest, parts: Parts, template: str, **extra: Any
 # cell: with 50 rows, the template engine's cost per variable was most of the page's render
 # (bench/RESULTS.md, "Referrals list"). Every value is escaped below.
 _ROW = (
-    '<tr><td><a href="{prefix}{pk}/">{label}</a></td><td>{commune}</td>'
+    '<tr><td><a href="{prefix}{pk}/{suffix}">{label}</a></td><td>{commune}</td>'
     '<td><span class="fr-badge fr-badge--sm">{status}</span></td><td>{urgency}</td>'
     "<td>{submitted}</td></tr>\n"
 )
@@ -205,7 +210,7 @@ def _short_date() -> Callable[[Any], str]:
     return lambda value: date_format(value.astimezone(tz), "SHORT_DATE_FORMAT")
 
 
-def _rows_html(rows: list[dict[str, Any]]) -> str:
+def _rows_html(rows: list[dict[str, Any]], suffix: str = "") -> str:
     """The ``<tr>`` of a list page: no query, labels translated once per page."""
     prefix = reverse("cases:list")  # row links: one reversed prefix, not one reverse() per row
     status_labels = {value: html.escape(str(label)) for value, label in Referral.Status.choices}
@@ -221,6 +226,7 @@ def _rows_html(rows: list[dict[str, Any]]) -> str:
             _ROW.format(
                 prefix=prefix,
                 pk=int(row["pk"]),
+                suffix=suffix,
                 # as Referral.__str__: a draft has no reference yet
                 label=html.escape(row["reference"] or f"brouillon-{row['pk']}"),
                 commune=html.escape(row["commune__name"]),
@@ -256,7 +262,7 @@ def transmitted_list(request: HttpRequest) -> HttpResponse:
 @charter_required
 def archive_list(request: HttpRequest) -> HttpResponse:
     queryset = access.archived_for_referent(request.user)
-    return _render_list(request, queryset, "cases/archive_list.html")
+    return _render_list(request, queryset, "cases/archive_list.html", row_suffix="archive/")
 
 
 # ---------------------------------------------------------------- filing
@@ -272,13 +278,27 @@ def _filing_commune(request: HttpRequest) -> Any:
     return commune
 
 
+def _form_page(
+    request: HttpRequest, form: ReferralForm, commune: Any, referral: Referral | None = None
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "commune": commune,
+        "referral": referral,
+        # Submission is confirmed only once the server found nothing missing (see
+        # _save_and_maybe_submit): the confirmation box is shown with the saved draft.
+        "confirming": referral is not None and request.GET.get("confirmer") == "1",
+    }
+    return render(request, "cases/referral_form.html", context)
+
+
 @require_http_methods(["GET", "POST"])
 def referral_create(request: HttpRequest) -> HttpResponse:
     commune = _filing_commune(request)
     form = ReferralForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid() and _submittable(request, form):
         return _save_and_maybe_submit(request, form, commune=commune, referral=None)
-    return render(request, "cases/referral_form.html", {"form": form, "commune": commune})
+    return _form_page(request, form, commune)
 
 
 @require_http_methods(["GET", "POST"])
@@ -295,12 +315,21 @@ def referral_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form = ReferralForm(initial=ReferralForm.initial_from(referral))
         # The author reads the draft's identity and facts (decrypted): a read like any other.
         record_access(request, referral, what="draft")
-    context = {"form": form, "commune": referral.commune, "referral": referral}
-    return render(request, "cases/referral_form.html", context)
+    return _form_page(request, form, referral.commune, referral)
 
 
 def _submittable(request: HttpRequest, form: ReferralForm) -> bool:
-    return "submit" not in request.POST or form.check_submittable()
+    if "submit" in request.POST:
+        return form.check_submittable()
+    # A first save with nothing typed and no file would only leave an empty draft behind.
+    if (
+        form.is_blank()
+        and not form.cleaned_data["attachments"]
+        and "pk" not in request.resolver_match.kwargs
+    ):
+        form.add_error(None, _("Le brouillon est vide : rien n'a été enregistré."))
+        return False
+    return True
 
 
 def _save_and_maybe_submit(
@@ -316,7 +345,11 @@ def _save_and_maybe_submit(
         )
     except ValidationError as exc:
         form.add_error(None, _errors(exc))
-        return render(request, "cases/referral_form.html", {"form": form, "commune": commune})
+        return _form_page(request, form, commune, referral)
+    if "submit" in request.POST and not request.POST.get("confirmed"):
+        # Everything required is there: what was typed (files included) is kept as a draft,
+        # and the author confirms, knowing the text is frozen once filed.
+        return redirect(f"{reverse('cases:edit', args=[referral.pk])}?confirmer=1#confirmation")
     if "submit" in request.POST:
         try:
             actions.do_submit_referral(referral, acting_user=request.user)
@@ -357,38 +390,92 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     referral, caps = access.get_referral_for_user(request, pk)
     if caps.edit_draft:
         return redirect("cases:edit", pk=referral.pk)
-    context: dict[str, Any] = {"referral": referral, "caps": caps}
     if caps.sees_status_only:
+        context: dict[str, Any] = {"referral": referral, "caps": caps}
         context["agent_feedback"] = access.agent_feedback_for(referral)
         context["addendum_form"] = AddendumForm() if caps.add_addendum else None
         record_access(request, referral, what="status")
         return render(request, "cases/referral_status.html", context)
     record_access(request, referral, what="archive" if caps.via_archive else "detail")
+    return _render_detail(request, referral, caps)
+
+
+def _render_detail(
+    request: HttpRequest,
+    referral: Referral,
+    caps: access.Capabilities,
+    *,
+    bound: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The detail page; ``bound`` replaces a blank form by the one posted with errors, shown
+    in place with DSFR's error markup (the page's other forms stay blank)."""
+    bound = bound or {}
+    context: dict[str, Any] = {"referral": referral, "caps": caps}
     shared = access.shared_items_for(request.user, referral, caps)
+    transmission = getattr(referral, "transmission", None)
+    item_labels = dict(Transmission.Item.choices)
     context.update(
         shared=shared,
         timeline=access.timeline_for(referral, shared),
-        transmission=getattr(referral, "transmission", None),
+        transmission=transmission,
+        shared_labels=[
+            item_labels.get(item, item)
+            for item in (transmission.shared_items if transmission else [])
+        ],
         attachments=access.attachments_for(referral, shared),
         categories=referral.categories.all(),
         # auto_id: several forms share field names on this page; ids must stay unique.
-        note_form=TimelineEntryForm(auto_id="note_%s") if caps.add_note else None,
-        addendum_form=AddendumForm(auto_id="addendum_%s") if caps.add_addendum else None,
-        feedback_form=FeedbackForm(auto_id="prefecture_%s") if caps.write_feedback else None,
+        note_form=bound.get("note_form")
+        or (TimelineEntryForm(auto_id="note_%s") if caps.add_note else None),
+        addendum_form=bound.get("addendum_form")
+        or (AddendumForm(auto_id="addendum_%s") if caps.add_addendum else None),
+        feedback_form=bound.get("feedback_form")
+        or (FeedbackForm(auto_id="prefecture_%s") if caps.write_feedback else None),
     )
     if caps.manage and not caps.via_archive:
         allowed = actions.MANUAL_TRANSITIONS.get(referral.status, set())
+        grants = list(access.grants_of(referral))
+        revoke_form = bound.get("revoke_form")
+        for grant in grants:
+            grant.revoke_form = (
+                revoke_form
+                if revoke_form is not None and revoke_form.grant_pk == grant.pk
+                else RevokeForm(auto_id=f"revoke{grant.pk}_%s")
+            )
         context.update(
-            status_form=StatusForm(allowed=allowed, auto_id="status_%s") if allowed else None,
-            grant_form=GrantForm(members=actions.grantable_members(referral), auto_id="grant_%s"),
-            grants=access.grants_of(referral),
-            agent_feedback_form=FeedbackForm(auto_id="agent_%s"),
+            status_form=bound.get("status_form")
+            or (StatusForm(allowed=allowed, auto_id="status_%s") if allowed else None),
+            grant_form=bound.get("grant_form")
+            or GrantForm(members=actions.grantable_members(referral), auto_id="grant_%s"),
+            grants=grants,
+            agent_feedback_form=bound.get("agent_feedback_form")
+            or FeedbackForm(auto_id="agent_%s"),
             duplicates=actions.duplicates_of(referral).only("id", "reference", "status"),
             state_info=access.sent_state_information_of(referral),
+            # Offered only where it can happen: a closed or already transmitted referral does
+            # not show it; a newly submitted one says it comes after the assessment.
+            offer_transmission=referral.status in access.TRANSMITTABLE,
         )
     if caps.see_access_log:
-        context["access_log"] = access.access_log_of(referral)
-    return render(request, "cases/referral_detail.html", context)
+        context["access_log"] = _access_log(referral, request.GET.get("consultations"))
+    return render(request, "cases/referral_detail.html", context, status=status)
+
+
+ACCESS_LOG_PAGE_SIZE = 20
+
+
+def _access_log(referral: Referral, number: Any) -> Page:
+    """One page of ``access.access_log_of`` (grouped per person and kind of access), each
+    line named in words."""
+    from cmer.audit.labels import READS
+
+    page = Paginator(access.access_log_of(referral), ACCESS_LOG_PAGE_SIZE).get_page(number)
+    events = dict(Event.choices)
+    for row in page.object_list:
+        data = row["additional_data"] if isinstance(row["additional_data"], dict) else {}
+        row["label"] = READS.get(data.get("what")) or events.get(row["event"], row["event"])
+    return page
 
 
 @require_GET
@@ -425,61 +512,78 @@ def _apply_form(
     *,
     success: str,
     failure: str,
+    slot: str | None = None,
+    caps: access.Capabilities | None = None,
 ) -> HttpResponse:
-    """The shape of every POST on a referral: valid form → action → message → back to detail."""
+    """The shape of every POST on a referral: valid form → action → message → back to detail.
+
+    A form with errors is shown again in its place on the detail page (``slot``: its name in
+    the page's context), with DSFR's error markup and the focus on it, rather than as a
+    message far from the field; nothing is written.
+    """
     if form.is_valid():
         try:
             action(form.cleaned_data)
             messages.success(request, success)
         except ValidationError as exc:
             messages.error(request, _errors(exc))
-    else:
-        details = " ".join(str(e) for errors in form.errors.values() for e in errors)
-        messages.error(request, f"{failure} {details}")
+        return redirect("cases:detail", pk=referral.pk)
+    if slot is not None and caps is not None and not caps.sees_status_only:
+        form.cmer_focus = True
+        record_access(request, referral, what="detail")
+        return _render_detail(request, referral, caps, bound={slot: form}, status=400)
+    details = " ".join(str(e) for errors in form.errors.values() for e in errors)
+    messages.error(request, f"{failure} {details}")
     return redirect("cases:detail", pk=referral.pk)
 
 
 @require_POST
 @charter_required
 def add_note(request: HttpRequest, pk: int) -> HttpResponse:
-    referral, _caps = _post_action(request, pk, "add_note")
+    referral, caps = _post_action(request, pk, "add_note")
     return _apply_form(
         request,
         referral,
-        TimelineEntryForm(request.POST),
+        TimelineEntryForm(request.POST, auto_id="note_%s"),
         lambda data: actions.do_add_timeline_entry(
             referral, kind=data["kind"], text=data["text"], acting_user=request.user
         ),
         success=_("Entrée ajoutée au suivi."),
         failure=_("Entrée non enregistrée :"),
+        slot="note_form",
+        caps=caps,
     )
 
 
 @require_POST
 def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
-    referral, _caps = _post_action(request, pk, "add_addendum")
+    referral, caps = _post_action(request, pk, "add_addendum")
     return _apply_form(
         request,
         referral,
-        AddendumForm(request.POST),
+        AddendumForm(request.POST, auto_id="addendum_%s"),
         lambda data: actions.do_add_addendum(referral, acting_user=request.user, **data),
         success=_("Complément ajouté après le texte d'origine."),
         failure=_("Complément non enregistré :"),
+        slot="addendum_form",
+        caps=caps,
     )
 
 
 @require_POST
 @charter_required
 def change_status(request: HttpRequest, pk: int) -> HttpResponse:
-    referral, _caps = _post_action(request, pk, "manage")
+    referral, caps = _post_action(request, pk, "manage")
     allowed = actions.MANUAL_TRANSITIONS.get(referral.status, set())
     return _apply_form(
         request,
         referral,
-        StatusForm(request.POST, allowed=allowed),
+        StatusForm(request.POST, allowed=allowed, auto_id="status_%s"),
         lambda data: actions.do_change_status(referral, acting_user=request.user, **data),
         success=_("Statut mis à jour."),
         failure=_("Statut non modifié :"),
+        slot="status_form",
+        caps=caps,
     )
 
 
@@ -499,29 +603,35 @@ def archive_referral(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @charter_required
 def grant_access(request: HttpRequest, pk: int) -> HttpResponse:
-    referral, _caps = _post_action(request, pk, "manage")
+    referral, caps = _post_action(request, pk, "manage")
     return _apply_form(
         request,
         referral,
-        GrantForm(request.POST, members=actions.grantable_members(referral)),
+        GrantForm(request.POST, members=actions.grantable_members(referral), auto_id="grant_%s"),
         lambda data: actions.do_grant_access(referral, acting_user=request.user, **data),
         success=_("Accès accordé."),
         failure=_("Accès non accordé :"),
+        slot="grant_form",
+        caps=caps,
     )
 
 
 @require_POST
 @charter_required
 def revoke_access(request: HttpRequest, pk: int, grant_pk: int) -> HttpResponse:
-    referral, _caps = _post_action(request, pk, "manage")
+    referral, caps = _post_action(request, pk, "manage")
     grant = access.get_grant(request, referral, grant_pk)
+    form = RevokeForm(request.POST, auto_id=f"revoke{grant.pk}_%s")
+    form.grant_pk = grant.pk
     return _apply_form(
         request,
         referral,
-        RevokeForm(request.POST),
+        form,
         lambda data: actions.do_revoke_access(grant, acting_user=request.user, **data),
         success=_("Accès retiré."),
         failure=_("Accès non retiré :"),
+        slot="revoke_form",
+        caps=caps,
     )
 
 
@@ -550,28 +660,32 @@ def transmit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @charter_required
 def prefecture_feedback(request: HttpRequest, pk: int) -> HttpResponse:
-    referral, _caps = _post_action(request, pk, "write_feedback")
+    referral, caps = _post_action(request, pk, "write_feedback")
     return _apply_form(
         request,
         referral,
-        FeedbackForm(request.POST),
+        FeedbackForm(request.POST, auto_id="prefecture_%s"),
         lambda data: actions.do_prefecture_feedback(referral, acting_user=request.user, **data),
         success=_("Retour enregistré ; le référent est prévenu."),
         failure=_("Retour non enregistré :"),
+        slot="feedback_form",
+        caps=caps,
     )
 
 
 @require_POST
 @charter_required
 def agent_feedback(request: HttpRequest, pk: int) -> HttpResponse:
-    referral, _caps = _post_action(request, pk, "manage")
+    referral, caps = _post_action(request, pk, "manage")
     return _apply_form(
         request,
         referral,
-        FeedbackForm(request.POST),
+        FeedbackForm(request.POST, auto_id="agent_%s"),
         lambda data: actions.do_agent_feedback(referral, acting_user=request.user, **data),
         success=_("Retour transmis à l'agent."),
         failure=_("Retour non enregistré :"),
+        slot="agent_feedback_form",
+        caps=caps,
     )
 
 

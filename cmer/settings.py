@@ -209,6 +209,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "cmer.accounts.context_processors.cmer",
                 "cmer.antivirus.context",
+                "cmer.navigation.context",
             ],
         },
     }

@@ -3,13 +3,16 @@
 (function () {
   "use strict";
   var cover = document.getElementById("cmer-screen-cover");
-  var button = document.getElementById("cmer-hide-screen");
   if (!cover) { return; }
   var lastEscape = 0;
   var savedTitle = document.title;
   function hide() { cover.hidden = false; document.title = "CMER"; }
   function show() { cover.hidden = true; document.title = savedTitle; }
-  if (button) { button.addEventListener("click", function (e) { e.stopPropagation(); hide(); }); }
+  // Delegated: the button exists twice (header tools, and the phone menu).
+  document.addEventListener("click", function (e) {
+    var target = e.target.closest ? e.target.closest(".cmer-hide-screen") : null;
+    if (target) { e.stopPropagation(); e.preventDefault(); hide(); }
+  });
   cover.addEventListener("click", show);
   document.addEventListener("keydown", function (e) {
     if (!cover.hidden) { show(); e.preventDefault(); return; }
@@ -19,6 +22,10 @@
       lastEscape = now;
     }
   });
+  // After a failed POST, the error summary (or the confirmation step) takes the focus, so that
+  // a screen reader announces it and the keyboard starts from there.
+  var focusTarget = document.querySelector("[data-cmer-focus]");
+  if (focusTarget) { focusTarget.focus(); }
   // Elements that ask for confirmation before a consequential POST.
   document.querySelectorAll("[data-confirm]").forEach(function (el) {
     el.addEventListener("click", function (e) {

@@ -58,6 +58,8 @@ def form_data(**overrides: Any) -> dict[str, Any]:
         "source": "association",
         "author_service": "Sports",
         "urgency": "normal",
+        # As the confirmation step posts it (a first "submit" only validates and asks).
+        "confirmed": "1",
     }
     data.update(overrides)
     return data
