@@ -17,6 +17,11 @@ class DsfrMixin:
         super().__init__(*args, **kwargs)
         for visible in self.visible_fields():  # type: ignore[attr-defined]
             dsfr_input_class_attr(visible)
+            widget = visible.field.widget
+            if isinstance(widget, forms.FileInput):
+                # DSFR's upload component rather than the bare browser input.
+                widget.group_class = "fr-upload-group"
+                widget.attrs["class"] = "fr-upload"
 
     def get_context(self) -> dict[str, Any]:
         # Not DsfrBaseForm.get_context(): it warns whatever the setting (transitional API).

@@ -32,7 +32,15 @@ from .models import CharterAcknowledgement, CharterVersion, Convention
 CHARTER_ROLES = (Role.CELL_MEMBER, Role.REFERENT, Role.LIAISON)
 
 
-def _what_to_do() -> str:
+def _what_to_do(side: str | None = None) -> str:
+    """What the reader can do about it: the commune contacts the prefecture; the prefecture's
+    liaison is the prefecture, so is told what to record instead (never to contact himself)."""
+    if side == "prefecture":
+        return _(
+            "Enregistrez la signature du préfet pour la préfecture ; le référent de la commune "
+            "enregistre celle de la commune. Le protocole entre en vigueur une fois signé par "
+            "les deux parties, à sa date d'effet."
+        )
     return _(
         "Contactez la préfecture (correspondant du département) pour faire signer ou renouveler "
         "le protocole, puis enregistrez-le dans « Conventions et charte »."
@@ -43,14 +51,17 @@ def _date(day: datetime.date) -> str:
     return formats.date_format(day, "SHORT_DATE_FORMAT")
 
 
-def protocol_in_force(commune: Commune, on: datetime.date | None = None) -> Decision:
+def protocol_in_force(
+    commune: Commune, on: datetime.date | None = None, *, side: str | None = None
+) -> Decision:
     """ALLOWED if ``commune`` has a protocol or renewal in force on ``on`` (default: today).
 
     Amendments do not count on their own: they change a protocol, they do not install the cell.
     Only a protocol whose signatures both sides recorded themselves counts (``with_sides()``:
     a stored "signed" status without them reads as awaiting signatures). Otherwise a denial
     whose reason says why (none, unsigned, not yet effective, expired, terminated) and what to
-    do. One query.
+    do (``side``: the reader's party, "commune" by default, "prefecture" for the liaison).
+    One query.
     """
     day = on or timezone.localdate()
     conventions = list(
@@ -77,19 +88,19 @@ def protocol_in_force(commune: Commune, on: datetime.date | None = None) -> Deci
     ]
     if pending:
         why = _("le protocole est en préparation et n'est pas encore signé par les deux parties.")
-        return denied(f"{prefix}{why} {_what_to_do()}")
+        return denied(f"{prefix}{why} {_what_to_do(side)}")
     expired = [c for c, state in states if state == Convention.Status.EXPIRED]
     if expired:
         latest = expired[0]
         end = latest.period_end_on(day)
         why = _("le dernier protocole a expiré le %(date)s.") % {"date": _date(end)} if end else ""
-        return denied(f"{prefix}{why} {_what_to_do()}")
+        return denied(f"{prefix}{why} {_what_to_do(side)}")
     terminated = [c for c, state in states if state == Convention.Status.TERMINATED]
     if terminated:
         why = _("le dernier protocole a été résilié.")
-        return denied(f"{prefix}{why} {_what_to_do()}")
+        return denied(f"{prefix}{why} {_what_to_do(side)}")
     why = _("aucun protocole n'est enregistré pour cette commune.")
-    return denied(f"{prefix}{why} {_what_to_do()}")
+    return denied(f"{prefix}{why} {_what_to_do(side)}")
 
 
 def _charter_scopes(user: Any) -> tuple[dict[int, int], list[int]]:

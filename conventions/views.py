@@ -217,7 +217,11 @@ def _render_detail(
         "documents": documents,
         "text_in_force": documents[0] if documents and state == "in_force" else None,
         "children": children,
-        "gate": protocol_in_force(convention.commune, today),
+        "gate": protocol_in_force(
+            convention.commune,
+            today,
+            side=Side.PREFECTURE if user_sides == [Side.PREFECTURE] else Side.COMMUNE,
+        ),
         "all_signed": all(side["recorded"] for side in sides),
         "sides": sides,
         "user_sides": user_sides,

@@ -107,7 +107,7 @@ def test_danger_now_shows_emergency_guidance_before_and_after(as_user, world):
     referral = Referral.objects.get()
     after = client.get(f"/signalements/{referral.pk}/depose/").content.decode()
     assert 'data-testid="emergency-notice"' in after
-    assert "0 800 005 696" in after and "17" in after
+    assert 'href="tel:+33800005696"' in after and 'href="tel:17"' in after
 
 
 @pytest.mark.parametrize(
