@@ -199,6 +199,10 @@ def capabilities(user: Any, referral: Referral, request: HttpRequest | None = No
         caps.write_feedback = True
     if caps.is_author and status != Status.CLOSED:
         caps.add_addendum = True
+    if referral.anonymised_at is not None:
+        # Anonymised (cases.retention) while still open, by the age rule: nothing is left to
+        # read, and nothing may be added that the retention clock would never erase.
+        return Capabilities(is_author=caps.is_author, read_content=caps.read_content)
     return caps
 
 

@@ -26,6 +26,10 @@ class CasesConfig(AppConfig):
         register(models.StateInformation)
         register(models.LegalHold)
         register(models.WeakSignalCategory)
+        # The retention rules of this app, for the core's daily job (cmer.retention.registry).
+        from .retention import register as register_retention
+
+        register_retention()
         register_sentence(Event.TRANSMIT, _transmission_sentence)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -36,6 +35,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cmer.crypto import EncryptedTextField
+from cmer.retention import registry
+from cmer.retention.registry import DueItem, FilesNotRemoved, Holds, Removed, Scope
 from cmer.retention.rules import REFERRAL_CLEAR_FIELDS_ERASED, Rule, add_years, periods
 
 from . import files
@@ -57,27 +58,6 @@ DELETED_WITH_CONTENT: tuple[type[models.Model], ...] = (
     ReferralGroupObjectPermission,
 )
 LEGAL_HOLD_MAX_YEARS = 10
-
-
-class FilesNotRemoved(Exception):
-    """A stored file is still there after its deletion: the batch is rolled back."""
-
-
-@dataclass(frozen=True)
-class DueItem:
-    """Something a rule removes on ``due_on``: a referral, a draft, a session, a convention's
-    documents. ``label`` is a reference or an identifier, never a name."""
-
-    rule: Rule
-    pk: int
-    label: str
-    commune_id: int | None
-    due_on: datetime.date
-    held_until: datetime.date | None = None
-
-    @property
-    def held(self) -> bool:
-        return self.held_until is not None
 
 
 def local_date(moment: datetime.datetime) -> datetime.date:
@@ -269,13 +249,7 @@ def _unlink_agenda(ids: list[int]) -> None:
     Decision.objects.filter(timeline_entry__referral_id__in=ids).update(timeline_entry=None)
 
 
-@dataclass(frozen=True)
-class Erased:
-    references: list[str]
-    files: int
-
-
-def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = None) -> Erased:
+def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = None) -> Removed:
     """Anonymise these referrals in one transaction (see the module's docstring). Re-checked
     under a row lock: one anonymised meanwhile, or held since it was planned, is left alone.
     The attachment files are deleted and checked gone before the commit; if one stays, the
@@ -293,7 +267,7 @@ def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = Non
             .values_list("pk", "reference")
         )
         if not rows:
-            return Erased([], 0)
+            return Removed([])
         locked = [pk for pk, _reference in rows]
         stored = list(
             Attachment.objects.filter(referral_id__in=locked).values_list("stored_name", flat=True)
@@ -314,10 +288,10 @@ def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = Non
             erased[name] = None if Referral._meta.get_field(name).null else ""
         Referral.objects.filter(pk__in=locked).update(anonymised_at=now, **erased)
         removed = _remove_files(stored)
-    return Erased([reference for _pk, reference in rows], removed)
+    return Removed([reference for _pk, reference in rows], 0, removed)
 
 
-def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> Erased:
+def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> Removed:
     """Delete these forgotten drafts and their attachments (files checked gone), re-checked
     under a row lock: a draft changed or submitted since it was planned is left alone."""
     until = until or timezone.localdate()
@@ -337,7 +311,7 @@ def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> 
                 kept_ids = {pk for (pk,) in kept}
                 locked = [pk for pk in locked if pk not in kept_ids]
         if not locked:
-            return Erased([], 0)
+            return Removed([])
         stored = list(
             Attachment.objects.filter(referral_id__in=locked).values_list("stored_name", flat=True)
         )
@@ -346,7 +320,7 @@ def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> 
                 _erase_rows(model._base_manager.filter(**{f"{key}__in": locked}))
         _erase_rows(Referral.objects.filter(pk__in=locked))
         removed = _remove_files(stored)
-    return Erased([f"brouillon-{pk}" for pk in locked], removed)
+    return Removed([f"brouillon-{pk}" for pk in locked], len(locked), removed)
 
 
 def do_place_legal_hold(
@@ -415,3 +389,27 @@ def active_holds(commune_ids: Iterable[int], on: datetime.date | None = None) ->
             "placed_by__last_name",
         )
     )
+
+
+def _due(scope: Scope) -> list[DueItem]:
+    return due_referrals(
+        scope.until, age_rule=scope.age_rule, commune_ids=scope.commune_ids, today=scope.today
+    )
+
+
+def _delete_drafts(ids: list[int], today: datetime.date) -> Removed:
+    return delete_drafts(ids, until=today)
+
+
+def _anonymise(ids: list[int], today: datetime.date) -> Removed:
+    return anonymise_referrals(ids, today=today)
+
+
+def register() -> None:
+    """Called by ``CasesConfig.ready``: the referral rules and the legal holds, for the core."""
+    registry.register(
+        "cases",
+        due=_due,
+        apply={Rule.DRAFT: _delete_drafts, Rule.ARCHIVE: _anonymise, Rule.AGE_LIMIT: _anonymise},
+    )
+    registry.register_holds(Holds(place=do_place_legal_hold, running=active_holds))

@@ -18,3 +18,7 @@ class ConventionsConfig(AppConfig):
         register(models.ConventionReminder)
         register(models.CharterVersion, sensitive=("text",))
         register(models.CharterAcknowledgement)
+        # The retention rules of this app, for the core's daily job (cmer.retention.registry).
+        from .retention import register as register_retention
+
+        register_retention()

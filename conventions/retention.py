@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from cases.retention import DueItem, FilesNotRemoved
+from cmer.retention import registry
+from cmer.retention.registry import DueItem, FilesNotRemoved, Removed
 from cmer.retention.rules import Rule, add_years, periods
 
 from .models import Convention, Signatory, SignedDocument
@@ -61,7 +62,7 @@ def due_conventions(
     return sorted(items, key=lambda i: i.due_on)
 
 
-def purge_documents(ids: Iterable[int], *, until: datetime.date) -> tuple[list[str], int, int]:
+def purge_documents(ids: Iterable[int], *, until: datetime.date) -> Removed:
     """Delete the documents of these conventions (re-checked: still past their period).
     Returns the conventions' labels, the number of documents and of files deleted (checked
     gone before the commit)."""
@@ -73,7 +74,7 @@ def purge_documents(ids: Iterable[int], *, until: datetime.date) -> tuple[list[s
             if (end := ended_on(c, until)) is not None and add_years(end, years) <= until
         ]
         if not conventions:
-            return [], 0, 0
+            return Removed([])
         pks = [c.pk for c in conventions]
         documents = SignedDocument.objects.filter(convention_id__in=pks)
         names = [n for n in documents.values_list("file", flat=True) if n]
@@ -86,4 +87,13 @@ def purge_documents(ids: Iterable[int], *, until: datetime.date) -> tuple[list[s
             default_storage.delete(name)
         if any(default_storage.exists(name) for name in names):
             raise FilesNotRemoved("a convention document is still stored")
-    return [c.reference or f"convention-{c.pk}" for c in conventions], count, len(names)
+    return Removed([c.reference or f"convention-{c.pk}" for c in conventions], count, len(names))
+
+
+def register() -> None:
+    """Called by ``ConventionsConfig.ready``: the convention rule, for the core."""
+    registry.register(
+        "conventions",
+        due=lambda scope: due_conventions(scope.until, scope.commune_ids, scope.today),
+        apply={Rule.CONVENTION: lambda ids, today: purge_documents(ids, until=today)},
+    )

@@ -27,3 +27,7 @@ class TrainingConfig(AppConfig):
         register(models.Attestation, sensitive=("code",))
         register(models.AttestationBundle)
         register(models.ServiceHeadcount)
+        # The retention rules of this app, for the core's daily job (cmer.retention.registry).
+        from .retention import register as register_retention
+
+        register_retention()

@@ -17,7 +17,8 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from cases.retention import DueItem, FilesNotRemoved
+from cmer.retention import registry
+from cmer.retention.registry import DueItem, FilesNotRemoved, Removed
 from cmer.retention.rules import Rule, add_years, periods
 
 from .models import (
@@ -62,8 +63,8 @@ def _erase_rows(queryset: QuerySet) -> int:
     return queryset._raw_delete(queryset.db)
 
 
-def purge_sessions(ids: Iterable[int], *, until: datetime.date) -> tuple[list[str], int, int]:
-    """Delete the records of these sessions (re-checked: still past their period). Returns the
+def purge_sessions(ids: Iterable[int], *, until: datetime.date) -> Removed:
+    """Delete the records of these sessions (re-checked: still past their period): the
     sessions' labels, the number of records (attendances, attestations, imports, bundles,
     trainees left without attendance) and of files deleted, checked gone before the commit."""
     years = periods().training_years
@@ -74,7 +75,7 @@ def purge_sessions(ids: Iterable[int], *, until: datetime.date) -> tuple[list[st
             .values_list("pk", flat=True)
         )
         if not sessions:
-            return [], 0, 0
+            return Removed([])
         attendances = Attendance.objects.filter(session_id__in=sessions)
         trainees = set(attendances.values_list("trainee_id", flat=True))
         imports = AttendanceImport.objects.filter(session_id__in=sessions)
@@ -94,4 +95,13 @@ def purge_sessions(ids: Iterable[int], *, until: datetime.date) -> tuple[list[st
             default_storage.delete(name)
         if any(default_storage.exists(name) for name in names):
             raise FilesNotRemoved("a training file is still stored")
-    return [f"session-{pk}" for pk in sessions], records, len(names)
+    return Removed([f"session-{pk}" for pk in sessions], records, len(names))
+
+
+def register() -> None:
+    """Called by ``TrainingConfig.ready``: the training rule, for the core."""
+    registry.register(
+        "training",
+        due=lambda scope: due_sessions(scope.until, scope.commune_ids, scope.department_ids),
+        apply={Rule.TRAINING: lambda ids, today: purge_sessions(ids, until=today)},
+    )

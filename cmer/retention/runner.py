@@ -3,8 +3,9 @@
 ``plan(until)`` lists what the rules remove on or before a day (the dry run, the DPO's upcoming
 expiries); ``apply()`` removes what is due today: forgotten drafts deleted, referrals anonymised
 (``cases.retention``), training records (``training.retention``) and convention documents
-(``conventions.retention``) deleted, in batches of ``BATCH`` (a few statements per batch, never
-one per row), each batch its own transaction; held referrals are skipped. Then, in one
+(``conventions.retention``) deleted — each app registers its rules (``registry``) — in batches
+of ``BATCH`` (a few statements per batch, never one per row), each batch its own transaction;
+held referrals are skipped. Then, in one
 transaction, the run is finished with its signed certificate (``certificate``) and **one** audit
 entry (``Event.RETENTION``: counts per rule, no reference, no name).
 
@@ -26,16 +27,13 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cases import retention as cases_retention
-from cases.retention import DueItem
 from cmer.audit import sealing
 from cmer.audit.core import record_event
 from cmer.audit.models import Event, PendingEntry
-from conventions import retention as conventions_retention
-from training import retention as training_retention
 
-from . import certificate, policy
+from . import certificate, policy, registry
 from .models import RetentionRun
+from .registry import DueItem, Scope
 from .rules import APPLIED_RULES, Rule
 
 logger = logging.getLogger(__name__)
@@ -76,12 +74,8 @@ def plan(
     today = today or timezone.localdate()
     age_rule = policy.age_rule_enabled()
     result = Plan(until, age_rule, {rule: [] for rule in APPLIED_RULES})
-    due = cases_retention.due_referrals(
-        until, age_rule=age_rule, commune_ids=commune_ids, today=today
-    )
-    due += training_retention.due_sessions(until, commune_ids, department_ids)
-    due += conventions_retention.due_conventions(until, commune_ids, today)
-    for item in due:
+    scope = Scope(until, today, age_rule, commune_ids, department_ids)
+    for item in registry.due_items(scope):
         (result.held if item.held else result.items[item.rule]).append(item)
     return result
 
@@ -135,21 +129,6 @@ def _batches(items: list[DueItem]) -> Iterator[list[int]]:
         yield [item.pk for item in items[start : start + BATCH]]
 
 
-def _apply_batch(rule: Rule, ids: list[int], today: datetime.date) -> tuple[list[str], int, int]:
-    """(labels removed, rows deleted, files deleted) for one batch of one rule."""
-    if rule == Rule.DRAFT:
-        erased = cases_retention.delete_drafts(ids, until=today)
-        return erased.references, len(erased.references), erased.files
-    if rule in (Rule.ARCHIVE, Rule.AGE_LIMIT):
-        erased = cases_retention.anonymise_referrals(ids, today=today)
-        return erased.references, 0, erased.files
-    if rule == Rule.TRAINING:
-        return training_retention.purge_sessions(ids, until=today)
-    if rule == Rule.CONVENTION:
-        return conventions_retention.purge_documents(ids, until=today)
-    raise ValueError(rule)
-
-
 @dataclass
 class Outcome:
     plan: Plan
@@ -174,12 +153,12 @@ def apply(*, dry_run: bool = False, trigger: str = RetentionRun.Trigger.COMMAND)
         try:
             for rule in APPLIED_RULES:
                 for ids in _batches(due.items[rule]):
-                    labels, records, removed = _apply_batch(rule, ids, today)
+                    removed = registry.applier(rule)(ids, today)
                     result = run.results[rule.value]
-                    result["count"] += len(labels)
-                    result["items"] += labels
-                    result["records"] += records
-                    result["files"] += removed
+                    result["count"] += len(removed.labels)
+                    result["items"] += removed.labels
+                    result["records"] += removed.records
+                    result["files"] += removed.files
                     # Progress kept as it goes: a run that dies shows what it did.
                     RetentionRun.objects.filter(pk=run.pk).update(results=run.results)
         except Exception as exc:

@@ -20,13 +20,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from cases import retention as cases_retention
 from cmer import permissions
 from cmer.audit.access import require_dpo
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 
-from . import certificate, policy, runner
+from . import certificate, policy, registry, runner
 from .forms import AgeRuleForm, LegalHoldForm, VerifyForm
 from .models import AgeRuleChange, RetentionRun
 from .rules import APPLIED_RULES, LABELS, rule_table
@@ -67,7 +66,7 @@ def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
         "upcoming_held": upcoming.held,
         "upcoming_days": UPCOMING_DAYS,
         "today": today,
-        "holds": cases_retention.active_holds(communes, today),
+        "holds": registry.holds().running(communes, today),
         "runs": RetentionRun.objects.defer("pdf", "text")[:RUNS_SHOWN],
         "age_form": forms.get("age_form")
         or AgeRuleForm(initial={"enabled": "0" if state.enabled else "1"}),
@@ -114,7 +113,7 @@ def legal_hold(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, "hold_form", form)
     try:
-        hold = cases_retention.do_place_legal_hold(
+        hold = registry.holds().place(
             reference=form.cleaned_data["reference"],
             reason=form.cleaned_data["reason"],
             until=form.cleaned_data["until"],

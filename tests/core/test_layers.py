@@ -24,15 +24,8 @@ KNOWN_CIRCLES: dict[frozenset[str], str] = {
     # h-training (issue 18): actions queue the tasks by name.
     frozenset({"training.actions", "training.tasks"}): "h-training",
 }
-# Core → app imports that landed with issue 15 while this test was written (the retention run
-# orchestrates each app's ``retention`` module): to become a registry filled by the apps, like
-# the others above. Same rule: an entry goes when its import does.
-KNOWN_CORE_IMPORTS: dict[tuple[str, str], str] = {
-    ("cmer.retention.runner", "cases.retention"): "h-retention",
-    ("cmer.retention.runner", "conventions.retention"): "h-retention",
-    ("cmer.retention.runner", "training.retention"): "h-retention",
-    ("cmer.retention.views", "cases.retention"): "h-retention",
-}
+# Core → app imports still to become registries. Same rule: an entry goes when its import does.
+KNOWN_CORE_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 def _modules() -> dict[str, Path]:

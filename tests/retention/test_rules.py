@@ -146,3 +146,20 @@ def test_dry_run_lists_by_rule_and_changes_nothing(world):
     from cmer.retention.models import RetentionRun
 
     assert not RetentionRun.objects.exists()
+
+
+def test_an_open_referral_anonymised_by_the_age_rule_takes_nothing_more(as_user, world):
+    referral = file_referral(world.agent, world.tarascon, birth_date=datetime.date(2002, 1, 10))
+    run(at(2027, 1, 10))
+    referral.refresh_from_db()
+    assert referral.anonymised_at is not None and referral.status == Referral.Status.SUBMITTED
+    referent = as_user(world.referent)
+    page = referent.get(f"/signalements/{referral.pk}/").content.decode()
+    assert referral.reference in page and "Dupont" not in page
+    note = referent.post(f"/signalements/{referral.pk}/notes/", {"kind": "note", "text": "Après"})
+    assert note.status_code == 404
+    addendum = as_user(world.agent).post(
+        f"/signalements/{referral.pk}/complement/", {"text": "Après", "reason": "Oubli"}
+    )
+    assert addendum.status_code == 404
+    assert not referral.timeline.filter(kind__in=["note", "addendum"]).exists()

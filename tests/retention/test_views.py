@@ -178,3 +178,21 @@ def test_the_dpo_downloads_and_verifies_a_certificate(as_user, world):
     assert forged  # the PDF's embedded text is compressed: the text forgery above is the test
     page = client.post("/conservation/certificats/verifier/", {})
     assert page.status_code == 400
+
+
+def test_a_dpo_of_another_department_sees_and_holds_nothing_of_this_one(as_user, world):
+    from cmer.accounts.models import Role
+    from tests.conftest import make_user
+
+    other_dpo = make_user("dpo@pref30.test", Role.DPO, department=world.other_department)
+    soon = closed(world, at(2023, 12, 20))
+    client = as_user(other_dpo)
+    html = client.get("/conservation/").content.decode()
+    assert soon.reference not in html
+    response = client.post(
+        "/conservation/gels/",
+        {"reference": soon.reference, "reason": "Réquisition", "until": "2031-01-01"},
+    )
+    assert response.status_code == 400
+    assert "Aucun signalement de votre département" in response.content.decode()
+    assert not LegalHold.objects.exists()
