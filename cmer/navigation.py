@@ -47,6 +47,7 @@ NAVIGATION = [
     ),
     NavItem(_("Journal d'audit"), "audit:search", frozenset({Role.DPO})),
     NavItem(_("Intégrité du journal"), "audit:integrity", frozenset({Role.DPO})),
+    NavItem(_("Durées de conservation"), "retention:dashboard", frozenset({Role.DPO})),
     NavItem(_("Administration technique"), "admin:index", frozenset({Role.TECH_ADMIN})),
 ]
 

@@ -19,7 +19,11 @@ def _nav(page: str) -> str:
         ("agent", ["/signalements/"], ["/reunions/", "/conventions/", "/audit/"]),
         ("member", ["/signalements/", "/reunions/"], ["/conventions/", "/audit/"]),
         ("liaison", ["/signalements/prefecture/", "/conventions/"], ['href="/signalements/"']),
-        ("dpo", ["/audit/", "/audit/integrite/"], ["/signalements/", "/reunions/"]),
+        (
+            "dpo",
+            ["/audit/", "/audit/integrite/", "/conservation/"],
+            ["/signalements/", "/reunions/"],
+        ),
         ("admin", ["/admin/"], ["/signalements/", "/audit/"]),
     ],
 )
