@@ -232,3 +232,20 @@ def test_the_daily_job_is_scheduled_and_runs(world, settings):
 
     run = RetentionRun.objects.get(pk=run_id)
     assert run.trigger == RetentionRun.Trigger.SCHEDULE and run.total == 1
+
+
+def test_entries_left_pending_refuse_the_run(world, monkeypatch):
+    """Sealing answers but leaves older entries unchained (a stuck lock, a refusing function)."""
+    referral = closed(world, at(2026, 3, 15))
+    monkeypatch.setattr("cmer.audit.sealing.seal_pending", lambda *args, **kwargs: 0)
+    from cmer.audit.core import record_event
+
+    with time_machine.travel(at(2029, 3, 31), tick=False):
+        record_event(Event.LOGIN, actor=world.dpo)
+    with (
+        time_machine.travel(at(2029, 4, 1), tick=False),
+        pytest.raises(runner.RetentionRefused, match="garde des entrées en attente"),
+    ):
+        runner.apply(dry_run=True)
+    referral.refresh_from_db()
+    assert referral.anonymised_at is None

@@ -156,6 +156,7 @@ def test_an_open_referral_anonymised_by_the_age_rule_takes_nothing_more(as_user,
     referent = as_user(world.referent)
     page = referent.get(f"/signalements/{referral.pk}/").content.decode()
     assert referral.reference in page and "Dupont" not in page
+    assert 'data-testid="anonymised"' in page
     note = referent.post(f"/signalements/{referral.pk}/notes/", {"kind": "note", "text": "Après"})
     assert note.status_code == 404
     addendum = as_user(world.agent).post(
