@@ -273,12 +273,13 @@ def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = Non
             Attachment.objects.filter(referral_id__in=locked).values_list("stored_name", flat=True)
         )
         _unlink_agenda(locked)
+        deleted = 0
         for model, key in dependents():
-            if model._meta.app_label == "meetings":
+            if model._meta.label == "meetings.AgendaItem":
                 continue  # _unlink_agenda
             queryset = model._base_manager.filter(**{f"{key}__in": locked})
             if model in DELETED_WITH_CONTENT:
-                _erase_rows(queryset)
+                deleted += _erase_rows(queryset)
                 continue
             names = encrypted_field_names(model)
             if names:
@@ -288,7 +289,7 @@ def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = Non
             erased[name] = None if Referral._meta.get_field(name).null else ""
         Referral.objects.filter(pk__in=locked).update(anonymised_at=now, **erased)
         removed = _remove_files(stored)
-    return Removed([reference for _pk, reference in rows], 0, removed)
+    return Removed([reference for _pk, reference in rows], deleted, removed)
 
 
 def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> Removed:

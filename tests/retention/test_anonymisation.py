@@ -84,6 +84,8 @@ def test_anonymisation_removes_every_encrypted_field_the_files_and_the_index(
         outcome = runner.apply()
     assert outcome.run.results["archive"]["items"] == [referral.reference]
     assert outcome.run.results["archive"]["files"] == 2
+    # Two attachments, the access reason of the revoked grant.
+    assert outcome.run.results["archive"]["records"] == 3
 
     referral.refresh_from_db()
     assert referral.anonymised_at is not None
