@@ -49,11 +49,18 @@ def _make_fetcher():  # type: ignore[no-untyped-def]
 
 
 def render_pdf(
-    template_name: str, context: dict[str, Any], *, css: str = "", pdf_variant: str | None = None
+    template_name: str,
+    context: dict[str, Any],
+    *,
+    css: str = "",
+    pdf_variant: str | None = None,
+    finisher: Any = None,
 ) -> bytes:
     """Render a Django template to PDF bytes, with only local, allowed resources.
 
     ``pdf_variant``: e.g. ``"pdf/a-3b"`` for documents that are archived (minutes).
+    ``finisher``: WeasyPrint's hook on the PDF objects before they are written (the minutes'
+    stamp slot, ``meetings/stamp.py``).
     """
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
@@ -64,4 +71,6 @@ def render_pdf(
     stylesheets = [CSS(string=css, font_config=font_config, url_fetcher=fetcher)] if css else []
     document = HTML(string=html, base_url=None, url_fetcher=fetcher)
     options: dict[str, Any] = {"pdf_variant": pdf_variant} if pdf_variant else {}
-    return document.write_pdf(stylesheets=stylesheets, font_config=font_config, **options)
+    return document.write_pdf(
+        stylesheets=stylesheets, font_config=font_config, finisher=finisher, **options
+    )

@@ -2,24 +2,28 @@
 
 - ``render_minutes(meeting, version)``: WeasyPrint through ``cmer.pdf.render_pdf`` (restricted
   fetcher: a note naming ``file:///etc/passwd`` or an internal address fetches nothing), A4,
-  French, "page n / N" and the restricted-distribution header on every page, PDF/A-3b. A
-  referral appears by reference and pseudonym only.
-- ``stamp_pdf(data, text)``: the reader's name and the date on every page of the stored PDF,
-  without re-rendering it: one small content stream shared by all pages and a standard font,
-  appended to each page's contents (no page is decompressed or merged), so the cost per page is
-  a few dictionary entries and the memory does not grow with the pages' content.
+  French, "page n / N" and the restricted-distribution header on every page, PDF/A-3b, with the
+  reader's stamp slot reserved on every page (``stamp.StampSlot``). A referral appears by
+  reference and pseudonym only.
+- ``open_stamped(document, text)``: the stored PDF, verified against its SHA-256, streamed with
+  the reader's name and the date in the slot of every page: no re-render, no rewrite, PDF/A
+  kept, memory flat in the pages (``meetings/stamp.py``). Documents stored before the slot
+  existed are stamped by the older pypdf overlay (``stamp_pdf``), which is not PDF/A.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
 
 from django.conf import settings
 from django.utils import timezone, translation
 
 from .models import ActionItem, AgendaItem, Attendance, Meeting, MinutesAddendum
 from .pseudonym import label
+from .stamp import StampedFile, StampSlot, clip_name, stamp_content, verify
 
 PDF_VARIANT = "pdf/a-3b"
 STAMP_FONT = "/CMERStamp"
@@ -94,13 +98,54 @@ def minutes_context(meeting: Meeting, version: int | None = None) -> dict[str, A
     }
 
 
-def render_minutes(meeting: Meeting, version: int) -> bytes:
+@dataclass(frozen=True)
+class RenderedMinutes:
+    data: bytes
+    stamp_offset: int  # where the reader's stamp goes (``stamp.SLOT_SIZE`` bytes)
+
+
+def render_minutes(meeting: Meeting, version: int) -> RenderedMinutes:
     from cmer.pdf import render_pdf
 
+    slot = StampSlot()
     with translation.override(settings.LANGUAGE_CODE):
-        return render_pdf(
-            "meetings/minutes_pdf.html", minutes_context(meeting, version), pdf_variant=PDF_VARIANT
+        data = render_pdf(
+            "meetings/minutes_pdf.html",
+            minutes_context(meeting, version),
+            pdf_variant=PDF_VARIANT,
+            finisher=slot,
         )
+    return RenderedMinutes(data=data, stamp_offset=slot.locate(data))
+
+
+class IntegrityError(Exception):
+    """The stored PDF no longer matches its SHA-256 (or is missing): never served."""
+
+
+def open_stamped(document: Any, text: str) -> tuple[IO[bytes], int]:
+    """A file object over the reader's copy of ``document`` and its length.
+
+    The stored bytes are checked against the SHA-256 first (read in blocks), then streamed
+    with the slot filled in: the copy has the stored file's length and structure.
+    """
+    try:
+        raw = document.file.open("rb")
+    except OSError as exc:
+        raise IntegrityError("missing") from exc
+    size = document.file.size
+    if document.stamp_offset is None:
+        # Stored before the slot existed: the older overlay (whole file in memory).
+        with raw:
+            data = raw.read()
+        if hashlib.sha256(data).hexdigest() != document.sha256:
+            raise IntegrityError("mismatch")
+        stamped = stamp_pdf(data, text)
+        return io.BytesIO(stamped), len(stamped)
+    if not verify(raw, document.sha256, document.stamp_offset):
+        raw.close()
+        raise IntegrityError("mismatch")
+    replacement = stamp_content(text)
+    return StampedFile(raw, document.stamp_offset, replacement), size
 
 
 def render_attendance_sheet(meeting: Meeting) -> bytes:
@@ -129,14 +174,15 @@ def stamp_text(reader_name: str, when: Any = None) -> str:
         from django.utils.translation import gettext as _
 
         return _("Exemplaire nominatif de %(name)s — téléchargé le %(date)s — ne pas diffuser") % {
-            "name": reader_name,
+            "name": clip_name(reader_name),
             "date": moment.strftime("%d/%m/%Y %H:%M"),
         }
 
 
 def stamp_pdf(data: bytes, text: str) -> bytes:
-    """Write ``text`` at the foot of every page of ``data`` (overlay; the pages are not
-    re-rendered). Returns the stamped copy; ``data`` is unchanged."""
+    """The older overlay, for documents stored without a stamp slot: ``text`` at the foot of
+    every page, rewritten by pypdf (not PDF/A: Helvetica is not embedded; memory grows with
+    the pages). Returns the stamped copy; ``data`` is unchanged."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import (
         ArrayObject,

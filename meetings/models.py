@@ -384,6 +384,9 @@ class MinutesDocument(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     file = models.FileField(upload_to="meetings/minutes/%Y/%m/", max_length=200, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
+    # Byte offset of the reader's stamp slot in the stored file (meetings/stamp.py); null for a
+    # file rendered before the slot existed (stamped by the older pypdf overlay).
+    stamp_offset = models.PositiveIntegerField(null=True, blank=True)
     pages = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=100, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -209,13 +209,15 @@ def build_document(document_id: int) -> bool:
     )
     if document is None or document.state != MinutesDocument.State.PENDING:
         return False
-    data = render_minutes(document.meeting, document.version)
+    rendered = render_minutes(document.meeting, document.version)
+    data = rendered.data
     with transaction.atomic():
         document = MinutesDocument.objects.select_for_update().get(pk=document_id)
         if document.state != MinutesDocument.State.PENDING:
             return False  # another run stored it meanwhile: keep theirs
         document.file.save(f"{uuid.uuid4().hex}.pdf", ContentFile(data), save=False)
         document.sha256 = hashlib.sha256(data).hexdigest()
+        document.stamp_offset = rendered.stamp_offset
         document.pages = page_count(data)
         document.state = MinutesDocument.State.READY
         document.finished_at = timezone.now()

@@ -501,29 +501,35 @@ def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @charter_required
-def document_download(request: HttpRequest, pk: int, document_pk: int) -> FileResponse:
-    """The stored PDF, stamped with the reader's name and the date on every page."""
+def document_download(request: HttpRequest, pk: int, document_pk: int) -> HttpResponse:
+    """The stored PDF, checked against its SHA-256 and stamped with the reader's name and the
+    date on every page, streamed (meetings/stamp.py). A file changed or lost on disk is an
+    integrity alarm: recorded, shown, not served."""
     meeting, _caps = access.get_meeting_for_user(request, pk)
     document = access.get_document_for_user(request, meeting, document_pk)
     if document.state != document.State.READY or not document.file:
         raise Http404
-    with document.file.open("rb") as stored:
-        data = stored.read()
     reader = request.user.get_full_name() or request.user.email
-    stamped = documents.stamp_pdf(data, documents.stamp_text(reader))
-    record_access(
-        request,
-        document,
-        what="minutes_pdf",
-        data={"meeting": meeting.pk, "version": document.version, "sha256": document.sha256},
-    )
+    data = {"meeting": meeting.pk, "version": document.version, "sha256": document.sha256}
+    try:
+        stamped, size = documents.open_stamped(document, documents.stamp_text(reader))
+    except documents.IntegrityError as exc:
+        record_event(
+            Event.ACCESS,
+            request=request,
+            target=document,
+            data={"what": "minutes_pdf", "integrity": str(exc), **data},
+        )
+        context = {"meeting": meeting, "document": document}
+        return render(request, "meetings/integrity_alarm.html", context, status=409)
+    record_access(request, document, what="minutes_pdf", data=data)
     response = FileResponse(
-        io.BytesIO(stamped),
+        stamped,
         as_attachment=True,
         filename=f"compte-rendu-reunion-{meeting.pk}-v{document.version}.pdf",
         content_type="application/pdf",
     )
-    response["Content-Length"] = str(len(stamped))
+    response["Content-Length"] = str(size)
     return response
 
 
