@@ -20,6 +20,7 @@ from cmer.accounts.models import Commune, Department, Membership, Role
 from .models import (
     Attendance,
     AttendanceImport,
+    Attestation,
     AttestationBundle,
     ServiceHeadcount,
     Trainee,
@@ -123,6 +124,25 @@ def resolve_scope(user: Any, value: str) -> Commune | Department:
         if department is not None:
             return department
     raise Http404
+
+
+# Verification (public) -------------------------------------------------------------------
+
+
+def attestation_by_code(code: str) -> Attestation | None:
+    """The attestation with this code, withdrawn or not, with what it states (one query).
+
+    Public lookup: the caller shows only what the attestation itself says.
+    """
+    return (
+        Attestation.objects.select_related(
+            "attendance__trainee",
+            "attendance__session__commune",
+            "attendance__session__department",
+        )
+        .filter(code=code)
+        .first()
+    )
 
 
 # Statistics ----------------------------------------------------------------------------------

@@ -380,6 +380,8 @@ def do_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> dict[str
         Attendance.objects.bulk_update(
             updated, ["status", "remark", "source_import", "updated_at"], batch_size=BATCH
         )
+        # Only an updated attendance can have had an attestation (new ones have none yet).
+        withdrawn, restored = sync_attestations([a.pk for a in updated], now=now)
 
         result = {
             "new_trainees": len(new_trainees),
@@ -387,6 +389,8 @@ def do_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> dict[str
             "new_attendances": len(created),
             "updated_attendances": len(updated),
             "unchanged": unchanged,
+            "withdrawn_attestations": withdrawn,
+            "restored_attestations": restored,
         }
         staged.state = AttendanceImport.State.CONFIRMED
         staged.confirmed_at = now
@@ -416,9 +420,34 @@ def do_cancel_import(staged: AttendanceImport, *, acting_user: Any) -> None:
 
 @transaction.atomic
 def do_update_attendance(attendance: Attendance, *, acting_user: Any) -> Attendance:
-    attendance.updated_at = timezone.now()
+    """Save an edited attendance; its attestation is withdrawn (or valid again) with it."""
+    now = timezone.now()
+    attendance.updated_at = now
     attendance.save()
+    sync_attestations([attendance.pk], now=now)
     return attendance
+
+
+def sync_attestations(attendance_ids: list[int], *, now: datetime.datetime) -> tuple[int, int]:
+    """Withdraw the attestations of attendances no longer "present", restore those present
+    again. Returns (withdrawn, restored). Saved one by one: each change is in the audit trail.
+    """
+    withdrawn = restored = 0
+    for chunk in _chunks(attendance_ids):
+        for attestation in Attestation.objects.filter(attendance_id__in=chunk).select_related(
+            "attendance__session"
+        ):
+            present = attestation.attendance.status == Attendance.Status.PRESENT
+            if not present and attestation.withdrawn_at is None:
+                attestation.withdrawn_at = now
+                withdrawn += 1
+            elif present and attestation.withdrawn_at is not None:
+                attestation.withdrawn_at = None
+                restored += 1
+            else:
+                continue
+            attestation.save(update_fields=["withdrawn_at"])
+    return withdrawn, restored
 
 
 # Attestations --------------------------------------------------------------------------------

@@ -233,7 +233,11 @@ def clean_verification_code(value: str) -> str:
 
 
 class Attestation(models.Model):
-    """The attestation of one attendance, identified by a code anyone logged in can verify."""
+    """The attestation of one attendance, identified by a code anyone can verify (public page).
+
+    Withdrawn when the attendance stops being "present" (a corrected sheet, an edit): the code
+    then verifies as "withdrawn on …", never as unknown; back to present, it is valid again.
+    """
 
     attendance = models.OneToOneField(
         Attendance, on_delete=models.PROTECT, related_name="attestation"
@@ -242,6 +246,7 @@ class Attestation(models.Model):
         _("code de vérification"), max_length=14, unique=True, default=new_verification_code
     )
     issued_at = models.DateTimeField(_("délivrée le"), default=timezone.now)
+    withdrawn_at = models.DateTimeField(_("retirée le"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("attestation")
@@ -249,6 +254,11 @@ class Attestation(models.Model):
 
     def __str__(self) -> str:
         return f"attestation {self.pk}"
+
+    @property
+    def audit_commune_id(self) -> int | None:
+        """The session's commune: the DPO of the department sees the verifications."""
+        return self.attendance.session.commune_id
 
 
 class AttestationBundle(models.Model):

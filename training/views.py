@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -11,7 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cmer.audit.core import record_access, record_event
+from cmer import ratelimit
+from cmer.audit.core import client_address, record_access, record_event
 from cmer.audit.models import Event
 
 from . import access, actions, outputs, stats
@@ -350,31 +352,61 @@ def bundle_download(request: HttpRequest, pk: int) -> FileResponse:
     )
 
 
+# The public verification: a few checks a minute is what a person does; a script trying codes
+# is stopped long before it could find one (12 symbols of 31: 60 bits).
+VERIFY_LIMIT = 20
+VERIFY_WINDOW = 600
+
+
+@login_not_required
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
-    """Any logged-in user checks an attestation's code (POST: the code stays out of URLs)."""
+    """Anyone checks an attestation's code (POST: the code stays out of URLs and logs).
+
+    Public, since the attestation tells its reader to check it here; shows only what the
+    attestation states, limited per client address, every check in the audit trail.
+    """
     form = VerifyForm(request.POST or None)
-    found = None
-    checked = False
-    if request.method == "POST" and form.is_valid():
-        checked = True
-        found = (
-            Attestation.objects.select_related(
-                "attendance__trainee",
-                "attendance__session__commune",
-                "attendance__session__department",
-            )
-            .filter(
-                code=form.cleaned_data["code"],
-                attendance__status=Attendance.Status.PRESENT,
-            )
-            .first()
+    context: dict = {"form": form, "checked": False, "found": None, "limited": None}
+    if request.method == "POST":
+        decision = ratelimit.hit(
+            "training-verify",
+            client_address(request) or "-",
+            limit=VERIFY_LIMIT,
+            window=VERIFY_WINDOW,
         )
-        if found is not None:
-            record_access(request, found, what="attestation_verification")
-    return render(
-        request, "training/verify.html", {"form": form, "found": found, "checked": checked}
-    )
+        if not decision.allowed:
+            if decision.first_refusal:
+                record_event(
+                    Event.DENIED,
+                    request=request,
+                    target_model=Attestation,
+                    data={"what": "attestation_verification", "reason": "rate_limited"},
+                )
+            context["limited"] = max(1, round(decision.retry_after / 60))
+            response = render(request, "training/verify.html", context, status=429)
+            response["Retry-After"] = str(decision.retry_after)
+            return response
+        if form.is_valid():
+            context["checked"] = True
+            found = access.attestation_by_code(form.cleaned_data["code"])
+            context["found"] = found
+            if found is None:
+                record_event(
+                    Event.ACCESS,
+                    request=request,
+                    target_model=Attestation,
+                    data={"what": "attestation_verification", "result": "unknown"},
+                )
+            else:
+                context["withdrawn"] = found.withdrawn_at is not None or (
+                    found.attendance.status != Attendance.Status.PRESENT
+                )
+                result = "withdrawn" if context["withdrawn"] else "valid"
+                record_access(
+                    request, found, what="attestation_verification", data={"result": result}
+                )
+    return render(request, "training/verify.html", context)
 
 
 # Statistics ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ PUBLIC_URL_NAMES = {
     "accounts:password_reset_confirm",
     "accounts:password_reset_complete",
     "accounts:enrol",  # the one-time invitation / enrolment link (token checked in the view)
+    "training:verify",  # an attestation tells its reader to check it there (rate-limited)
 }
 PUBLIC_ROUTES = {"admin/login/"}  # redirects to accounts:login, never a login form of its own
 

@@ -195,9 +195,10 @@ def test_statistics_stay_within_scope(world, as_user, setup):
     assert 'data-testid="total-people">0 ' in page.content.decode()
 
 
-def test_verification_page_is_open_to_any_logged_in_user(world, as_user):
+def test_verification_page_is_open_to_anyone(world, as_user, client):
     for persona in ("agent", "member", "dpo", "admin", "liaison"):
         assert as_user(getattr(world, persona)).get(reverse("training:verify")).status_code == 200
+    assert client.get(reverse("training:verify")).status_code == 200  # nobody logged in
 
 
 def test_list_page_query_count(world, as_user, django_assert_max_num_queries):

@@ -4,7 +4,9 @@ import io
 import zipfile
 
 import pytest
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from pypdf import PdfReader
 
 from cmer.audit.models import AuditEntry, Event
@@ -153,10 +155,101 @@ def test_verification(world, as_user, session):
     assert "douze" in page
 
 
-def test_verification_fails_once_the_person_is_marked_absent(world, as_user, session):
+def test_a_withdrawn_attestation_says_so_with_its_date(world, as_user, session):
     (attendance,) = attend(session, 1)
     attestation = actions.ensure_attestations([attendance])[attendance.pk]
     attendance.status = "absent"
+    actions.do_update_attendance(attendance, acting_user=world.coordinator)
+    attestation.refresh_from_db()
+    assert attestation.withdrawn_at is not None
+    page = Client().post(reverse("training:verify"), {"code": attestation.code}).content.decode()
+    assert 'data-testid="verify-withdrawn"' in page
+    day = timezone.localtime(attestation.withdrawn_at).strftime("%d/%m/%Y")
+    assert f"Attestation retirée le {day}" in page
+    assert "verify-invalid" not in page and "verify-valid" not in page
+    # Present again: the same code is valid again.
+    attendance.status = "present"
+    actions.do_update_attendance(attendance, acting_user=world.coordinator)
+    page = Client().post(reverse("training:verify"), {"code": attestation.code}).content.decode()
+    assert 'data-testid="verify-valid"' in page
+
+
+def test_a_corrected_sheet_withdraws_the_attestation(world, as_user, session):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from training.models import AttendanceImport
+
+    client = as_user(world.coordinator)
+    sheet = "Nom;Prénom;Courriel;Présent\r\nBarbier;Inès;ines@tarascon.test;{}\r\n"
+    for status in ("oui", "non"):
+        client.post(
+            reverse("training:import_upload", args=[session.pk]),
+            {"file": SimpleUploadedFile("liste.csv", sheet.format(status).encode())},
+        )
+        staged = AttendanceImport.objects.latest("pk")
+        client.post(reverse("training:import_confirm", args=[staged.pk]))
+        staged.refresh_from_db()
+        if status == "oui":
+            attendance = session.attendances.get()
+            attestation = actions.ensure_attestations([attendance])[attendance.pk]
+    assert staged.result["withdrawn_attestations"] == 1
+    attestation.refresh_from_db()
+    assert attestation.withdrawn_at is not None
+    page = Client().post(reverse("training:verify"), {"code": attestation.code}).content.decode()
+    assert "Attestation retirée le" in page
+
+
+def test_verification_is_public_shows_only_the_attestation_and_is_recorded(world, session):
+    (attendance,) = attend(session, 1, last_name="Barbier", first_name="Inès")
+    attendance.remark = "arrivée en retard"
     attendance.save()
-    page = as_user(world.agent).post(reverse("training:verify"), {"code": attestation.code})
-    assert 'data-testid="verify-invalid"' in page.content.decode()
+    attestation = actions.ensure_attestations([attendance])[attendance.pk]
+    client = Client()  # nobody logged in
+    assert client.get(reverse("training:verify")).status_code == 200
+    page = client.post(reverse("training:verify"), {"code": attestation.code}).content.decode()
+    assert 'data-testid="verify-valid"' in page and "Inès Barbier" in page
+    # Not on the attestation: not on the page.
+    for private in (attendance.trainee.email, "arrivée en retard", attendance.trainee.service):
+        assert private not in page
+    client.post(reverse("training:verify"), {"code": "AAAA-BBBB-CCCC"})
+    entries = [
+        e
+        for e in AuditEntry.objects.filter(event=Event.ACCESS)
+        if (e.additional_data or {}).get("what") == "attestation_verification"
+    ]
+    assert sorted(e.additional_data["result"] for e in entries) == ["unknown", "valid"]
+    valid = next(e for e in entries if e.additional_data["result"] == "valid")
+    assert valid.actor is None and valid.object_pk == str(attestation.pk)
+    assert valid.commune_id == world.tarascon.pk  # the DPO of the department sees it
+    assert valid.remote_addr == "127.0.0.1"
+    assert attestation.code not in str([e.additional_data for e in entries])
+
+
+def test_verification_is_rate_limited_per_address(world, session, settings):
+    from django.core.cache import cache
+
+    from training import views
+
+    cache.clear()
+    limit = views.VERIFY_LIMIT
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    for _ in range(limit):
+        response = client.post(reverse("training:verify"), {"code": "AAAA-BBBB-CCCC"})
+        assert response.status_code == 200
+    for _ in range(3):
+        response = client.post(reverse("training:verify"), {"code": "AAAA-BBBB-CCCC"})
+        assert response.status_code == 429
+        assert 'data-testid="verify-limited"' in response.content.decode()
+        assert int(response["Retry-After"]) <= views.VERIFY_WINDOW
+    # Refused before the lookup; the refusal recorded once, not per attempt.
+    denials = [
+        e
+        for e in AuditEntry.objects.filter(event=Event.DENIED)
+        if (e.additional_data or {}).get("reason") == "rate_limited"
+    ]
+    assert len(denials) == 1 and denials[0].remote_addr == "203.0.113.7"
+    # Another address is not limited; reading the page is not counted.
+    other = Client(REMOTE_ADDR="198.51.100.2")
+    assert other.post(reverse("training:verify"), {"code": "AAAA-BBBB-CCCC"}).status_code == 200
+    assert client.get(reverse("training:verify")).status_code == 200
+    cache.clear()

@@ -85,6 +85,8 @@ def test_same_file_twice_creates_no_duplicates(world, as_user, session):
         "new_attendances": 0,
         "updated_attendances": 0,
         "unchanged": 5,
+        "withdrawn_attestations": 0,
+        "restored_attestations": 0,
     }
     assert session.attendances.count() == 5
     assert Trainee.objects.count() == 5
