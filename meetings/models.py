@@ -27,6 +27,10 @@ from django.utils.translation import gettext_lazy as _
 from cmer.accounts.models import Commune
 from cmer.crypto import EncryptedTextField
 
+# A planned meeting whose time has passed is "to be confirmed" for this many days (the chair
+# marks it held after the fact), then shown as not held.
+CONFIRM_WITHIN_DAYS = 7
+
 # Short on purpose (CNIL): minutes record what was decided, not a transcript.
 NOTES_MAX_LENGTH = 2000
 DECISION_MAX_LENGTH = 500
@@ -47,6 +51,15 @@ class Attendance(models.TextChoices):
 class Meeting(models.Model):
     class Status(models.TextChoices):
         PLANNED = "planned", _("Planifiée")
+        HELD = "held", _("Tenue")
+        CANCELLED = "cancelled", _("Annulée")
+
+    class Shown(models.TextChoices):
+        """What pages show: the stored status read against the clock (``shown_state_at``)."""
+
+        UPCOMING = "upcoming", _("Planifiée")
+        TO_CONFIRM = "to_confirm", _("Tenue à confirmer")
+        NOT_HELD = "not_held", _("Non tenue")
         HELD = "held", _("Tenue")
         CANCELLED = "cancelled", _("Annulée")
 
@@ -128,6 +141,33 @@ class Meeting(models.Model):
     @property
     def local_day(self) -> Any:
         return timezone.localtime(self.starts_at).date()
+
+    def shown_state_at(self, now: datetime.datetime) -> str:
+        """The state as pages show it, from the stored status and the date.
+
+        A meeting stays "planned" in the database until the chair says it was held (or cancels
+        it): once its time has come it is "to be confirmed" for ``CONFIRM_WITHIN_DAYS`` days
+        (the chair may mark it held after the fact), then "not held" — so the liaison's
+        calendar never shows a past meeting as still planned.
+        """
+        if self.status == self.Status.CANCELLED:
+            return self.Shown.CANCELLED
+        if self.status == self.Status.HELD:
+            return self.Shown.HELD
+        if self.starts_at > now:
+            return self.Shown.UPCOMING
+        today = timezone.localdate(now)
+        if (today - self.local_day).days <= CONFIRM_WITHIN_DAYS:
+            return self.Shown.TO_CONFIRM
+        return self.Shown.NOT_HELD
+
+    @property
+    def shown_state(self) -> str:
+        return self.shown_state_at(timezone.now())
+
+    @property
+    def shown_state_label(self) -> str:
+        return str(self.Shown(self.shown_state).label)
 
 
 def meeting_is_locked(meeting_id: int | None) -> bool:

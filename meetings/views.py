@@ -39,7 +39,14 @@ from .forms import (
     ReviewForm,
     TopicForm,
 )
-from .models import ActionItem, AgendaItem, Attendance, ExternalParticipant, Meeting
+from .models import (
+    CONFIRM_WITHIN_DAYS,
+    ActionItem,
+    AgendaItem,
+    Attendance,
+    ExternalParticipant,
+    Meeting,
+)
 
 
 def _errors(exc: ValidationError) -> str:
@@ -74,7 +81,8 @@ def calendar(request: HttpRequest) -> HttpResponse:
         raise Http404
     rows = access.department_calendar(request.user).select_related("commune")[:500]
     record_event(Event.ACCESS, request=request, target_model=Meeting, data={"what": "calendar"})
-    return render(request, "meetings/calendar.html", {"rows": rows})
+    context = {"rows": rows, "confirm_days": CONFIRM_WITHIN_DAYS}
+    return render(request, "meetings/calendar.html", context)
 
 
 # ---------------------------------------------------------------- planning

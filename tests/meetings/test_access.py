@@ -157,8 +157,8 @@ def test_liaison_calendar_shows_the_department_without_content(as_user, world, m
     rows = html.split('data-testid="calendar"')[1].split("</table>")[0]
     assert "Tarascon" in rows and "Miramas" in rows
     assert "Salle du conseil" not in rows and f"/reunions/{other.pk}/" not in rows
-    # one referral discussed in Tarascon's meeting, none in Miramas'
-    assert "<td>1</td>" in rows and "<td>0</td>" in rows
+    # one referral discussed in Tarascon's held meeting; Miramas' has not been held yet
+    assert "<td>1</td>" in rows and "<td>—</td>" in rows
     # The liaison was not invited to Miramas' meeting: its content stays closed.
     assert as_user(world.liaison).get(f"/reunions/{other.pk}/").status_code == 404
     for persona in ("referent", "member", "dpo", "coordinator", "admin"):
