@@ -18,25 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cmer.settings")
 
-COPY_COLUMNS = (
-    "id",
-    "position",
-    "prev_hash",
-    "entry_hash",
-    "timestamp",
-    "event",
-    "action",
-    "content_type_id",
-    "object_pk",
-    "object_id",
-    "object_repr",
-    "actor_id",
-    "actor_email",
-    "remote_addr",
-    "changes_text",
-    "additional_data",
-    "commune_id",
-)
+
+# The chain's own columns (no copy of the canonical list here: it is the audit core's).
+def _copy_columns() -> tuple[str, ...]:
+    from cmer.audit import chain
+
+    return ("entry_hash", *chain.CANONICAL_COLUMNS)
 
 
 def fill(count: int, *, commune_id: int | None, actor: object | None, references: int) -> int:
@@ -53,6 +40,7 @@ def fill(count: int, *, commune_id: int | None, actor: object | None, references
     actor_id = getattr(actor, "pk", None)
     actor_email = getattr(actor, "email", None)
     data = chain.canonical_json({"what": "detail"})
+    columns = _copy_columns()
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.CHAIN_LOCK_KEY])
@@ -69,7 +57,7 @@ def fill(count: int, *, commune_id: int | None, actor: object | None, references
         table = ChainedEntry._meta.db_table
         with (
             connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy,
+            cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
         ):
             for i in range(count):
                 position += 1
@@ -98,9 +86,18 @@ def fill(count: int, *, commune_id: int | None, actor: object | None, references
                     "additional_data": data,
                     "serialized_data": None,
                 }
+                if i % 50 == 49:
+                    # A list page that showed 20 referrals (the DPO's search by reference finds
+                    # it through the references it lists).
+                    listed = [f"TAR-2026-{(i + k) % references:05d}" for k in range(20)]
+                    values["object_pk"] = values["object_repr"] = ""
+                    values["object_id"] = None
+                    values["additional_data"] = chain.canonical_json(
+                        {"what": "list", "references": listed}
+                    )
                 digest = chain.entry_hash([values[name] for name in chain.CANONICAL_COLUMNS])
                 values["entry_hash"] = digest
-                copy.write_row([values[name] for name in COPY_COLUMNS])
+                copy.write_row([values[name] for name in columns])
                 previous = digest
     return position
 

@@ -38,32 +38,19 @@ def copy_select(after: int) -> str:
     )
 
 
-def _entries_postgresql(
-    connection: Any, after: int, on_block: Callable[[int], None] | None = None
-) -> Iterator[tuple[int, bytes, str, bytes]]:
-    """(position, previous hash, recomputed hash, stored hash) per chained entry, in position
-    order, from one ``COPY`` stream: the server renders the canonical line, Python only splits
-    off the stored hash and hashes the rest (no per-column work, no row objects)."""
-    sha256 = hashlib.sha256
+def _lines_postgresql(connection: Any, after: int) -> Iterator[Any]:
+    """The chain after ``after`` as ``COPY`` rows, each the canonical line, a TAB, the stored
+    hash and a newline: the server renders every column, Python touches no column. Must run in
+    a transaction that ran ``ISO_DATES`` (``_verify``'s)."""
     with connection.cursor() as cursor:
-        cursor.execute(sealing.ISO_DATES)  # in verify_chain's transaction
+        cursor.execute(sealing.ISO_DATES)
     with connection.cursor() as cursor, cursor.cursor.copy(copy_select(after)) as copy:
-        rest = b""
-        for block in copy:
-            data = rest + bytes(block)
-            lines = data.split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                text, _, stored = line.rpartition(b"\t")
-                _version, position, previous, _rest = text.split(b"\t", 3)
-                yield int(position), previous, sha256(text).hexdigest(), stored
-            if on_block is not None and lines:
-                on_block(int(lines[-1].split(b"\t", 2)[1]))
+        # psycopg returns one row per read: each block is one whole line.
+        yield from copy
 
 
-def _entries_sqlite(
-    connection: Any, after: int, chunk_size: int, on_block: Callable[[int], None] | None = None
-) -> Iterator[tuple[int, bytes, str, bytes]]:
+def _lines_sqlite(connection: Any, after: int, chunk_size: int) -> Iterator[bytes]:
+    """The same lines as PostgreSQL's ``COPY`` writes, built from SQLite's rows in Python."""
     sql = (
         f"SELECT position, prev_hash, CAST(id AS TEXT), "  # noqa: S608
         f"{', '.join(sealing.content_expressions('sqlite'))}, "
@@ -76,20 +63,103 @@ def _entries_sqlite(
                 text = chain.text_of_strings(
                     [str(position), previous, entry_id, *sealing.normalise_sqlite(content)]
                 )
-                digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-                yield position, (previous or "").encode(), digest, (stored or "").encode()
-            if on_block is not None:
-                on_block(rows[-1][0])
+                yield f"{text}\t{stored or ''}\n".encode()
 
 
-def _entries(
-    connection: Any, after: int, chunk_size: int, on_block: Callable[[int], None] | None = None
-) -> Iterator[tuple[int, bytes, str, bytes]]:
-    """The chain's entries in position order; ``on_block(position)`` after each block read
-    (progress, without a per-entry cost)."""
+def _lines(connection: Any, after: int, chunk_size: int) -> Iterator[Any]:
+    """The chain's entries in position order, one line each (see ``_walk``)."""
     if connection.vendor == "postgresql":
-        return _entries_postgresql(connection, after, on_block)
-    return _entries_sqlite(connection, after, chunk_size, on_block)
+        return _lines_postgresql(connection, after)
+    return _lines_sqlite(connection, after, chunk_size)
+
+
+PROGRESS_EVERY = 5_000
+
+
+@dataclass
+class _Break:
+    problem: str
+    position: int | None
+    message: str
+
+
+class _Unreadable(Exception):
+    """A line that could not be read or parsed, after the last good ``position``."""
+
+    def __init__(self, position: int, cause: BaseException) -> None:
+        super().__init__(position, cause)
+        self.position = position
+        self.cause = cause
+
+
+def _walk(
+    lines: Iterable[Any],
+    position: int,
+    previous: bytes,
+    signed: dict[int, Seal],
+    on_progress: Callable[[int], None] | None,
+) -> tuple[int, bytes, _Break | None]:
+    """Check each line against the one before: ``(last good position, its hash, the first
+    break or None)``; raises ``_Unreadable`` with the last good position.
+
+    The hot loop does no parsing: a good line starts with the text its position and the
+    previous hash must give (one bytes format and ``startswith``), and ends with a TAB, the
+    64-character hash of everything before that TAB, and a newline. Only a line that fails is
+    parsed, to name the problem (``_diagnose``). The ``try`` costs nothing until it raises.
+    """
+    sha256 = hashlib.sha256
+    head = chain.VERSION.encode()
+    try:
+        for block in lines:
+            line = bytes(block)
+            expected = position + 1
+            stored = line[-65:-1]
+            if (
+                not line.startswith(b"%b\t%d\t%b\t" % (head, expected, previous))
+                or line[-66:-65] != b"\t"
+                or sha256(line[:-66]).hexdigest().encode() != stored
+            ):
+                return position, previous, _diagnose(line, position, previous)
+            if signed:
+                seal_ = signed.get(expected)
+                if seal_ is not None and seal_.hash.encode() != stored:
+                    message = (
+                        f"entry {expected} differs from the signed checkpoint {seal_.label}: "
+                        "the chain was rewritten"
+                    )
+                    return position, previous, _Break(Problem.REWRITTEN, expected, message)
+            position, previous = expected, stored
+            if on_progress is not None and not position % PROGRESS_EVERY:
+                on_progress(position)
+    except Exception as exc:
+        raise _Unreadable(position, exc) from exc
+    return position, previous, None
+
+
+def _diagnose(line: bytes, previous_position: int, previous: bytes) -> _Break:
+    """Name what is wrong with a line that failed ``_walk``'s check, in the order the problems
+    are reported: position, then content, then link."""
+    text, _, stored = line.rstrip(b"\n").rpartition(b"\t")
+    _version, position_text, _link, _rest = text.split(b"\t", 3)
+    position = int(position_text)
+    if position != previous_position + 1:
+        if position <= previous_position:
+            return _Break(
+                Problem.FORK, position, f"entry {position} appears twice (the chain forks there)"
+            )
+        first_missing = previous_position + 1
+        return _Break(
+            Problem.REMOVED,
+            first_missing,
+            f"entries {first_missing}–{position - 1} are missing (removed before entry {position})",
+        )
+    if hashlib.sha256(text).hexdigest().encode() != stored:
+        return _Break(Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)")
+    return _Break(
+        Problem.INSERTED,
+        position,
+        f"entry {position} does not follow entry {previous_position} (inserted outside the chain)",
+    )
 
 
 class Problem:
@@ -224,58 +294,29 @@ def _verify(
         report.checked = previous_position - base_position
         return _done(report.fail(problem, position, message))
 
-    previous = base_hash.encode()
-    on_block = (lambda position: on_progress(position - base_position)) if on_progress else None
-    stream = _entries(connection, base_position, chunk_size, on_block)
+    progress = (lambda position: on_progress(position - base_position)) if on_progress else None
+    stream = _lines(connection, base_position, chunk_size)
     try:
         # One snapshot for the whole stream; the stream (a COPY on PostgreSQL) is closed before
         # the transaction ends, whichever way the loop is left.
         with transaction.atomic(using=using), contextlib.closing(stream):
-            for position, link, digest, stored in stream:
-                if position != previous_position + 1:
-                    first_missing = previous_position + 1
-                    if position <= previous_position:
-                        return fail(
-                            Problem.FORK,
-                            position,
-                            f"entry {position} appears twice (the chain forks there)",
-                        )
-                    return fail(
-                        Problem.REMOVED,
-                        first_missing,
-                        f"entries {first_missing}–{position - 1} are missing "
-                        f"(removed before entry {position})",
-                    )
-                if digest.encode() != stored:
-                    return fail(
-                        Problem.ALTERED, position, f"entry {position} was altered (hash mismatch)"
-                    )
-                if link != previous:
-                    return fail(
-                        Problem.INSERTED,
-                        position,
-                        f"entry {position} does not follow entry {previous_position} "
-                        "(inserted outside the chain)",
-                    )
-                if expected_by_position:
-                    seal_ = expected_by_position.get(position)
-                    if seal_ is not None and seal_.hash != digest:
-                        return fail(
-                            Problem.REWRITTEN,
-                            position,
-                            f"entry {position} differs from the signed checkpoint {seal_.label}: "
-                            "the chain was rewritten",
-                        )
-                previous_position, previous = position, stored
-                previous_hash = digest
-    except Exception as exc:  # a row that cannot be read: reported with its position
+            previous_position, previous, broken = _walk(
+                stream, base_position, base_hash.encode(), expected_by_position, progress
+            )
+    except _Unreadable as unreadable:  # a row that cannot be read: reported with its position
         logger.exception("audit: verification could not read the chain")
+        previous_position, exc = unreadable.position, unreadable.cause
         return fail(
             Problem.UNREADABLE,
             previous_position + 1,
             f"entry after position {previous_position} could not be read: "
             f"{type(exc).__name__}: {str(exc)[:300]}",
         )
+    if broken is not None:
+        return fail(broken.problem, broken.position, broken.message)
+    previous_hash = previous.decode()
+    if on_progress is not None:
+        on_progress(previous_position - base_position)
     report.checked = previous_position - base_position
     last_sealed = max(expected_by_position, default=base_position)
     if last_sealed > previous_position:

@@ -98,7 +98,7 @@ def test_verification_reports_a_failing_seal_instead_of_raising(world, monkeypat
 
 def test_verification_reports_an_unreadable_row_with_its_position(world, monkeypatch):
     make_entries(3)
-    real = verification._entries
+    real = verification._lines
 
     def breaks_after_first(*args, **kwargs):
         stream = real(*args, **kwargs)
@@ -106,7 +106,7 @@ def test_verification_reports_an_unreadable_row_with_its_position(world, monkeyp
         stream.close()  # as a failure inside the real stream would: its COPY is ended
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-    monkeypatch.setattr(verification, "_entries", breaks_after_first)
+    monkeypatch.setattr(verification, "_lines", breaks_after_first)
     report = verification.verify_chain()
     assert (report.ok, report.problem) == (False, "unreadable")
     assert report.problem_position == 2  # the chain starts at 1: entry 1 read, entry 2 not
