@@ -314,8 +314,59 @@ def _attendance_for(
     return attendance, False
 
 
-def do_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> dict[str, int]:
-    """Apply a previewed import, all or nothing. Re-importing updates, never duplicates."""
+@transaction.atomic
+def do_request_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> AttendanceImport:
+    """The coordinator confirms a preview: the worker applies it (``confirm_attendance_import``).
+
+    10,000 rows take seconds: never inside a request (issue 13). The import shows "Import en
+    cours" until the task has applied it, or gone back to its preview with the reason.
+    """
+    from cmer.queue import enqueue_on_commit
+
+    from .tasks import confirm_attendance_import
+
+    staged = AttendanceImport.objects.select_for_update(of=("self",)).get(pk=staged.pk)
+    if staged.state != AttendanceImport.State.PREVIEW:
+        raise ActionRefused(_("Cet import a déjà été confirmé ou abandonné."))
+    decision = can_import_attendance(staged.session)
+    if not decision:
+        raise ActionRefused(decision.reason)
+    staged.state = AttendanceImport.State.CONFIRMING
+    staged.confirm_requested_by = acting_user
+    staged.confirm_requested_at = timezone.now()
+    staged.failure = ""
+    staged.save(update_fields=["state", "confirm_requested_by", "confirm_requested_at", "failure"])
+    enqueue_on_commit(confirm_attendance_import, staged.pk)
+    return staged
+
+
+def mark_import_failed(import_id: int, reason: str) -> None:
+    """A run that failed wrote nothing (its transaction rolled back): back to the preview."""
+    with transaction.atomic():
+        staged = (
+            AttendanceImport.objects.select_for_update()
+            .filter(pk=import_id, state=AttendanceImport.State.CONFIRMING)
+            .first()
+        )
+        if staged is None:
+            return
+        staged.state = AttendanceImport.State.PREVIEW
+        staged.failure = reason[:300]
+        staged.save(update_fields=["state", "failure"])
+
+
+def do_confirm_import(
+    staged: AttendanceImport, *, acting_user: Any, effect_key: str | None = None
+) -> dict[str, int]:
+    """Apply a confirmed (or previewed) import, all or nothing. Re-importing updates, never
+    duplicates.
+
+    ``effect_key``: the task delivery's key (``cmer.outbox.effects``), claimed in the same
+    transaction as the rows: a redelivered message finds it and writes nothing twice; a run
+    that fails rolls the claim back with everything else.
+    """
+    from cmer.outbox.effects import claim
+
     with transaction.atomic():
         staged = (
             # of=("self",): the session's commune is nullable (outer join), which PostgreSQL
@@ -324,84 +375,93 @@ def do_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> dict[str
             .select_related("session", "session__commune")
             .get(pk=staged.pk)
         )
-        if staged.state != AttendanceImport.State.PREVIEW:
+        if staged.state not in {AttendanceImport.State.PREVIEW, AttendanceImport.State.CONFIRMING}:
             raise ActionRefused(_("Cet import a déjà été confirmé ou abandonné."))
         decision = can_import_attendance(staged.session)
         if not decision:
             raise ActionRefused(decision.reason)
-        session = staged.session
-        department_id = session.scope_department_id
-        now = timezone.now()
-        matches = match_trainees(department_id, staged.rows)
+        if effect_key is not None:
+            with claim(effect_key) as first:
+                if not first:
+                    return dict(staged.result)
+        return _apply_import(staged, acting_user=acting_user)
 
-        new_trainees: list[Trainee] = []
-        changed_trainees: list[Trainee] = []
-        resolved: list[tuple[dict[str, Any], Trainee]] = []
-        for row in staged.rows:
-            trainee = matches[row["line"]]
-            if trainee is None:
-                trainee = Trainee(
-                    department_id=department_id,
-                    last_name=row["last_name"],
-                    first_name=row["first_name"],
-                    email=row["email"],
-                    service=row["service"],
-                    organisation=row["organisation"],
-                    created_at=now,
-                )
-                trainee.refresh_keys()
-                new_trainees.append(trainee)
-            elif _update_trainee(trainee, row):
-                changed_trainees.append(trainee)
-            resolved.append((row, trainee))
-        Trainee.objects.bulk_create(new_trainees, batch_size=BATCH)
-        Trainee.objects.bulk_update(
-            changed_trainees,
-            ["first_name", "service", "organisation", "email", "name_key", "service_key"],
-            batch_size=BATCH,
-        )
 
-        existing = {a.trainee_id: a for a in Attendance.objects.filter(session=session)}
-        has_remark = "remark" in staged.columns
-        created: list[Attendance] = []
-        updated: list[Attendance] = []
-        unchanged = 0
-        for row, trainee in resolved:
-            before = existing.get(trainee.pk)
-            snapshot = (before.status, before.remark) if before else None
-            attendance, is_new = _attendance_for(row, trainee, existing, staged, has_remark, now)
-            if is_new:
-                created.append(attendance)
-            elif snapshot != (attendance.status, attendance.remark):
-                updated.append(attendance)
-            else:
-                unchanged += 1
-        Attendance.objects.bulk_create(created, batch_size=BATCH)
-        Attendance.objects.bulk_update(
-            updated, ["status", "remark", "source_import", "updated_at"], batch_size=BATCH
-        )
-        # Only an updated attendance can have had an attestation (new ones have none yet).
-        withdrawn, restored = sync_attestations([a.pk for a in updated], now=now)
+def _apply_import(staged: AttendanceImport, *, acting_user: Any) -> dict[str, int]:
+    """The rows of ``staged`` (locked by the caller's transaction) into the registry."""
+    session = staged.session
+    department_id = session.scope_department_id
+    now = timezone.now()
+    matches = match_trainees(department_id, staged.rows)
 
-        result = {
-            "new_trainees": len(new_trainees),
-            "updated_trainees": len(changed_trainees),
-            "new_attendances": len(created),
-            "updated_attendances": len(updated),
-            "unchanged": unchanged,
-            "withdrawn_attestations": withdrawn,
-            "restored_attestations": restored,
-        }
-        staged.state = AttendanceImport.State.CONFIRMED
-        staged.confirmed_at = now
-        staged.result = result
-        staged.save(update_fields=["state", "confirmed_at", "result"])
-        record_event(
-            Event.CHANGE,
-            actor=acting_user,
-            target=staged,
-            data={"what": "attendance_import", "session": session.pk, **result},
-        )
+    new_trainees: list[Trainee] = []
+    changed_trainees: list[Trainee] = []
+    resolved: list[tuple[dict[str, Any], Trainee]] = []
+    for row in staged.rows:
+        trainee = matches[row["line"]]
+        if trainee is None:
+            trainee = Trainee(
+                department_id=department_id,
+                last_name=row["last_name"],
+                first_name=row["first_name"],
+                email=row["email"],
+                service=row["service"],
+                organisation=row["organisation"],
+                created_at=now,
+            )
+            trainee.refresh_keys()
+            new_trainees.append(trainee)
+        elif _update_trainee(trainee, row):
+            changed_trainees.append(trainee)
+        resolved.append((row, trainee))
+    Trainee.objects.bulk_create(new_trainees, batch_size=BATCH)
+    Trainee.objects.bulk_update(
+        changed_trainees,
+        ["first_name", "service", "organisation", "email", "name_key", "service_key"],
+        batch_size=BATCH,
+    )
+
+    existing = {a.trainee_id: a for a in Attendance.objects.filter(session=session)}
+    has_remark = "remark" in staged.columns
+    created: list[Attendance] = []
+    updated: list[Attendance] = []
+    unchanged = 0
+    for row, trainee in resolved:
+        before = existing.get(trainee.pk)
+        snapshot = (before.status, before.remark) if before else None
+        attendance, is_new = _attendance_for(row, trainee, existing, staged, has_remark, now)
+        if is_new:
+            created.append(attendance)
+        elif snapshot != (attendance.status, attendance.remark):
+            updated.append(attendance)
+        else:
+            unchanged += 1
+    Attendance.objects.bulk_create(created, batch_size=BATCH)
+    Attendance.objects.bulk_update(
+        updated, ["status", "remark", "source_import", "updated_at"], batch_size=BATCH
+    )
+    # Only an updated attendance can have had an attestation (new ones have none yet).
+    withdrawn, restored = sync_attestations([a.pk for a in updated], now=now)
+
+    result = {
+        "new_trainees": len(new_trainees),
+        "updated_trainees": len(changed_trainees),
+        "new_attendances": len(created),
+        "updated_attendances": len(updated),
+        "unchanged": unchanged,
+        "withdrawn_attestations": withdrawn,
+        "restored_attestations": restored,
+    }
+    staged.state = AttendanceImport.State.CONFIRMED
+    staged.confirmed_at = now
+    staged.result = result
+    staged.save(update_fields=["state", "confirmed_at", "result"])
+    record_event(
+        Event.CHANGE,
+        actor=acting_user,
+        target=staged,
+        data={"what": "attendance_import", "session": session.pk, **result},
+    )
     return result
 
 

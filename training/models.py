@@ -140,6 +140,8 @@ class AttendanceImport(models.Model):
 
     class State(models.TextChoices):
         PREVIEW = "preview", _("Aperçu, en attente de confirmation")
+        # Confirmed by the coordinator, applied by the worker (training.tasks): all or nothing.
+        CONFIRMING = "confirming", _("Import en cours")
         CONFIRMED = "confirmed", _("Importé")
         CANCELLED = "cancelled", _("Abandonné")
 
@@ -164,6 +166,18 @@ class AttendanceImport(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
     result = models.JSONField(default=dict, blank=True, editable=False)
+    # The confirmation asked for (who, when); a run that failed wrote nothing and says so here,
+    # the import going back to its preview so that it can be confirmed again.
+    confirm_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    confirm_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    failure = models.CharField(max_length=300, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("import de présences")

@@ -7,6 +7,9 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
+# Stored when a run failed for a reason that is not a business refusal; the page words it.
+FAILURE_ERROR = "error"
+
 
 @shared_task(
     name="training.build_attestation_bundle",
@@ -42,6 +45,40 @@ def build_attestation_bundle(self, bundle_id: int) -> None:  # type: ignore[no-u
         raise
     except Exception:  # including the soft time limit: the user sees "Échec" and may ask again
         mark_bundle_failed(bundle_id)
+        raise
+
+
+@shared_task(name="training.confirm_attendance_import", bind=True, acks_late=True)
+def confirm_attendance_import(self, import_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Apply a confirmed attendance import, all or nothing, once.
+
+    Idempotent twice over: the import row is locked and must still be "en cours", and the
+    delivery's key is claimed (``cmer.outbox.effects``) in the same transaction as the rows. A
+    worker killed mid-run leaves nothing (its transaction is rolled back) and the redelivered
+    message applies it. A failure goes back to the preview with its reason: nothing written.
+    """
+    from auditlog.context import set_actor
+
+    from cmer.outbox.effects import effect_key
+
+    from .actions import ActionRefused, do_confirm_import, mark_import_failed
+    from .models import AttendanceImport
+
+    staged = (
+        AttendanceImport.objects.select_related("confirm_requested_by")
+        .filter(pk=import_id, state=AttendanceImport.State.CONFIRMING)
+        .first()
+    )
+    if staged is None:  # already applied, or never confirmed: nothing to do
+        return
+    user = staged.confirm_requested_by
+    try:
+        with set_actor(user):
+            do_confirm_import(staged, acting_user=user, effect_key=effect_key(self))
+    except ActionRefused as refusal:
+        mark_import_failed(import_id, str(refusal))
+    except Exception:  # the soft time limit included: the user sees why and may confirm again
+        mark_import_failed(import_id, FAILURE_ERROR)
         raise
 
 

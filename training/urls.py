@@ -16,6 +16,7 @@ urlpatterns = [
     path("sessions/<int:pk>/emargement.<str:fmt>", views.sign_in_sheet, name="sign_in_sheet"),
     path("imports/<int:pk>/", views.import_preview, name="import_preview"),
     path("imports/<int:pk>/confirmer/", views.import_confirm, name="import_confirm"),
+    path("imports/<int:pk>/suivi/", views.import_status, name="import_status"),
     path("imports/<int:pk>/abandonner/", views.import_cancel, name="import_cancel"),
     path("imports/<int:pk>/fichier/", views.import_file, name="import_file"),
     path("presences/<int:pk>/modifier/", views.attendance_edit, name="attendance_edit"),

@@ -27,6 +27,7 @@ from .forms import (
 )
 from .models import Attendance, AttendanceImport, Attestation, AttestationBundle, TrainingSession
 from .parsing import FIELD_LABELS, FileRefused, parse_attendance
+from .tasks import FAILURE_ERROR
 
 PREVIEW_ROWS = 200
 PREVIEW_PROBLEMS = 500
@@ -198,25 +199,29 @@ def _with_conflict_labels(duplicates: list[dict]) -> list[dict]:
 
 @require_POST
 def import_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue the import (the worker applies it) and follow it on its status page."""
     staged = access.get_import_for_user(request, pk)
     try:
-        result = actions.do_confirm_import(staged, acting_user=request.user)
+        actions.do_request_confirm_import(staged, acting_user=request.user)
     except actions.ActionRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("training:import_preview", pk=staged.pk)
-    messages.success(
-        request,
-        _(
-            "Import terminé : %(new)s présences ajoutées, %(updated)s mises à jour, "
-            "%(unchanged)s inchangées."
-        )
-        % {
-            "new": result["new_attendances"],
-            "updated": result["updated_attendances"],
-            "unchanged": result["unchanged"],
-        },
-    )
-    return redirect("training:detail", pk=staged.session_id)
+    return redirect("training:import_status", pk=staged.pk)
+
+
+@require_GET
+def import_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Being imported → result": the page polls itself (JSON) while the worker applies it."""
+    staged = access.get_import_for_user(request, pk)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"state": staged.state})
+    context = {
+        "staged": staged,
+        "session": staged.session,
+        "failed": staged.state == AttendanceImport.State.PREVIEW and bool(staged.failure),
+        "generic_failure": staged.failure == FAILURE_ERROR,
+    }
+    return render(request, "training/import_status.html", context)
 
 
 @require_POST

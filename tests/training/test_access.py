@@ -63,12 +63,14 @@ def object_urls(setup):
         ("post", reverse("training:bundle_request", args=[s.pk])),
         ("get", reverse("training:import_preview", args=[i.pk])),
         ("post", reverse("training:import_confirm", args=[i.pk])),
+        ("get", reverse("training:import_status", args=[i.pk])),
         ("post", reverse("training:import_cancel", args=[i.pk])),
         ("get", reverse("training:import_file", args=[i.pk])),
         ("get", reverse("training:attendance_edit", args=[a.pk])),
         ("get", reverse("training:attestation_pdf", args=[a.pk])),
         ("get", reverse("training:bundle_download", args=[b.pk])),
         ("get", reverse("training:bundle_status", args=[b.pk])),
+        ("get", reverse("training:sign_in_sheet", args=[s.pk, "csv"])),
         ("post", reverse("training:headcount_delete", args=[setup["headcount"].pk])),
     ]
 

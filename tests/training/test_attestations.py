@@ -4,7 +4,7 @@ import io
 import zipfile
 
 import pytest
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
@@ -187,7 +187,8 @@ def test_a_corrected_sheet_withdraws_the_attestation(world, as_user, session):
             {"file": SimpleUploadedFile("liste.csv", sheet.format(status).encode())},
         )
         staged = AttendanceImport.objects.latest("pk")
-        client.post(reverse("training:import_confirm", args=[staged.pk]))
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            client.post(reverse("training:import_confirm", args=[staged.pk]))
         staged.refresh_from_db()
         if status == "oui":
             attendance = session.attendances.get()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
 from django.urls import reverse
 
 from cmer.audit.models import AuditEntry, Event
@@ -36,10 +37,17 @@ def upload_and_confirm(client, session, name, data=None):
     response = upload(client, session, name, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     staged = AttendanceImport.objects.latest("pk")
-    response = client.post(reverse("training:import_confirm", args=[staged.pk]))
-    assert response.status_code == 302
+    confirm(client, staged)
     staged.refresh_from_db()
     return staged
+
+
+def confirm(client, staged):
+    """POST the confirmation; the task queued on commit runs (eagerly) as the commit would."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(reverse("training:import_confirm", args=[staged.pk]))
+    assert response.status_code == 302
+    return response
 
 
 def test_preview_then_confirm(world, as_user, session, _private_storage):
@@ -58,7 +66,8 @@ def test_preview_then_confirm(world, as_user, session, _private_storage):
     assert "adresse électronique invalide" in page
     assert "nom manquant" in page
     assert "INVALID_TEMPLATE_VARIABLE" not in page
-    client.post(reverse("training:import_confirm", args=[staged.pk]))
+    response = confirm(client, staged)
+    assert response["Location"] == reverse("training:import_status", args=[staged.pk])
     staged.refresh_from_db()
     assert staged.state == AttendanceImport.State.CONFIRMED
     assert staged.result["new_attendances"] == 4
@@ -197,7 +206,8 @@ def test_cancel_drops_rows_and_file(
 def test_confirm_twice_imports_once(world, as_user, session):
     client = as_user(world.coordinator)
     staged = upload_and_confirm(client, session, "utf8_bom_semicolon.csv")
-    client.post(reverse("training:import_confirm", args=[staged.pk]))
+    response = confirm(client, staged)
+    assert response["Location"] == reverse("training:import_preview", args=[staged.pk])
     assert session.attendances.count() == 5
 
 
@@ -301,3 +311,98 @@ def test_ods_upload_is_told_to_save_as_xlsx_or_csv(world, as_user, session):
         "Fichiers LibreOffice : enregistrez au format .xlsx ou .csv." in response.content.decode()
     )
     assert not AttendanceImport.objects.exists()
+
+
+# Confirmation in the worker (issue 13: no request does long work) -----------------------------
+
+
+def test_confirm_queues_the_import_and_the_status_page_follows_it(
+    world, as_user, session, django_capture_on_commit_callbacks
+):
+    client = as_user(world.coordinator)
+    upload(client, session, "utf8_bom_semicolon.csv")
+    staged = AttendanceImport.objects.get()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("training:import_confirm", args=[staged.pk]))
+    status_url = reverse("training:import_status", args=[staged.pk])
+    assert response["Location"] == status_url
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.CONFIRMING
+    assert staged.confirm_requested_by == world.coordinator
+    assert not Attendance.objects.exists()  # nothing applied inside the request
+    page = client.get(status_url).content.decode()
+    assert 'data-poll-state="confirming"' in page and "cmer/poll.js" in page
+    assert client.get(status_url, HTTP_ACCEPT="application/json").json() == {"state": "confirming"}
+    # The preview no longer offers to confirm; a second confirmation is refused.
+    assert (
+        "Confirmer l'import"
+        not in client.get(reverse("training:import_preview", args=[staged.pk])).content.decode()
+    )
+    again = client.post(reverse("training:import_confirm", args=[staged.pk]))
+    assert again["Location"] == reverse("training:import_preview", args=[staged.pk])
+    for callback in callbacks:
+        callback()  # the outbox sends the task; eager in tests
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.CONFIRMED
+    assert session.attendances.count() == 5
+    page = client.get(status_url).content.decode()
+    assert 'data-testid="import-result"' in page and "5 présences ajoutées" in page
+    assert "data-poll-state" not in page
+
+
+def test_a_redelivered_task_imports_once(
+    world, as_user, session, django_capture_on_commit_callbacks
+):
+    from cmer.outbox.models import TaskEffect
+    from training.tasks import confirm_attendance_import
+
+    client = as_user(world.coordinator)
+    upload(client, session, "utf8_bom_semicolon.csv")
+    staged = AttendanceImport.objects.get()
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("training:import_confirm", args=[staged.pk]))
+    # The same message delivered twice (same task id): the effect is claimed once.
+    confirm_attendance_import.apply(args=[staged.pk], task_id="cmer-outbox-77")
+    confirm_attendance_import.apply(args=[staged.pk], task_id="cmer-outbox-77")
+    assert session.attendances.count() == 5
+    assert (
+        TaskEffect.objects.filter(key__startswith="training.confirm_attendance_import:").count()
+        == 1
+    )
+    # Even with the import put back "en cours" by hand, the claimed key writes nothing twice.
+    AttendanceImport.objects.filter(pk=staged.pk).update(state="confirming")
+    confirm_attendance_import.apply(args=[staged.pk], task_id="cmer-outbox-77")
+    assert session.attendances.count() == 5
+    assert Trainee.objects.count() == 5
+
+
+def test_a_failed_run_writes_nothing_and_goes_back_to_the_preview(
+    world, as_user, session, monkeypatch, django_capture_on_commit_callbacks
+):
+    client = as_user(world.coordinator)
+    upload(client, session, "grand.csv", big_csv(2_000))
+    staged = AttendanceImport.objects.get()
+    real = actions._attendance_for
+
+    def failing(row, *args, **kwargs):
+        if row["line"] == 1_999:
+            raise RuntimeError("disk full")
+        return real(row, *args, **kwargs)
+
+    monkeypatch.setattr(actions, "_attendance_for", failing)
+    with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("training:import_confirm", args=[staged.pk]))
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.PREVIEW and staged.failure == "error"
+    assert not Attendance.objects.exists() and not Trainee.objects.exists()
+    from cmer.outbox.models import TaskEffect
+
+    assert not TaskEffect.objects.exists()  # the claim was rolled back with the rows
+    page = client.get(reverse("training:import_status", args=[staged.pk])).content.decode()
+    assert 'data-testid="import-failed"' in page and "rien n'a été enregistré" in page
+    # Confirmed again once the cause is gone: it imports.
+    monkeypatch.setattr(actions, "_attendance_for", real)
+    confirm(client, staged)
+    staged.refresh_from_db()
+    assert staged.state == AttendanceImport.State.CONFIRMED and staged.failure == ""
+    assert session.attendances.count() == 2_000
