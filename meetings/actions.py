@@ -9,6 +9,8 @@ same (models.py). Side effects (e-mails, the PDF) are queued through the outbox 
 from __future__ import annotations
 
 import datetime
+import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,6 +66,45 @@ def _require_held(meeting: Meeting) -> None:
     _require_editable(meeting)
     if meeting.status != Status.HELD:
         raise ValidationError(_("Indiquez d'abord que la réunion s'est tenue."))
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _refuse_names(meeting: Meeting, acting_user: Any, *texts: str) -> None:
+    """Minutes name a referral by its reference and pseudonym only: refuse a text that holds
+    the surname or a first name of a person whose referral is on this meeting's agenda.
+
+    Only the referrals ``acting_user`` may read are checked, so that the refusal never tells
+    someone a name they could not read (a member proposing a correction learns nothing).
+    """
+    items = list(
+        AgendaItem.objects.filter(meeting=meeting, referral__isnull=False).select_related(
+            "referral"
+        )
+    )
+    readable = access.readable_referral_ids(acting_user, [item.referral_id for item in items])
+    folded = _folded(" ".join(texts))
+    for item in items:
+        if item.referral_id not in readable:
+            continue
+        referral = item.referral
+        names = [_folded(referral.surname).strip()]
+        names += [_folded(part) for part in re.split(r"[\s,]+", referral.first_names)]
+        for name in names:
+            if len(name) < (2 if name == names[0] else 3):
+                continue
+            if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", folded):
+                raise ValidationError(
+                    _(
+                        "Ce texte contient le nom ou le prénom de la personne du signalement "
+                        "%(reference)s : dans le compte rendu, désignez-la par sa référence et "
+                        "son pseudonyme."
+                    )
+                    % {"reference": referral.reference}
+                )
 
 
 def _check_schedule(starts_at: datetime.datetime, duration_minutes: int) -> None:
@@ -240,6 +281,7 @@ def do_add_topic(meeting: Meeting, *, title: str, acting_user: Any) -> AgendaIte
         _require_editable(meeting)
         if not title.strip():
             raise ValidationError(_("Indiquez le sujet."))
+        _refuse_names(meeting, acting_user, title)
         return AgendaItem.objects.create(
             meeting=meeting, title=title.strip(), position=_next_position(meeting)
         )
@@ -283,6 +325,7 @@ def do_save_notes(item: AgendaItem, *, notes: str, acting_user: Any) -> AgendaIt
         meeting = _locked_meeting(item.meeting)
         _require_referent(acting_user, meeting.commune)
         _require_held(meeting)
+        _refuse_names(meeting, acting_user, notes)
         item = AgendaItem.objects.select_for_update().get(pk=item.pk)
         item.notes = notes.strip()
         item.save()
@@ -338,6 +381,7 @@ def do_add_decision(item: AgendaItem, *, text: str, acting_user: Any) -> Decisio
         meeting = _locked_meeting(item.meeting)
         _require_referent(acting_user, meeting.commune)
         _require_held(meeting)
+        _refuse_names(meeting, acting_user, text)
         item = AgendaItem.objects.select_related("referral").get(pk=item.pk)
         entry = None
         if item.referral_id is not None:
@@ -367,6 +411,7 @@ def do_add_action_item(
         _require_held(meeting)
         if not what.strip():
             raise ValidationError(_("Décrivez l'action à mener."))
+        _refuse_names(meeting, acting_user, what)
         if due_on < meeting.local_day:
             raise ValidationError(_("L'échéance ne peut précéder la réunion."))
         if not meeting.invitations.filter(user=owner, withdrawn_at__isnull=True).exists():
@@ -430,6 +475,7 @@ def do_propose_correction(meeting: Meeting, *, text: str, acting_user: Any) -> R
             raise ValidationError(_("Seules les personnes invitées relisent le compte rendu."))
         if not text.strip():
             raise ValidationError(_("La correction proposée est vide."))
+        _refuse_names(meeting, acting_user, text)
         return ReviewComment.objects.create(meeting=meeting, author=acting_user, text=text.strip())
 
 
@@ -490,6 +536,7 @@ def do_add_addendum(
             raise ValidationError(
                 _("Le compte rendu n'est pas encore approuvé : corrigez-le directement.")
             )
+        _refuse_names(meeting, acting_user, reason, text)
         addendum = MinutesAddendum.objects.create(
             meeting=meeting, author=acting_user, reason=reason.strip(), text=text.strip()
         )

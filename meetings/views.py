@@ -61,11 +61,23 @@ def _errors(exc: ValidationError) -> str:
 def meeting_list(request: HttpRequest) -> HttpResponse:
     visible = access.meetings_visible_to(request.user).select_related("commune")
     now = timezone.now()
-    context = {
-        "upcoming": visible.filter(starts_at__gte=now, status=Meeting.Status.PLANNED).order_by(
+    upcoming = list(
+        visible.filter(starts_at__gte=now, status=Meeting.Status.PLANNED).order_by(
             "starts_at", "pk"
-        )[:100],
-        "past": visible.exclude(starts_at__gte=now, status=Meeting.Status.PLANNED)[:100],
+        )[:100]
+    )
+    past = list(visible.exclude(starts_at__gte=now, status=Meeting.Status.PLANNED)[:100])
+    listed = [meeting.pk for meeting in upcoming + past]
+    if listed:
+        record_event(
+            Event.ACCESS,
+            request=request,
+            target_model=Meeting,
+            data={"what": "list", "meetings": listed},
+        )
+    context = {
+        "upcoming": upcoming,
+        "past": past,
         "can_plan": request.commune is not None
         and access.planning_communes(request.user).filter(pk=request.commune.pk).exists(),
         "is_liaison": bool(permissions.communes_where(request.user, Role.LIAISON).exists()),
@@ -122,6 +134,8 @@ def meeting_create(request: HttpRequest) -> HttpResponse:
 def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
     meeting, caps = access.get_meeting_for_user(request, pk)
     access.require(caps.manage, request, meeting)
+    if request.method == "GET":
+        record_access(request, meeting, what="edit_form")
     initial = {
         "starts_at": timezone.localtime(meeting.starts_at),
         "duration_minutes": meeting.duration_minutes,
@@ -160,7 +174,8 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("user__last_name", "user__first_name", "pk")
     )
     comments = meeting.review_comments.select_related("author")
-    if not caps.manage:
+    # The chair (président de séance) reads the proposed corrections, even when not the referent.
+    if not caps.manage and meeting.chair_id != request.user.pk:
         comments = comments.filter(author=request.user)
     editable = caps.manage and not meeting.is_locked and meeting.status != Meeting.Status.CANCELLED
     held = meeting.status == Meeting.Status.HELD

@@ -209,3 +209,86 @@ def test_list_calendar_and_detail_query_counts_do_not_grow_with_the_meetings(
         with django_assert_max_num_queries(count):
             html = client.get(url).content.decode()
         assert html.count("<tr>") >= 13, url  # the header and the twelve meetings
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["referent", "member", "liaison"])
+def test_every_meeting_url_is_behind_the_charter(as_user, world, meeting, persona):
+    from tests.conventions.factories import CharterVersionFactory
+
+    CharterVersionFactory(commune=world.tarascon, version=1)
+    CharterVersionFactory(commune=None, department=world.tarascon.department, version=1)
+    client = as_user(getattr(world, persona))
+    found = urls(meeting)
+    found["list"] = ("get", "/reunions/")
+    found["create"] = ("get", "/reunions/nouvelle/")
+    found["calendar"] = ("get", "/reunions/calendrier/")
+    for name, (method, url) in found.items():
+        response = getattr(client, method)(url, {"text": "x"})
+        assert response.status_code == 302, (name, response.status_code)
+        assert "/conventions/" in response["Location"], name
+    # Nothing was read or written behind the gate.
+    assert not AuditEntry.objects.filter(
+        event=Event.ACCESS, actor=getattr(world, persona), object_pk=str(meeting.pk)
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_ids_of_another_meeting_under_this_meetings_urls_are_404(as_user, world, meeting):
+    """Guessed ids: an agenda item, external participant, action item or PDF of another
+    commune's meeting, named under a meeting the referent runs, is 404 and changes nothing."""
+    from meetings import actions
+    from meetings.models import ActionItem, ExternalParticipant
+    from tests.meetings.helpers import hold
+
+    theirs = plan(
+        world,
+        commune=world.miramas,
+        chair=world.other_referent,
+        invitees=[],
+        acting_user=world.other_referent,
+    )
+    actions.do_add_topic(theirs, title="Sujet", acting_user=world.other_referent)
+    external = actions.do_add_external(
+        theirs, name="X", institution="Y", acting_user=world.other_referent
+    )
+    theirs = hold(theirs, world.other_referent)
+    item = theirs.agenda_items.get()
+    action = actions.do_add_action_item(
+        theirs,
+        what="Faire",
+        owner=world.other_referent,
+        due_on=theirs.local_day,
+        acting_user=world.other_referent,
+    )
+    mine = hold(plan(world), world.referent)
+    client = as_user(world.referent)
+    base = f"/reunions/{mine.pk}/"
+    document = MinutesDocument.objects.get(meeting=meeting)
+    for url, data in (
+        (f"{base}ordre-du-jour/{item.pk}/notes/", {"notes": "x"}),
+        (f"{base}ordre-du-jour/{item.pk}/decision/", {"text": "x"}),
+        (f"{base}externes/{external.pk}/retirer/", {}),
+        (f"{base}actions/{action.pk}/etat/", {"status": "done"}),
+        (f"{base}actions/", {"what": "x", "owner": world.referent.pk, "agenda_item": item.pk}),
+        (f"{base}pdf/{document.pk}/relancer/", {}),
+    ):
+        assert client.post(url, data).status_code == 404, url
+    assert client.get(f"{base}pdf/{document.pk}/").status_code == 404
+    item.refresh_from_db()
+    action.refresh_from_db()
+    assert item.notes == "" and not item.decisions.exists()
+    assert ExternalParticipant.objects.filter(pk=external.pk).exists()
+    assert action.status == ActionItem.Status.OPEN
+
+
+@pytest.mark.django_db
+def test_the_list_and_the_edit_form_are_recorded_reads(as_user, world):
+    meeting = plan(world)
+    client = as_user(world.referent)
+    client.get("/reunions/")
+    entry = AuditEntry.objects.filter(event=Event.ACCESS, actor=world.referent).latest("pk")
+    assert entry.additional_data == {"what": "list", "meetings": [meeting.pk]}
+    client.get(f"/reunions/{meeting.pk}/modifier/")
+    entry = AuditEntry.objects.filter(event=Event.ACCESS, actor=world.referent).latest("pk")
+    assert entry.object_pk == str(meeting.pk) and entry.additional_data["what"] == "edit_form"

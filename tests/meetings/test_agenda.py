@@ -207,3 +207,58 @@ def test_externals_receive_nothing(world, django_capture_on_commit_callbacks):
     assert ExternalParticipant.objects.count() == 1
     assert all("Roux" not in " ".join(m.to) for m in mail.outbox)
     assert len(mail.outbox) == meeting.invitations.count()
+
+
+@pytest.mark.django_db
+def test_minutes_refuse_the_name_of_a_person_on_the_agenda(as_user, world, referral):
+    """Jeanne Dupont's referral is on the agenda: notes, decisions, actions, topics, addenda
+    naming her are refused with a clear message; other words (Dupontel) pass."""
+    from django.core.exceptions import ValidationError
+
+    from tests.meetings.helpers import approved
+
+    meeting = plan(world)
+    actions.do_add_referral_item(meeting, reference=referral.reference, acting_user=world.referent)
+    with pytest.raises(ValidationError, match=referral.reference):
+        actions.do_add_topic(meeting, title="Cas de Mme DUPONT", acting_user=world.referent)
+    meeting = hold(meeting, world.referent)
+    item = AgendaItem.objects.get(meeting=meeting)
+    client = as_user(world.referent)
+    for text in ("Vu Jeanne hier", "famille dupont reçue", "Famille Dupônt"):
+        response = client.post(
+            f"/reunions/{meeting.pk}/ordre-du-jour/{item.pk}/notes/", {"notes": text}, follow=True
+        )
+        assert "pseudonyme" in response.content.decode()
+        client.post(f"/reunions/{meeting.pk}/ordre-du-jour/{item.pk}/decision/", {"text": text})
+        client.post(
+            f"/reunions/{meeting.pk}/actions/",
+            {"what": text, "owner": world.member.pk, "due_on": meeting.local_day.isoformat()},
+        )
+    item.refresh_from_db()
+    assert item.notes == "" and not Decision.objects.exists() and not ActionItem.objects.exists()
+    assert not referral.timeline.filter(kind=TimelineEntry.Kind.DECISION).exists()
+    actions.do_save_notes(item, notes="Restaurant Dupontel, Jeannette", acting_user=world.referent)
+    meeting = approved(world, meeting)
+    with pytest.raises(ValidationError):
+        actions.do_add_addendum(
+            meeting, reason="Oubli", text="Mme Dupont était présente", acting_user=world.referent
+        )
+
+
+@pytest.mark.django_db
+def test_the_name_check_tells_nothing_to_who_may_not_read_the_referral(world, referral):
+    """A member without a grant proposing a correction is not refused on the referral's name:
+    a refusal would tell them who is on the agenda."""
+    from tests.meetings.helpers import all_present
+
+    meeting = plan(world)
+    actions.do_add_referral_item(meeting, reference=referral.reference, acting_user=world.referent)
+    meeting = hold(meeting, world.referent)
+    all_present(meeting, world.referent)
+    actions.do_send_for_review(
+        meeting, review_until=timezone.localdate(), acting_user=world.referent
+    )
+    comment = actions.do_propose_correction(
+        meeting, text="Corriger : Dupont", acting_user=world.member
+    )
+    assert comment.pk

@@ -406,3 +406,22 @@ def test_a_pdf_left_pending_is_queued_again_by_beat(
     assert document.state == MinutesDocument.State.READY
     entries = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "meetings.requeue_stale_documents" in entries
+
+
+@pytest.mark.django_db
+def test_a_chair_who_is_not_the_referent_reads_every_proposed_correction(as_user, world, referral):
+    meeting = plan(world, chair=world.member)
+    meeting = hold(meeting, world.referent)
+    all_present(meeting, world.referent)
+    actions.do_send_for_review(
+        meeting, review_until=timezone.localdate(), acting_user=world.referent
+    )
+    actions.do_propose_correction(meeting, text="Préciser la date.", acting_user=world.liaison)
+    assert (
+        "Préciser la date."
+        in as_user(world.member).get(f"/reunions/{meeting.pk}/").content.decode()
+    )
+    # Another invitee reads only their own.
+    actions.do_propose_correction(meeting, text="Ajouter un point.", acting_user=world.member)
+    page = as_user(world.liaison).get(f"/reunions/{meeting.pk}/").content.decode()
+    assert "Préciser la date." in page and "Ajouter un point." not in page

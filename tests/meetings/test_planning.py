@@ -62,10 +62,24 @@ def test_referent_plans_and_invitees_get_an_ics_without_case_detail(
 def test_reschedule_and_cancel_tell_the_invitees(
     as_user, world, django_capture_on_commit_callbacks
 ):
+    from meetings import actions
+    from meetings.pseudonym import pseudonym
+
+    referral = file_referral(world.agent, world.tarascon)
     with django_capture_on_commit_callbacks(execute=True):
         meeting = plan(world)
+        actions.do_add_referral_item(
+            meeting, reference=referral.reference, acting_user=world.referent
+        )
     mail.outbox.clear()
     client = as_user(world.referent)
+    secret = (referral.reference, "Dupont", "Jeanne", pseudonym(referral, meeting.local_day))
+
+    def no_case_detail():
+        for message in mail.outbox:
+            for text in (message.subject, message.body, message.attachments[0][1]):
+                assert not any(word in text for word in secret), text
+
     later = (timezone.localtime() + datetime.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
@@ -78,6 +92,7 @@ def test_reschedule_and_cancel_tell_the_invitees(
     # The liaison was taken off the list: their calendar drops the event.
     assert "annulée" in subjects[world.liaison.email][0]
     assert "METHOD:CANCEL" in subjects[world.liaison.email][1]
+    no_case_detail()
     mail.outbox.clear()
     client.post(f"/reunions/{meeting.pk}/annuler/", {"reason": ""})  # a reason is required
     meeting.refresh_from_db()
@@ -88,6 +103,7 @@ def test_reschedule_and_cancel_tell_the_invitees(
     assert meeting.status == Meeting.Status.CANCELLED
     assert {m.to[0] for m in mail.outbox} == {world.referent.email, world.member.email}
     assert all("METHOD:CANCEL" in m.attachments[0][1] for m in mail.outbox)
+    no_case_detail()
 
 
 @pytest.mark.django_db
