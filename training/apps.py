@@ -8,8 +8,10 @@ class TrainingConfig(AppConfig):
 
     def ready(self) -> None:
         from cmer.audit.core import register
+        from cmer.home import register_home_context
 
         from . import models
+        from .dashboard import coordinator_dashboard
 
         # Names, e-mails and remarks appear as "[masqué]" in the trail; bulk imports bypass
         # auditlog and write one explicit entry instead (see actions.do_confirm_import).
@@ -31,3 +33,5 @@ class TrainingConfig(AppConfig):
         from .retention import register as register_retention
 
         register_retention()
+        # The coordinator's dashboard on the home page (templates/training/_dashboard.html).
+        register_home_context("training_dashboard", coordinator_dashboard)

@@ -94,11 +94,11 @@ def compute_stats(
             }
         )
 
-    stats.coverage = _coverage(present, headcounts, year)
+    stats.coverage = coverage_rows(present, headcounts, year)
     return stats
 
 
-def _coverage(
+def coverage_rows(
     present: QuerySet[Attendance], headcounts: QuerySet[ServiceHeadcount], year: int | None
 ) -> list[dict[str, Any]]:
     """Per headcount row: distinct people of that service trained up to that year, in its scope.
