@@ -74,6 +74,10 @@ def enqueue_on_commit(task: Task | str, *args: int | str) -> None:
             raise TypeError("Celery tasks take ids and short codes only.")
     name = task if isinstance(task, str) else task.name
     if name not in current_app.tasks:
+        # A web process imports a tasks module only when some code does: by name, load every
+        # app's tasks as the worker does at start-up (once per process), then look again.
+        current_app.loader.import_default_modules()
+    if name not in current_app.tasks:
         # A typo would otherwise sit in the outbox, re-sent forever to a worker that drops it.
         raise LookupError(f"No Celery task named {name!r}.")
     queued = QueuedTask.objects.create(task_name=name, args=list(args))
