@@ -154,6 +154,33 @@ def issue_16_files() -> None:
     )
 
 
+def town_hall_export() -> None:
+    """All of issue 16 in one sheet, as the HR software of a town hall exports it: letterhead,
+    Direction and Service, "Présent(e)" statuses, a remark typed as a list item, a person on
+    two lines with two statuses, a total line. Used by the browser journey."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Export RH"
+    sheet.append(["VILLE DE TARASCON — Direction des ressources humaines"])
+    sheet.append(["Session : Prévention de la radicalisation"])
+    sheet.append(["Édité le 12/03/2026"])
+    sheet.append([])
+    sheet.append(["Nom", "Prénom", "Direction", "Service", "Courriel", "Présent(e)", "Remarque"])
+    rows = [
+        ["Arnaud", "Julie", "DST", "Voirie", "julie.arnaud@tarascon.test", "Présent(e)"],
+        ["Bonnet", "Marc", "DST", "Voirie", "marc.bonnet@tarascon.test", "Excusé(e)"],
+        ["Caron", "Léa", "Population", "", "lea.caron@tarascon.test", "Présent(e)"],
+        ["Dumas", "Eric", "Population", "État civil", "eric.dumas@tarascon.test", "Absent(e)"],
+        ["ARNAUD", "Julie", "DST", "Voirie", "Julie.Arnaud@tarascon.test", "Absent(e)"],
+    ]
+    remarks = ["- arrivée en retard", "", "@Léa : support envoyé", "", ""]
+    for row, remark in zip(rows, remarks, strict=True):
+        sheet.append([*row, remark])
+    sheet.append([])
+    sheet.append(["Total présents", None, None, None, None, 2])
+    (HERE / "town_hall_export.xlsx").write_bytes(xlsx_bytes(workbook))
+
+
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     (HERE / "utf8_bom_semicolon.csv").write_bytes(
@@ -282,6 +309,7 @@ def main() -> None:
     (HERE / "xlsx_named_csv.csv").write_bytes((HERE / "formulas.xlsx").read_bytes())
     (HERE / "csv_named_xlsx.xlsx").write_bytes((HERE / "header_only.csv").read_bytes())
     issue_16_files()
+    town_hall_export()
 
 
 if __name__ == "__main__":

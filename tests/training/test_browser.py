@@ -70,6 +70,9 @@ def test_coordinator_journey(world, live_server, browser_page):
     page.wait_for_selector("[data-testid=preview-plan]")
     assert "4 présences ajoutées" in page.inner_text("[data-testid=preview-plan]")
     page.click('button:has-text("Confirmer l\'import")')
+    # Applied by the task (eager in tests): the status page shows the result.
+    page.wait_for_selector("[data-testid=import-result]")
+    page.click("text=Voir la session")
     page.wait_for_selector("[data-testid=attendance-table]")
     assert "Barbier" in page.inner_text("[data-testid=attendance-table]")
     page.goto("/formations/statistiques/")
