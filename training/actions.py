@@ -57,6 +57,14 @@ BUNDLE_GIVE_UP = datetime.timedelta(hours=1)
 BUNDLE_MAX_ATTEMPTS = 3
 
 
+# Tasks are queued by name (training.tasks imports this module: no import circle).
+CONFIRM_IMPORT_TASK = "training.confirm_attendance_import"
+BUILD_BUNDLE_TASK = "training.build_attestation_bundle"
+# Stored when an import's run failed for a reason that is not a business refusal; the page
+# words it in the reader's language.
+FAILURE_ERROR = "error"
+
+
 class ActionRefused(Exception):
     """A business rule refused the action; the message is shown to the user."""
 
@@ -323,8 +331,6 @@ def do_request_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> 
     """
     from cmer.queue import enqueue_on_commit
 
-    from .tasks import confirm_attendance_import
-
     staged = AttendanceImport.objects.select_for_update(of=("self",)).get(pk=staged.pk)
     if staged.state != AttendanceImport.State.PREVIEW:
         raise ActionRefused(_("Cet import a déjà été confirmé ou abandonné."))
@@ -336,7 +342,7 @@ def do_request_confirm_import(staged: AttendanceImport, *, acting_user: Any) -> 
     staged.confirm_requested_at = timezone.now()
     staged.failure = ""
     staged.save(update_fields=["state", "confirm_requested_by", "confirm_requested_at", "failure"])
-    enqueue_on_commit(confirm_attendance_import, staged.pk)
+    enqueue_on_commit(CONFIRM_IMPORT_TASK, staged.pk)
     return staged
 
 
@@ -572,8 +578,6 @@ def do_request_bundle(session: TrainingSession, *, acting_user: Any) -> Attestat
     """Ask for the zip of every attestation; a Celery task builds it (see BUNDLE_LEASE)."""
     from cmer.queue import enqueue_on_commit
 
-    from .tasks import build_attestation_bundle
-
     decision = can_issue_attestations(session)
     if not decision:
         raise ActionRefused(decision.reason)
@@ -583,7 +587,7 @@ def do_request_bundle(session: TrainingSession, *, acting_user: Any) -> Attestat
     bundle = AttestationBundle.objects.create(
         session=session, requested_by=acting_user, count=count
     )
-    enqueue_on_commit(build_attestation_bundle, bundle.pk)
+    enqueue_on_commit(BUILD_BUNDLE_TASK, bundle.pk)
     return bundle
 
 
@@ -629,8 +633,6 @@ def sweep_stale_bundles() -> tuple[int, int]:
     """
     from cmer.queue import enqueue_on_commit
 
-    from .tasks import build_attestation_bundle
-
     now = timezone.now()
     failed = requeued = 0
     pending = AttestationBundle.objects.filter(state=AttestationBundle.State.PENDING)
@@ -653,7 +655,7 @@ def sweep_stale_bundles() -> tuple[int, int]:
                 # once, and the next sweep queues again only BUNDLE_REQUEUE_AFTER later.
                 bundle.started_at = now - BUNDLE_LEASE
                 bundle.save(update_fields=["started_at"])
-                enqueue_on_commit(build_attestation_bundle, bundle.pk)
+                enqueue_on_commit(BUILD_BUNDLE_TASK, bundle.pk)
                 requeued += 1
     return failed, requeued
 

@@ -7,9 +7,6 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
-# Stored when a run failed for a reason that is not a business refusal; the page words it.
-FAILURE_ERROR = "error"
-
 
 @shared_task(
     name="training.build_attestation_bundle",
@@ -61,7 +58,7 @@ def confirm_attendance_import(self, import_id: int) -> None:  # type: ignore[no-
 
     from cmer.outbox.effects import effect_key
 
-    from .actions import ActionRefused, do_confirm_import, mark_import_failed
+    from .actions import FAILURE_ERROR, ActionRefused, do_confirm_import, mark_import_failed
     from .models import AttendanceImport
 
     staged = (

@@ -27,7 +27,6 @@ from .forms import (
 )
 from .models import Attendance, AttendanceImport, Attestation, AttestationBundle, TrainingSession
 from .parsing import FIELD_LABELS, FileRefused, parse_attendance
-from .tasks import FAILURE_ERROR
 
 PREVIEW_ROWS = 200
 PREVIEW_PROBLEMS = 500
@@ -219,7 +218,7 @@ def import_status(request: HttpRequest, pk: int) -> HttpResponse:
         "staged": staged,
         "session": staged.session,
         "failed": staged.state == AttendanceImport.State.PREVIEW and bool(staged.failure),
-        "generic_failure": staged.failure == FAILURE_ERROR,
+        "generic_failure": staged.failure == actions.FAILURE_ERROR,
     }
     return render(request, "training/import_status.html", context)
 

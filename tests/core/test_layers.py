@@ -20,10 +20,7 @@ NEVER_IMPORTED = ("tests", "bench")
 
 # Circles known when this test was written, each being removed by its owner: the entry goes
 # when the circle does (the test below fails on an entry that no longer matches a circle).
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    # h-training (issue 18): actions queue the tasks by name.
-    frozenset({"training.actions", "training.tasks"}): "h-training",
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 # Core → app imports still to become registries. Same rule: an entry goes when its import does.
 KNOWN_CORE_IMPORTS: dict[tuple[str, str], str] = {}
 

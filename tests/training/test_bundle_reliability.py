@@ -155,3 +155,11 @@ def test_the_status_page_is_get_only(bundle, world, as_user):
     client = as_user(world.coordinator)
     assert client.post(reverse("training:bundle_status", args=[bundle.pk])).status_code == 405
     assert client.get(reverse("training:bundle_status", args=[bundle.pk + 999])).status_code == 404
+
+
+def test_tasks_queued_by_name_are_registered():
+    from cmer.celery import app
+    from training import actions, tasks  # noqa: F401 - registers the tasks
+
+    for name in (actions.CONFIRM_IMPORT_TASK, actions.BUILD_BUNDLE_TASK):
+        assert name in app.tasks, name

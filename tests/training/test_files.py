@@ -286,3 +286,42 @@ def test_conflicting_duplicates_are_reported():
     assert any(
         "1 personne figure deux fois avec des présences différentes" in w for w in result.warnings
     )
+
+
+def test_an_xlsx_sheet_with_a_dtd_is_refused_not_expanded():
+    # defusedxml: entities (billion laughs, external ones) are never expanded.
+    import re
+    import zipfile
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Nom", "Présent"])
+    workbook.active.append(["Robin", "oui"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                xml = content.decode()
+                xml = re.sub(
+                    r"^(<\?xml[^>]*\?>)?",
+                    '<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa">'
+                    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+                    xml,
+                    count=1,
+                )
+                content = xml.replace("<t>Robin</t>", "<t>&b;</t>").encode()
+            target.writestr(info, content)
+    with pytest.raises(FileRefused, match="endommagé ou illisible"):
+        parse_attendance(out.getvalue(), "dtd.xlsx")
+
+
+def test_the_parsing_package_reads_xml_only_through_defusedxml():
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "training" / "parsing"
+    for module in package.glob("*.py"):
+        source = module.read_text()
+        assert "xml.etree" not in source and "from xml" not in source, module.name
