@@ -39,7 +39,7 @@ REMINDER_DAYS_BEFORE = 2
 # ``notified_sequence`` of a withdrawn invitee who has been told: above any real sequence.
 WITHDRAWAL_TOLD = 2**31 - 1
 RESEND_AFTER = datetime.timedelta(minutes=30)
-# Well below CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] (3600 s): a task that runs
+# Well below CELERY_VISIBILITY_TIMEOUT (300 s, cmer/settings.py): a task that runs
 # this long is killed before Redis hands its message to another worker.
 PDF_SOFT_LIMIT = 120
 PDF_HARD_LIMIT = 150

@@ -1,7 +1,8 @@
-"""The minutes PDF through a real Celery worker on Redis and PostgreSQL (CI's second run):
-built after commit; the approval commits within 2 s with the broker unreachable and the PDF
-follows once it is back; a worker killed mid-render leaves the PDF pending, and the stale job
-has it built by the next worker, once."""
+"""The minutes PDF, the invitations and the reminders through a real Celery worker on Redis and
+PostgreSQL (CI's second run): invitations with their .ics and one reminder sent by the worker,
+once, without case detail; the PDF built after commit; the approval commits within 2 s with
+the broker unreachable and the PDF follows once it is back; a worker killed mid-render leaves
+the PDF pending, and the stale job has it built by the next worker, once."""
 
 from __future__ import annotations
 
@@ -42,12 +43,13 @@ def start_worker(transactional_db, settings, tmp_path):
     )
     processes = []
 
-    def start() -> subprocess.Popen:
+    def start(**extra_env: str) -> subprocess.Popen:
         env = {
             **os.environ,
             "REDIS_URL": REDIS_URL,
             "DATABASE_URL": database_url,
             "PRIVATE_STORAGE_ROOT": str(settings.PRIVATE_STORAGE_ROOT),
+            **extra_env,
         }
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         log = (tmp_path / f"worker{len(processes)}.log").open("wb")
@@ -173,3 +175,69 @@ def test_a_worker_killed_mid_render_leaves_it_pending_and_the_next_one_builds_it
     assert tasks.requeue_stale_documents(older_than_seconds=0) == 1
     assert wait_for(lambda: state(document.pk) == MinutesDocument.State.READY, 180)
     assert MinutesDocument.objects.filter(meeting=meeting).count() == 1
+
+
+def test_invitations_and_a_reminder_are_sent_by_a_real_worker_once(
+    world, start_worker, tmp_path
+):
+    from cases.models import Referral
+    from meetings.models import ActionItem, Invitation
+    from tests.cases.helpers import file_referral
+
+    outbox = tmp_path / "mail"
+    outbox.mkdir()
+    start_worker(
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(outbox),
+    )
+    referral = file_referral(world.agent, world.tarascon)
+    meeting = plan(world)  # commits: the outbox sends the task, the worker sends the e-mails
+    actions.do_add_referral_item(meeting, reference=referral.reference, acting_user=world.referent)
+    assert wait_for(
+        lambda: not Invitation.objects.filter(meeting=meeting, notified_sequence__lt=0).exists()
+    )
+    meeting = hold(meeting, world.referent)
+    action = actions.do_add_action_item(
+        meeting,
+        what="Rencontrer la famille",
+        owner=world.member,
+        due_on=timezone.localdate() + datetime.timedelta(days=1),
+        acting_user=world.referent,
+    )
+    assert tasks.plan_action_reminders() == 1
+    assert wait_for(
+        lambda: ActionItem.objects.filter(pk=action.pk, reminder_sent_at__isnull=False).exists()
+    )
+    assert tasks.plan_action_reminders() == 0  # once
+    time.sleep(1)
+    import email
+    from email.header import decode_header, make_header
+
+    raw = b"\n".join(path.read_bytes() for path in outbox.iterdir())
+    parsed = [email.message_from_bytes(part.lstrip()) for part in raw.split(b"\n" + b"-" * 79)]
+    parsed = [m for m in parsed if m["Subject"]]
+    subjects = [str(make_header(decode_header(m["Subject"]))) for m in parsed]
+    ours = [
+        (m, subject)
+        for m, subject in zip(parsed, subjects, strict=True)
+        if "réunion" in subject or "action" in subject
+    ]
+    invitations = [m for m, subject in ours if "Invitation" in subject]
+    assert sorted(m["To"] for m in invitations) == sorted(
+        [world.referent.email, world.member.email, world.liaison.email]
+    )
+    assert all(
+        any(p.get_content_type() == "text/calendar" for p in m.walk()) for m in invitations
+    )
+    reminders = [m for m, subject in ours if "action" in subject]
+    assert [m["To"] for m in reminders] == [world.member.email]  # once, to the owner
+    identity = Referral.objects.get(pk=referral.pk)
+    for m, subject in ours:
+        text = subject + "".join(
+            p.get_payload(decode=True).decode(p.get_content_charset() or "utf-8")
+            for p in m.walk()
+            if not p.is_multipart()
+        )
+        assert "Bonjour" in text
+        for secret in (referral.reference, identity.surname, identity.first_names, "famille"):
+            assert secret not in text
