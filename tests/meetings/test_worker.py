@@ -177,9 +177,7 @@ def test_a_worker_killed_mid_render_leaves_it_pending_and_the_next_one_builds_it
     assert MinutesDocument.objects.filter(meeting=meeting).count() == 1
 
 
-def test_invitations_and_a_reminder_are_sent_by_a_real_worker_once(
-    world, start_worker, tmp_path
-):
+def test_invitations_and_a_reminder_are_sent_by_a_real_worker_once(world, start_worker, tmp_path):
     from cases.models import Referral
     from meetings.models import ActionItem, Invitation
     from tests.cases.helpers import file_referral
@@ -226,9 +224,7 @@ def test_invitations_and_a_reminder_are_sent_by_a_real_worker_once(
     assert sorted(m["To"] for m in invitations) == sorted(
         [world.referent.email, world.member.email, world.liaison.email]
     )
-    assert all(
-        any(p.get_content_type() == "text/calendar" for p in m.walk()) for m in invitations
-    )
+    assert all(any(p.get_content_type() == "text/calendar" for p in m.walk()) for m in invitations)
     reminders = [m for m, subject in ours if "action" in subject]
     assert [m["To"] for m in reminders] == [world.member.email]  # once, to the owner
     identity = Referral.objects.get(pk=referral.pk)
