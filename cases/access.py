@@ -234,6 +234,10 @@ def get_referral_for_user(request: HttpRequest, pk: Any) -> tuple[Referral, Capa
     if referral.is_archived and not caps.read_content:
         # Archived: only the referent, after stating a reason (handled by the archive view).
         raise Http404
+    if caps.read_content and not caps.edit_draft:
+        from conventions.gates import require_charter
+
+        require_charter(request, referral.commune)  # the charter of this commune first
     return referral, caps
 
 

@@ -29,7 +29,7 @@ from cmer import permissions
 from cmer.accounts.models import Role
 from cmer.audit.core import record_access, record_event
 from cmer.audit.models import Event
-from conventions.gates import charter_required
+from conventions.gates import blocked_scopes, charter_required
 
 from . import access, actions, files
 from .forms import (
@@ -162,6 +162,10 @@ def _render_list(
     the archive page: reason and a fresh code)."""
     if isinstance(parts, QuerySet):
         parts = [parts]
+    blocked = blocked_scopes(request.user, request)
+    if blocked:
+        # A commune whose charter is still to be read: its referrals wait (base.html says so).
+        parts = [part.exclude(blocked.q()) for part in parts]
     page = list_page(_filtered(request, parts), request.GET.get("page"))
     references = [row["reference"] for row in page.object_list if row["reference"]]
     if references:
@@ -349,7 +353,7 @@ def _save_and_maybe_submit(
     if "submit" in request.POST and not request.POST.get("confirmed"):
         # Everything required is there: what was typed (files included) is kept as a draft,
         # and the author confirms, knowing the text is frozen once filed.
-        return redirect(f"{reverse('cases:edit', args=[referral.pk])}?confirmer=1#confirmation")
+        return redirect(f"{reverse('cases:edit', args=[referral.pk])}?confirmer=1")
     if "submit" in request.POST:
         try:
             actions.do_submit_referral(referral, acting_user=request.user)

@@ -186,6 +186,8 @@ MIDDLEWARE = [
     "cmer.accounts.middleware.SessionLimitsMiddleware",
     "cmer.accounts.middleware.SecondFactorRequiredMiddleware",
     "cmer.accounts.middleware.CurrentCommuneMiddleware",
+    # Per-object charter gate (conventions.gates.require_charter) → the charter page.
+    "conventions.gates.CharterGateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cmer.security.NoStoreMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -210,6 +212,7 @@ TEMPLATES = [
                 "cmer.accounts.context_processors.cmer",
                 "cmer.antivirus.context",
                 "cmer.navigation.context",
+                "conventions.context.charter_notice",
             ],
         },
     }

@@ -9,7 +9,7 @@ class ConventionsConfig(AppConfig):
     def ready(self) -> None:
         from cmer.audit.core import register
 
-        from . import models
+        from . import models, signals  # noqa: F401 (signals: receivers connect on import)
 
         register(models.Convention, sensitive=("termination_reason",))
         # Signatories are public office holders, but a name is still a name: masked.

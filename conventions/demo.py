@@ -13,7 +13,21 @@ from .models import Convention, Side, Signatory
 
 def seed_demo(communes: dict[str, Commune]) -> None:
     """Called by ``cmer.accounts.demo.seed_apps``."""
+    seed_model_charters(communes)
     seed_protocol(communes["TAR"])
+
+
+def seed_model_charters(communes: dict[str, Commune]) -> None:
+    """Each demo commune and its department have the model charter in force (created with
+    them, or by migration 0003 for an older demo database; idempotent), acknowledged by no
+    one: each member, referent and liaison reads it at their first referral or minutes, and a
+    charter pending in Tarascon holds back Tarascon only (the Arles referent's case)."""
+    from .charter_model import ensure_model
+    from .models import CharterVersion
+
+    for commune in communes.values():
+        ensure_model(CharterVersion, commune_id=commune.pk)
+        ensure_model(CharterVersion, department_id=commune.department_id)
 
 
 def seed_protocol(commune: Commune) -> None:

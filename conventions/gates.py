@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -188,24 +189,126 @@ def charter_acknowledged(user: Any) -> bool:
     """True if ``user`` acknowledged every current charter that binds them.
 
     Only cell members, referents and liaisons must acknowledge; other roles (agent, coordinator,
-    DPO, administrator) get True. A scope where no charter has been published asks nothing.
-    One query at most (none for a user whom no charter can bind): the scopes come from the
-    roles loaded for the request, the acknowledgements are an ``Exists()`` on the versions.
+    DPO, administrator) get True. Every scope has a charter (the model one at least:
+    charter_model.py). One query at most (none for a user whom no charter can bind): the scopes
+    come from the roles loaded for the request, the acknowledgements are an ``Exists()``.
     """
+    return not blocked_scopes(user)
+
+
+@dataclass(frozen=True)
+class BlockedScopes:
+    """Where a user may not see referrals or minutes yet: charters pending there.
+
+    ``commune_ids``: communes whose own charter binds the user (member, referent) and is not
+    acknowledged; ``department_ids``: departments whose charter binds a liaison, which covers
+    every commune of the department. A charter pending in Tarascon blocks Tarascon only.
+    """
+
+    commune_ids: frozenset[int] = frozenset()
+    department_ids: frozenset[int] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.commune_ids or self.department_ids)
+
+    def covers(self, commune: Commune) -> bool:
+        return commune.pk in self.commune_ids or commune.department_id in self.department_ids
+
+    def q(self, prefix: str = "commune") -> Q:
+        """The rows of blocked communes (to ``exclude()`` from a list)."""
+        return Q(**{f"{prefix}_id__in": list(self.commune_ids)}) | Q(
+            **{f"{prefix}__department_id__in": list(self.department_ids)}
+        )
+
+
+def blocked_scopes(user: Any, request: HttpRequest | None = None) -> BlockedScopes:
+    """The scopes whose current charter binds ``user`` and is not acknowledged (one query;
+    with ``request``, once per request: the view's gate and base.html's notice share it)."""
     if user is None or not user.is_authenticated:
-        return False
+        return BlockedScopes()
+    cached = getattr(request, "_cmer_blocked_scopes", None)
+    if cached is not None:
+        return cached
     versions = CharterVersion.objects.only("pk", "commune_id", "department_id", "version")
-    return all(v.acknowledged for v in _required(user, _acknowledged_by(user, versions)))
+    pending = [v for v in _required(user, _acknowledged_by(user, versions)) if not v.acknowledged]
+    communes, department_ids = _charter_scopes(user)
+    blocked_communes = set()
+    blocked_departments = set()
+    for version in pending:
+        if version.commune_id is not None:
+            blocked_communes.add(version.commune_id)
+        elif version.department_id in department_ids:
+            blocked_departments.add(version.department_id)
+        else:
+            # A commune falling back to its department's charter (published before model
+            # charters existed): it blocks the communes that use it.
+            blocked_communes |= {
+                cid for cid, did in communes.items() if did == version.department_id
+            }
+    result = BlockedScopes(frozenset(blocked_communes), frozenset(blocked_departments))
+    if request is not None:
+        request._cmer_blocked_scopes = result
+    return result
+
+
+class CharterPending(Exception):
+    """Raised by ``require_charter``; ``CharterGateMiddleware`` turns it into a redirect to the
+    charter page, so that access helpers can apply the gate per object."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def charter_redirect(request: HttpRequest) -> HttpResponseRedirect:
+    query = urlencode({"next": request.get_full_path()})
+    return HttpResponseRedirect(f"{reverse('conventions:charter')}?{query}")
+
+
+def require_charter(request: HttpRequest, commune: Commune) -> None:
+    """Per object: the content of ``commune`` needs its charter acknowledged (else redirect)."""
+    if blocked_scopes(request.user, request).covers(commune):
+        raise CharterPending(request.get_full_path())
+
+
+class CharterGateMiddleware:
+    """Turns ``CharterPending`` into the redirect to the charter page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, CharterPending):
+            return charter_redirect(request)
+        return None
 
 
 def charter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Decorator for function views: redirect to the charter until it is acknowledged."""
+    """Decorator for function views: the charter of the scope the user works in first.
+
+    Per scope: the user is sent to the charter when it is pending where they work now
+    (``request.commune``), or pending everywhere they are bound; a charter pending in
+    another commune does not stop them. Objects of a blocked commune opened from here are
+    stopped per object (``require_charter``) and lists leave them out (``BlockedScopes.q``).
+    """
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not charter_acknowledged(request.user):
-            query = urlencode({"next": request.get_full_path()})
-            return HttpResponseRedirect(f"{reverse('conventions:charter')}?{query}")
+        blocked = blocked_scopes(request.user, request)
+        if blocked:
+            commune = getattr(request, "commune", None)
+            communes, department_ids = _charter_scopes(request.user)
+            everywhere = (
+                set(communes)
+                <= blocked.commune_ids
+                | {cid for cid, did in communes.items() if did in blocked.department_ids}
+                and set(department_ids) <= blocked.department_ids
+            )
+            if everywhere or (commune is not None and blocked.covers(commune)):
+                return charter_redirect(request)
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -431,8 +431,9 @@ class CharterVersion(models.Model):
     version = models.PositiveSmallIntegerField(_("version"))
     text = models.TextField(_("texte de la charte"))
     published_at = models.DateTimeField(_("publiée le"), default=timezone.now)
+    # None: the model charter shipped with the app (version 0, charter_model.py).
     published_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
 
     class Meta:

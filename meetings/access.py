@@ -91,6 +91,9 @@ def get_meeting_for_user(request: HttpRequest, pk: Any) -> tuple[Meeting, Capabi
     meeting = permissions.get_or_404(
         meetings_visible_to(request.user).select_related("commune", "chair"), request, pk=pk
     )
+    from conventions.gates import require_charter
+
+    require_charter(request, meeting.commune)  # the charter of this meeting's commune first
     return meeting, capabilities(request.user, meeting)
 
 

@@ -22,7 +22,7 @@ from cmer import permissions
 from cmer.accounts.models import Role
 from cmer.audit.core import record_access, record_event
 from cmer.audit.models import Event
-from conventions.gates import charter_required
+from conventions.gates import blocked_scopes, charter_required
 
 from . import access, actions, documents
 from .forms import (
@@ -59,7 +59,11 @@ def _errors(exc: ValidationError) -> str:
 @require_GET
 @charter_required
 def meeting_list(request: HttpRequest) -> HttpResponse:
+    # Meetings of a commune whose charter is still to be read are left out (and said so).
+    blocked = blocked_scopes(request.user, request)
     visible = access.meetings_visible_to(request.user).select_related("commune")
+    if blocked:
+        visible = visible.exclude(blocked.q())
     now = timezone.now()
     upcoming = list(
         visible.filter(starts_at__gte=now, status=Meeting.Status.PLANNED).order_by(

@@ -45,10 +45,16 @@ class World:
     other_department_liaison: User
 
 
-def make_user(email: str, role: Role, *, commune=None, department=None, **extra) -> User:
+def make_user(
+    email: str, role: Role, *, commune=None, department=None, read_charter=True, **extra
+) -> User:
+    """A person with one confirmed role; ``read_charter``: they acknowledged the charter in
+    force where they work (the model one at least), as people at work would have."""
     user = UserFactory(email=email, **extra)
     MembershipFactory(user=user, role=role, commune=commune, department=department)
     TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    if read_charter:
+        acknowledge_charters(user)
     return user
 
 
@@ -87,6 +93,17 @@ def world(db) -> World:
             "liaison@pref30.test", Role.LIAISON, department=other_department
         ),
     )
+
+
+def acknowledge_charters(*users: User) -> None:
+    from cmer.permissions import forget_roles
+    from conventions.gates import pending_charters_for
+    from conventions.models import CharterAcknowledgement
+
+    for user in users:
+        for version in pending_charters_for(user):
+            CharterAcknowledgement.objects.create(user=user, charter=version)
+        forget_roles(user)  # a test may add a membership to this very object afterwards
 
 
 def login(client: Client, user: User) -> Client:

@@ -116,6 +116,11 @@ def test_a_referent_requested_in_the_admin_reads_nothing_until_the_liaison_confi
     assert membership.decided_by == world.liaison
     assert fresh_roles(newcomer, world.tarascon) == {Role.REFERENT}
     client = as_user(newcomer)
+    for url in urls:  # Tarascon's charter first (their Miramas one was read)
+        assert client.get(url)["Location"].startswith("/conventions/charte/?next=")
+    from tests.conftest import acknowledge_charters
+
+    acknowledge_charters(type(newcomer).objects.get(pk=newcomer.pk))
     for url in urls:
         assert client.get(url).status_code == 200
 

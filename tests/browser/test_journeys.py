@@ -30,8 +30,10 @@ def test_agent_files_an_urgent_referral_and_sees_the_emergency_guidance(
     page.get_by_label("Prénoms").fill("Paul")
     page.get_by_label("Faits observés").fill("Menaces explicites de s'en prendre au collège.")
     page.get_by_label("Origine du signalement").select_option("school")
-    page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Déposer le signalement").click()
+    # Validated by the server first, then confirmed (the text is frozen once filed).
+    expect(page.get_by_test_id("submit-confirmation")).to_be_focused()
+    page.get_by_role("button", name="Confirmer le dépôt").click()
     page.wait_for_url("**/depose/")
     expect(page.get_by_test_id("emergency-notice")).to_be_visible()  # and after
     referral = Referral.objects.get()

@@ -81,7 +81,7 @@ def test_filing_asks_for_confirmation_only_after_validation(as_user, world):
     response = client.post(CREATE, data)
     draft = Referral.objects.get()
     assert draft.status == Referral.Status.DRAFT
-    assert response["Location"] == f"/signalements/{draft.pk}/brouillon/?confirmer=1#confirmation"
+    assert response["Location"] == f"/signalements/{draft.pk}/brouillon/?confirmer=1"
     page = client.get(f"/signalements/{draft.pk}/brouillon/?confirmer=1").content.decode()
     assert 'data-testid="submit-confirmation"' in page
     client.post(f"/signalements/{draft.pk}/brouillon/", form_data(submit="1"))

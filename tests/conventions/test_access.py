@@ -197,8 +197,7 @@ def test_referent_publishes_and_sees_acknowledgements(world, as_user):
     assert client.get(url).status_code == 200
     response = client.post(url, {"text": "Première version de la charte."})
     assert response.status_code == 302
-    charter = world.tarascon.charter_versions.get()
-    assert charter.version == 1
+    charter = world.tarascon.charter_versions.get(version=1)  # after the model charter (0)
     CharterAcknowledgementFactory(user=world.member, charter=charter)
     page = client.get(url)
     people = {row["user"]: row["acknowledged_at"] for row in page.context["people"]}
@@ -209,7 +208,7 @@ def test_referent_publishes_and_sees_acknowledgements(world, as_user):
     page = client.get(url)
     people = {row["user"]: row["acknowledged_at"] for row in page.context["people"]}
     assert people[world.member] is None  # a new version asks again
-    assert len(page.context["history"]) == 1
+    assert len([ack for ack in page.context["history"] if ack.charter.version == 1]) == 1
     published = [
         e
         for e in AuditEntry.objects.filter(actor=world.referent)
@@ -225,14 +224,14 @@ def test_charter_scope_access(world, as_user):
     assert liaison.get(commune_url).status_code == 200
     assert liaison.post(commune_url, {"text": "x"}).status_code == 403  # reads, does not publish
     assert liaison.post(department_url, {"text": "Charte départementale"}).status_code == 302
-    assert world.department.charter_versions.count() == 1
+    assert world.department.charter_versions.filter(version__gte=1).count() == 1
     for persona in OUTSIDERS:
         client = as_user(getattr(world, persona))
         assert client.get(commune_url).status_code == 404, persona
         assert client.post(commune_url, {"text": "x"}).status_code == 404, persona
     referent = as_user(world.referent)
     assert referent.get(department_url).status_code == 404
-    assert not world.tarascon.charter_versions.exists()
+    assert not world.tarascon.charter_versions.filter(version__gte=1).exists()  # model only
 
 
 def test_charter_page_query_count(world, as_user, django_assert_max_num_queries):
@@ -245,7 +244,9 @@ def test_charter_page_query_count(world, as_user, django_assert_max_num_queries)
         assert client.get(url).status_code == 200
     baseline = len(few.captured_queries)
     for number in range(10):
-        user = make_user(f"m{number}@tarascon.test", Role.CELL_MEMBER, commune=world.tarascon)
+        user = make_user(
+            f"m{number}@tarascon.test", Role.CELL_MEMBER, commune=world.tarascon, read_charter=False
+        )
         CharterAcknowledgementFactory(user=user, charter=charter)
     with django_assert_max_num_queries(baseline):
         page = client.get(url)

@@ -46,3 +46,22 @@ def test_seeding_again_repairs_a_demo_protocol_from_before_the_rule(settings):
     call_command("seed_demo", stdout=io.StringIO())
     assert protocol_in_force(convention.commune)
     assert Convention.objects.filter(commune=convention.commune).count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_has_the_model_charter_in_force_everywhere_and_acknowledged_by_no_one(settings):
+    from cmer.accounts.models import Department, User
+    from conventions.gates import charter_acknowledged
+    from conventions.models import CharterAcknowledgement, CharterVersion
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())  # idempotent
+    for commune in Commune.objects.all():
+        assert CharterVersion.objects.filter(commune=commune).count() == 1
+    for department in Department.objects.all():
+        assert CharterVersion.objects.filter(department=department).count() == 1
+    assert not CharterAcknowledgement.objects.exists()
+    for email in ("membre@tarascon.demo", "referent@arles.demo", "liaison@prefecture.demo"):
+        assert not charter_acknowledged(User.objects.get(email=email))
+    assert charter_acknowledged(User.objects.get(email="agent@tarascon.demo"))

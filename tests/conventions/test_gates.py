@@ -157,16 +157,27 @@ def test_new_version_asks_again(world):
     assert charter_acknowledged(world.member)
 
 
-def test_department_charter_binds_liaison_and_communes_without_their_own(world):
+def test_department_charter_binds_the_liaison_and_commune_charters_their_cells(world):
     department_charter = CharterVersionFactory(department=world.department, version=1)
     assert not charter_acknowledged(world.liaison)
-    assert not charter_acknowledged(world.member)  # Tarascon has no charter of its own
+    assert charter_acknowledged(world.member)  # Tarascon's own (model) charter binds members
     assert charter_acknowledged(world.other_department_liaison)
-    own = CharterVersionFactory(commune=world.tarascon, version=1)
-    CharterAcknowledgementFactory(user=world.member, charter=own)
-    assert charter_acknowledged(world.member)  # its commune's own charter replaces it
     CharterAcknowledgementFactory(user=world.liaison, charter=department_charter)
     assert charter_acknowledged(world.liaison)
+
+
+def test_every_commune_and_department_starts_with_the_model_charter(world):
+    from conventions.charter_model import MODEL_VERSION, model_text
+    from tests.factories import CommuneFactory
+
+    fresh = CommuneFactory(department=world.department)
+    for scope in (fresh, world.tarascon, world.department, world.other_department):
+        (model,) = scope.charter_versions.all()
+        assert model.version == MODEL_VERSION and model.published_by is None
+        assert model.text == model_text() and "besoin d'en connaître" in model.text.lower()
+    # So the gate always applies: a new member of the new commune reads it first.
+    newcomer = make_user("newcomer@fresh.test", Role.CELL_MEMBER, commune=fresh, read_charter=False)
+    assert not charter_acknowledged(newcomer)
 
 
 def test_member_of_two_communes_acknowledges_both(world):
@@ -209,6 +220,7 @@ def test_decorator_redirects_until_acknowledged(world):
         reverse("conventions:charter") + "?next=%2Fsignalements%2F12%2F%3Fonglet%3Dnotes"
     )
     CharterAcknowledgementFactory(user=world.member, charter=charter)
+    request = RequestFactory().get("/signalements/12/?onglet=notes")  # the next page view
     request.user = type(world.member).objects.get(pk=world.member.pk)
     assert protected_view(request).content == b"contenu"
 
@@ -224,8 +236,7 @@ def test_charter_page_acknowledges_and_follows_next(world, as_user):
     )
     assert response.status_code == 302
     assert response["Location"] == "/signalements/12/"
-    ack = CharterAcknowledgement.objects.get(user=world.member)
-    assert ack.charter == charter
+    assert CharterAcknowledgement.objects.filter(user=world.member, charter=charter).exists()
     assert any(
         (entry.additional_data or {}).get("charter") == "acknowledged"
         for entry in AuditEntry.objects.filter(actor=world.member)
@@ -248,7 +259,9 @@ def test_acknowledging_only_what_was_shown(world, as_user):
     CharterVersionFactory(commune=world.tarascon, version=2)
     response = as_user(world.member).post(reverse("conventions:charter"), {"charter": first.pk})
     assert response.status_code == 200
-    assert not CharterAcknowledgement.objects.filter(user=world.member).exists()
+    assert not CharterAcknowledgement.objects.filter(
+        user=world.member, charter__version__gte=1
+    ).exists()
     assert not charter_acknowledged(world.member)
 
 
