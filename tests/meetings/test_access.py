@@ -8,7 +8,7 @@ from cmer.audit.models import AuditEntry, Event
 from meetings import access
 from meetings.models import MinutesDocument
 from tests.cases.helpers import file_referral
-from tests.meetings.helpers import approved, plan
+from tests.meetings.helpers import approved, hold, plan
 
 
 def urls(meeting):
@@ -34,6 +34,12 @@ def urls(meeting):
     if item is not None:
         found["notes"] = ("post", f"{base}ordre-du-jour/{item.pk}/notes/")
         found["decision"] = ("post", f"{base}ordre-du-jour/{item.pk}/decision/")
+    external = meeting.externals.first()
+    if external is not None:
+        found["remove_external"] = ("post", f"{base}externes/{external.pk}/retirer/")
+    action = meeting.action_items.first()
+    if action is not None:
+        found["action_status"] = ("post", f"{base}actions/{action.pk}/etat/")
     if document is not None:
         found["pdf"] = ("get", f"{base}pdf/{document.pk}/")
         found["retry"] = ("post", f"{base}pdf/{document.pk}/relancer/")
@@ -47,7 +53,14 @@ def meeting(world):
     from meetings import actions
 
     actions.do_add_referral_item(planned, reference=referral.reference, acting_user=world.referent)
-    return approved(world, planned)
+    actions.do_add_external(
+        planned, name="Paul Roux", institution="Éducation nationale", acting_user=world.referent
+    )
+    held = hold(planned, world.referent)
+    actions.do_add_action_item(
+        held, what="Appeler", owner=world.member, due_on=held.local_day, acting_user=world.referent
+    )
+    return approved(world, held)
 
 
 OUTSIDERS = [

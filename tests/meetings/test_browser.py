@@ -1,5 +1,6 @@
 """The chair's journey in a real browser: plan → agenda with a referral → attendance and
-decision → review → approve; then a member downloads the PDF stamped with their name."""
+decision → review → approve; then a member downloads the PDF stamped with their name, and the
+liaison's calendar shows the meeting held, with one referral discussed, and no content."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def test_plan_hold_decide_approve_and_download(
     reader = browser_instance.new_context(
         base_url=live_server.url, locale="fr-FR", accept_downloads=True
     )
+    liaison = browser_instance.new_context(base_url=live_server.url, locale="fr-FR")
     try:
         page = chair.new_page()
         page.set_default_timeout(20_000)
@@ -89,6 +91,17 @@ def test_plan_hold_decide_approve_and_download(
         assert pages and all(world.member.get_full_name() in text for text in pages)
         assert referral.reference in "\n".join(pages) and "Dupont" not in "\n".join(pages)
         member.screenshot(path=str(tmp_path / "minutes.png"), full_page=True)
+
+        prefecture = liaison.new_page()
+        prefecture.set_default_timeout(20_000)
+        log_in(prefecture, world.liaison, PASSWORD)
+        prefecture.goto("/reunions/")
+        prefecture.get_by_role("link", name="Calendrier du département").click()
+        row = prefecture.get_by_test_id("calendar").locator("tr", has_text="Tarascon")
+        expect(row).to_contain_text("Tenue")
+        expect(row.locator("td").last).to_have_text("1")
+        assert "Salle du conseil" not in row.inner_text() and "J. D." not in row.inner_text()
     finally:
         chair.close()
         reader.close()
+        liaison.close()
