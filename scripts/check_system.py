@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes.util
 import shutil
 import sys
+from pathlib import Path
 
 REQUIRED = {
     # library name: Debian/Ubuntu package
@@ -14,15 +15,22 @@ REQUIRED = {
     "harfbuzz-subset": "libharfbuzz-subset0",
     "fontconfig": "libfontconfig1",
 }
+# Files the application reads: path: Debian/Ubuntu package.
+FILES = {
+    # the reader's stamp on the minutes PDF embeds DejaVu Sans (meetings/stamp.py)
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core",
+}
 # Programs the tests use: without them `make run` works, their tests skip (CI installs them).
 PROGRAMS = {
     # program: Debian/Ubuntu package
     "clamd": "clamav-daemon",  # the antivirus tests start a real clamd (tests/clamd.py)
+    "qpdf": "qpdf",  # checks the structure of the stamped minutes (tests/meetings/test_stamp.py)
 }
 
 
 def main() -> int:
     missing = [pkg for lib, pkg in REQUIRED.items() if ctypes.util.find_library(lib) is None]
+    missing += [pkg for path, pkg in FILES.items() if not Path(path).is_file()]
     sbin = "/usr/sbin:/usr/local/sbin"
     absent = [
         pkg
@@ -30,7 +38,7 @@ def main() -> int:
         if shutil.which(program) is None and shutil.which(program, path=sbin) is None
     ]
     if absent:
-        print("Antivirus tests will be skipped (clamd not found). Install it with:")
+        print("Some tests will be skipped (clamd or qpdf not found). Install them with:")
         print("    sudo apt-get install -y " + " ".join(absent))
     if missing:
         print("Missing system libraries for PDF rendering (WeasyPrint). Install them with:")
