@@ -26,7 +26,7 @@ def render_export_pdf(prepared: AuditExport) -> tuple[bytes, int]:
     form = AuditSearchForm(prepared.filters, users=access.users_visible_to(user))
     entries = access.entries_visible_to(user)
     entries = form.filter(entries) if form.is_valid() else entries.none()
-    entries = entries.select_related("content_type").order_by("-timestamp", "-id")
+    entries = entries.order_by("-timestamp", "-id")
     rows = list(labels.rows(entries[: PDF_LIMIT + 1], reference=form.searched_reference()))
     truncated = len(rows) > PDF_LIMIT
     rows = rows[:PDF_LIMIT]

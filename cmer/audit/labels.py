@@ -88,7 +88,8 @@ def _date(value: Any) -> str:
 
 def _field_names(entry: AuditEntry) -> list[str]:
     """Verbose names of the fields a change touched (never their values)."""
-    model = ContentType.objects.get_for_id(entry.content_type_id).model_class()
+    content_type = _content_type(entry.content_type_id)
+    model = content_type.model_class() if content_type is not None else None
     names = []
     for name in sorted(entry.changes or {}):
         try:
@@ -106,6 +107,20 @@ _SENTENCES: dict[str, Callable[[dict[str, Any]], str]] = {}
 def register_sentence(event: str, sentence: Callable[[dict[str, Any]], str]) -> None:
     """``sentence(data)`` describes the entries of ``event`` from their ``additional_data``."""
     _SENTENCES[str(event)] = sentence
+
+
+def _content_type(content_type_id: int) -> ContentType | None:
+    try:
+        return ContentType.objects.get_for_id(content_type_id)
+    except ContentType.DoesNotExist:
+        return None
+
+
+def type_name(content_type_id: int) -> str:
+    """The object type's French name; an id no content type has (no database constraint holds
+    it: ``models.AuditRecord``) reads "type inconnu" rather than breaking the DPO's page."""
+    content_type = _content_type(content_type_id)
+    return content_type.name if content_type is not None else _("type inconnu")
 
 
 def describe(entry: AuditEntry, people: dict[int, str]) -> str:
@@ -235,7 +250,7 @@ def _chunk_rows(entries: list[AuditEntry], reference: str) -> Iterator[dict[str,
             "time": timezone.localtime(entry.timestamp),
             "event": describe(entry, people),
             "actor": entry.actor_email or "",
-            "type": ContentType.objects.get_for_id(entry.content_type_id).name,
+            "type": type_name(entry.content_type_id),
             "object": name,
             "address": entry.remote_addr or "",
             "details": details(entry),

@@ -129,6 +129,14 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
 class AuditRecord(AbstractLogEntry):
     """The content of an entry: what django-auditlog and ``record_event`` write (abstract).
 
+    No foreign-key *constraint* in the database (``db_constraint=False``, migration 0011): a
+    constraint's check locks the user, commune and content-type rows an entry names (``FOR KEY
+    SHARE``) in every writer's transaction and again in every seal — all writers lock the same
+    few rows, one MultiXact after another — and a row the check refused would stop the seal for
+    ever. The relations stay PROTECTed by Django (deleting a user, commune or content type an
+    entry names raises ``ProtectedError``; users are never deleted anyway); an entry reads on its
+    own (the actor's e-mail is copied) and the chain's hashes, not constraints, prove it intact.
+
     Indexes: only those a query uses (on ``ChainedEntry``). django-auditlog's single-column ones
     on action, cid, object_pk, and the foreign keys' own, are covered by composite ones or unused.
     """
@@ -142,6 +150,7 @@ class AuditRecord(AbstractLogEntry):
         related_name="+",
         verbose_name=_("type d'objet"),
         db_index=False,
+        db_constraint=False,
     )
     object_pk = models.CharField(max_length=255, verbose_name=_("object pk"))
     action = models.PositiveSmallIntegerField(
@@ -156,6 +165,7 @@ class AuditRecord(AbstractLogEntry):
         related_name="+",
         verbose_name=_("auteur"),
         db_index=False,
+        db_constraint=False,
     )
     # Stored as canonical JSON text (hashed as stored); read back as Python values.
     serialized_data = CanonicalJSONField(null=True)
@@ -170,6 +180,7 @@ class AuditRecord(AbstractLogEntry):
         related_name="+",
         verbose_name=_("commune"),
         db_index=False,
+        db_constraint=False,
     )
 
     class Meta(AbstractLogEntry.Meta):

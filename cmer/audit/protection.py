@@ -56,29 +56,32 @@ $$
 """
 
 
-def _pending_delete_check(vendor: str) -> str:
-    """The condition under which a pending entry may be deleted: the chain holds it, unchanged."""
+def _pending_delete_check(vendor: str, alias: str = "OLD") -> str:
+    """The condition under which a pending entry (``alias``) may be deleted: the chain holds
+    it, unchanged."""
     from .models import CONTENT_COLUMNS
 
     same = " AND ".join(
-        f'c."{name}" {"IS NOT DISTINCT FROM" if vendor == "postgresql" else "IS"} OLD."{name}"'
+        f'c."{name}" {"IS NOT DISTINCT FROM" if vendor == "postgresql" else "IS"} {alias}."{name}"'
         for name in CONTENT_COLUMNS
     )
-    return f"EXISTS (SELECT 1 FROM {CHAIN_TABLE} c WHERE c.id = OLD.id AND {same})"  # noqa: S608
+    return f"EXISTS (SELECT 1 FROM {CHAIN_TABLE} c WHERE c.id = {alias}.id AND {same})"  # noqa: S608
 
 
 def _pg_pending_function() -> str:
+    """One check per DELETE statement over the deleted rows (a transition table), not one
+    plpgsql call per row: the sealer's move of a batch is one set-based anti-join."""
     return f"""
 CREATE OR REPLACE FUNCTION cmer_audit_pending_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT {_pending_delete_check("postgresql")} THEN
+    IF EXISTS (SELECT 1 FROM gone o WHERE NOT {_pending_delete_check("postgresql", "o")}) THEN
         RAISE EXCEPTION 'CMER: DELETE refused on %: an entry leaves it only into the chain, '
             'unchanged', TG_TABLE_NAME;
     END IF;
-    RETURN OLD;
+    RETURN NULL;
 END
 $$
-"""
+"""  # noqa: S608 (names and constants of this module only)
 
 
 def _row_trigger(table: str) -> str:
@@ -126,8 +129,9 @@ def _pg_create(table: str) -> list[str]:
         return [
             f"CREATE TRIGGER {_row_trigger(table)} BEFORE UPDATE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION cmer_audit_refuse()",
-            f"CREATE TRIGGER {table}_chained_only BEFORE DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION cmer_audit_pending_delete()",
+            f"CREATE TRIGGER {table}_chained_only AFTER DELETE ON {table} "
+            f"REFERENCING OLD TABLE AS gone "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION cmer_audit_pending_delete()",
             f"CREATE TRIGGER {_truncate_trigger(table)} BEFORE TRUNCATE ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION cmer_audit_refuse()",
         ]

@@ -49,7 +49,7 @@ def _search(
         entries = form.filter(entries)
     elif form.is_bound:
         entries = entries.none()
-    return form, entries.select_related("content_type").order_by("-timestamp", "-id")
+    return form, entries.order_by("-timestamp", "-id")
 
 
 @require_GET

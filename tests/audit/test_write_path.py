@@ -102,3 +102,28 @@ def test_the_django_internals_the_write_path_relies_on():
     assert AuditEntry._do_insert is not Model._do_insert
     assert callable(connection.make_cursor) and callable(connection.make_debug_cursor)
     assert inspect.signature(connection.make_cursor).parameters.keys() == {"cursor"}
+
+
+@pytest.mark.django_db
+def test_relations_stay_protected_without_database_constraints(world):
+    """No foreign-key constraint on the audit tables (no row lock per entry): Django still
+    refuses to delete a user, commune or content type an entry names, and an entry naming a
+    content type that does not exist reads "type inconnu" on the DPO's page instead of failing."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import ProtectedError
+    from django.db.models.deletion import Collector
+
+    from cmer.audit import labels
+    from tests.audit.helpers import seal
+
+    entry = record_event(Event.ACCESS, actor=world.member, target=world.tarascon)
+    with pytest.raises(ProtectedError):  # (User.delete() itself refuses before that)
+        Collector(using="default").collect([world.member])
+    seal()  # chained now: still protected
+    with pytest.raises(ProtectedError):
+        world.tarascon.delete()
+    with pytest.raises(ProtectedError):
+        ContentType.objects.get_for_id(entry.content_type_id).delete()
+    assert labels.type_name(10**9) == "type inconnu"
+    for field in ("actor", "commune", "content_type"):
+        assert not PendingEntry._meta.get_field(field).db_constraint
