@@ -31,6 +31,13 @@ class CasesConfig(AppConfig):
 
         register_retention()
         register_sentence(Event.TRANSMIT, _transmission_sentence)
+        # The referent's and the liaison's home dashboards (issue 16).
+        from cmer.home import register_home_context
+
+        from .dashboard import liaison_dashboard, referent_dashboard
+
+        register_home_context("referent_dashboard", referent_dashboard)
+        register_home_context("liaison_dashboard", liaison_dashboard)
 
 
 def _transmission_sentence(data: dict[str, Any]) -> str:

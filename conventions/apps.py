@@ -18,6 +18,11 @@ class ConventionsConfig(AppConfig):
         register(models.ConventionReminder)
         register(models.CharterVersion, sensitive=("text",))
         register(models.CharterAcknowledgement)
+        from cmer.home import register_home_context
+
+        from .dashboard import charter_acknowledgements
+
+        register_home_context("charter_acknowledgements", charter_acknowledgements)
         # The retention rules of this app, for the core's daily job (cmer.retention.registry).
         from .retention import register as register_retention
 

@@ -10,3 +10,7 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         # receivers connects the auth signals; writing installs AuditEntry's write path.
         from cmer.audit import receivers, writing  # noqa: F401
+        from cmer.audit.dashboard import dpo_dashboard
+        from cmer.home import register_home_context
+
+        register_home_context("dpo_dashboard", dpo_dashboard)

@@ -108,10 +108,13 @@ def test_home_shows_only_what_each_role_may_use(as_user, world):
     expectations = {
         world.agent: ("Déposer un signalement", "Journal d'audit"),
         world.coordinator: ("Formations de sensibilisation", "Signalements"),
-        world.dpo: ("Journal d&#x27;audit", "Déposer un signalement"),
         world.admin: ("Administration technique", "Signalements"),
     }
     for user, (shown, hidden) in expectations.items():
         html = as_user(user).get("/").content.decode()
         assert shown in html, user
         assert hidden not in html.split('data-testid="home-sections"')[1], user
+    # The DPO's home is a dashboard (issue 16); the audit is in the main navigation.
+    html = as_user(world.dpo).get("/").content.decode()
+    assert 'data-testid="dpo-dashboard"' in html and 'href="/audit/"' in html
+    assert "Déposer un signalement" not in html
