@@ -26,6 +26,23 @@
   // a screen reader announces it and the keyboard starts from there.
   var focusTarget = document.querySelector("[data-cmer-focus]");
   if (focusTarget) { focusTarget.focus(); }
+  // A table that scrolls sideways (phones) must be reachable by keyboard to be scrolled
+  // (axe "scrollable-region-focusable"): focusable only while it actually scrolls.
+  function focusableScrollers() {
+    document.querySelectorAll(".fr-table table, .fr-table__container").forEach(function (el) {
+      var scrolls = el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+      if (scrolls && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+        el.setAttribute("data-cmer-scroll", "");
+      } else if (!scrolls && el.hasAttribute("data-cmer-scroll")) {
+        el.removeAttribute("tabindex");
+        el.removeAttribute("data-cmer-scroll");
+      }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("load", focusableScrollers);
+  window.addEventListener("resize", focusableScrollers);
   // Elements that ask for confirmation before a consequential POST.
   document.querySelectorAll("[data-confirm]").forEach(function (el) {
     el.addEventListener("click", function (e) {

@@ -29,3 +29,13 @@ def test_the_pinned_engine_reports_a_known_violation(browser_instance):
 def test_the_login_page_has_no_violation(web):
     web.goto("/comptes/connexion/")
     assert_accessible(web)
+
+
+@pytest.mark.django_db
+def test_the_internal_code_check_finds_what_the_issue_saw_and_spares_people_s_addresses():
+    from tests.browser.codes import codes_shown
+
+    shown = "Éléments partagés : attachments, facts, identity — consultation (detail)"
+    assert codes_shown(shown) == ["attachments", "detail", "facts", "identity"]
+    assert codes_shown("referent@tarascon.test — consultation de la fiche, 3 fois") == []
+    assert codes_shown("Statut : in_assessment") == ["in_assessment"]
