@@ -58,6 +58,12 @@ def can_manage_training(user: Any) -> bool:
     return COORDINATOR in permissions.all_roles(user)
 
 
+def require_coordinator(request: HttpRequest) -> None:
+    """Pages of the coordinator only: anyone else gets 404, as for a missing page."""
+    if not can_manage_training(request.user):
+        raise Http404
+
+
 def get_session_for_user(request: HttpRequest, pk: Any) -> TrainingSession:
     """The session, if the user manages it; otherwise 404 (denial recorded)."""
     queryset = sessions_visible_to(request.user).select_related("commune", "department")
