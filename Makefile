@@ -52,6 +52,7 @@ lock:
 # so that a fresh machine needs no gettext tools.
 messages: $(STAMP)
 	$(BIN)/python manage.py makemessages -l en --ignore=.venv --ignore=var --no-obsolete
+	$(BIN)/python scripts/french_plurals.py
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:

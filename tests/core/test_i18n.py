@@ -118,3 +118,29 @@ def test_home_page_in_english_once_chosen(client, world):
     assert "File a referral" in html
     assert "Déposer un signalement" not in html
     assert "Log out" in html
+
+
+def test_french_plurals_follow_the_french_rule_for_every_plural_of_the_sources():
+    """French is the source: without its own catalogue, Django would apply English's rule and
+    write "0 personnes formées". scripts/french_plurals.py keeps locale/fr complete."""
+    import importlib.util
+
+    from django.template import Context, Template
+    from django.utils import translation
+
+    spec = importlib.util.spec_from_file_location(
+        "french_plurals", settings.BASE_DIR / "scripts" / "french_plurals.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    english = set(module.plural_entries(module.SOURCE))
+    assert english and set(module.plural_entries(module.TARGET)) == english, (
+        "run `make messages` (scripts/french_plurals.py)"
+    )
+    with translation.override("fr"):
+        text = Template(
+            "{% load i18n %}{% blocktranslate count counter=n %}{{ counter }} action en retard"
+            "{% plural %}{{ counter }} actions en retard{% endblocktranslate %}"
+        )
+        assert text.render(Context({"n": 0})) == "0 action en retard"
+        assert text.render(Context({"n": 2})) == "2 actions en retard"

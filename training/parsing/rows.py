@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -169,7 +170,8 @@ def collect_rows(
         count += 1
         if count > MAX_ROWS:
             raise FileRefused(
-                _("Le fichier compte plus de %(n)s lignes : découpez-le.") % {"n": f"{MAX_ROWS:,}"}
+                _("Le fichier compte plus de %(n)s lignes : découpez-le.")
+                % {"n": number_format(MAX_ROWS, force_grouping=True)}
             )
         row = read_row(line, cells, mapping, session_date)
         if "error" in row:
