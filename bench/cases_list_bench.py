@@ -160,9 +160,9 @@ from guardian.shortcuts import get_objects_for_user  # noqa: E402
 
 from bench.common import signed_in_client  # noqa: E402
 from cases import access  # noqa: E402
-from cases import views as case_views  # noqa: E402
 from cases.actions import person_indexes  # noqa: E402
 from cases.models import Referral, ReferralUserObjectPermission  # noqa: E402
+from cases.views import listing as case_views  # noqa: E402
 from cmer.accounts.models import Commune, Department, Membership, Role, User  # noqa: E402
 
 Status = Referral.Status

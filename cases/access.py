@@ -99,7 +99,7 @@ def referrals_listed_for(user: Any) -> QuerySet[Referral]:
 def listed_parts(user: Any) -> list[QuerySet[Referral]]:
     """``referrals_listed_for`` as disjoint querysets whose union is the same rows.
 
-    For a list page (``cases.views.list_page`` reads them as one ``UNION ALL``): OR-ing the
+    For a list page (``cases.views.listing.list_page`` reads them as one ``UNION ALL``): OR-ing the
     commune's rows with the user's own filings makes PostgreSQL read the rows through a bitmap
     of both indexes, i.e. visit every heap block of the commune; each part alone reads its
     rows from one index (the referent's from the covering list index, without the heap).

@@ -1,42 +1,44 @@
 from django.urls import path
 
-from . import views
+from .views import charter, documents, pages, signatures
 
 app_name = "conventions"
 
 urlpatterns = [
-    path("", views.convention_list, name="list"),
-    path("nouvelle/", views.convention_create, name="create"),
-    path("verifier/", views.verify, name="verify"),
-    path("departement/", views.overview, name="overview"),
-    path("<int:pk>/", views.convention_detail, name="detail"),
-    path("<int:pk>/modifier/", views.convention_edit, name="edit"),
-    path("<int:pk>/signataires/", views.signatory_add, name="signatory_add"),
+    path("", pages.convention_list, name="list"),
+    path("nouvelle/", pages.convention_create, name="create"),
+    path("verifier/", documents.verify, name="verify"),
+    path("departement/", pages.overview, name="overview"),
+    path("<int:pk>/", pages.convention_detail, name="detail"),
+    path("<int:pk>/modifier/", pages.convention_edit, name="edit"),
+    path("<int:pk>/signataires/", signatures.signatory_add, name="signatory_add"),
     path(
         "<int:pk>/signataires/<int:signatory_id>/retirer/",
-        views.signatory_remove,
+        signatures.signatory_remove,
         name="signatory_remove",
     ),
     path(
         "<int:pk>/signataires/<int:signatory_id>/signature/",
-        views.signature_record,
+        signatures.signature_record,
         name="signature",
     ),
-    path("<int:pk>/envoyer-a-la-signature/", views.request_signatures, name="request_signatures"),
-    path("<int:pk>/constater-la-signature/", views.mark_signed, name="mark_signed"),
-    path("<int:pk>/resilier/", views.terminate, name="terminate"),
-    path("<int:pk>/non-reconduction/", views.non_renewal, name="non_renewal"),
-    path("<int:pk>/documents/", views.document_upload, name="document_upload"),
+    path(
+        "<int:pk>/envoyer-a-la-signature/", signatures.request_signatures, name="request_signatures"
+    ),
+    path("<int:pk>/constater-la-signature/", signatures.mark_signed, name="mark_signed"),
+    path("<int:pk>/resilier/", signatures.terminate, name="terminate"),
+    path("<int:pk>/non-reconduction/", signatures.non_renewal, name="non_renewal"),
+    path("<int:pk>/documents/", documents.document_upload, name="document_upload"),
     path(
         "<int:pk>/documents/<int:document_id>/telecharger/",
-        views.document_download,
+        documents.document_download,
         name="document_download",
     ),
-    path("charte/", views.charter, name="charter"),
-    path("charte/commune/<int:commune_id>/", views.charter_commune, name="charter_commune"),
+    path("charte/", charter.charter, name="charter"),
+    path("charte/commune/<int:commune_id>/", charter.charter_commune, name="charter_commune"),
     path(
         "charte/departement/<int:department_id>/",
-        views.charter_department,
+        charter.charter_department,
         name="charter_department",
     ),
 ]

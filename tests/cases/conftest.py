@@ -20,6 +20,6 @@ def protocol(monkeypatch):
 
     gate = Gate()
     monkeypatch.setattr(
-        "conventions.gates.protocol_in_force", lambda commune, on=None: gate.decision
+        "conventions.gates.protocol_in_force", lambda commune, on=None, **kwargs: gate.decision
     )
     return gate

@@ -91,7 +91,7 @@ def test_rows_and_total_come_in_one_statement(as_user, world, django_assert_num_
     for _ in range(3):
         file_referral(world.agent, world.tarascon)
     queryset = access.referrals_listed_for(world.referent)
-    from cases.views import list_page
+    from cases.views.listing import list_page
 
     with django_assert_num_queries(1):
         page = list_page(queryset, 1, per_page=2)
@@ -114,7 +114,7 @@ def test_rows_and_total_come_in_one_statement(as_user, world, django_assert_num_
 
 @pytest.mark.django_db
 def test_pages(as_user, world, monkeypatch):
-    monkeypatch.setattr("cases.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("cases.views.listing.PAGE_SIZE", 2)
     filed = [file_referral(world.agent, world.tarascon) for _ in range(5)]
     newest_first = [r.reference for r in reversed(filed)]
     client = as_user(world.referent)
@@ -126,9 +126,9 @@ def test_pages(as_user, world, monkeypatch):
     html = client.get("/signalements/", {"page": 9}).content.decode()
     assert "3 / 3" in html and newest_first[4] in html
     assert _listed(client, page=9) == {newest_first[4]}
-    monkeypatch.setattr("cases.views.PAGE_SIZE", 5)  # the last page is a full one
+    monkeypatch.setattr("cases.views.listing.PAGE_SIZE", 5)  # the last page is a full one
     assert _listed(client, page=2) == set(newest_first)
-    monkeypatch.setattr("cases.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("cases.views.listing.PAGE_SIZE", 2)
     assert _listed(client, page="abc") == set(newest_first[:2])
     # Filters still apply to rows and total.
     urgent = file_referral(world.agent, world.tarascon, urgency="danger")
@@ -139,7 +139,7 @@ def test_pages(as_user, world, monkeypatch):
 
 @pytest.mark.django_db
 def test_page_links_keep_the_filters(as_user, world, monkeypatch):
-    monkeypatch.setattr("cases.views.PAGE_SIZE", 1)
+    monkeypatch.setattr("cases.views.listing.PAGE_SIZE", 1)
     for _ in range(3):
         file_referral(world.agent, world.tarascon, urgency="high")
     html = as_user(world.referent).get("/signalements/", {"urgency": "high", "page": 2})
@@ -213,7 +213,7 @@ def test_rows_are_escaped_and_dated_in_local_time(as_user, world):
 def test_list_parts_give_the_same_page_as_one_queryset(world, persona, django_assert_num_queries):
     """The list reads access.listed_parts as one UNION ALL: same rows, same order, same total
     as the single OR-ed queryset, no row twice, in one statement; past the end, the last page."""
-    from cases.views import list_page
+    from cases.views.listing import list_page
 
     user = getattr(world, persona)
     own_draft = file_referral(user, world.tarascon, submit=False)

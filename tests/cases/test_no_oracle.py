@@ -62,7 +62,7 @@ def test_list_filter_by_reference_answers_the_same_for_unknown_and_not_visible(a
     hidden = client.get("/signalements/", {"reference": other.reference})
     assert unknown.status_code == hidden.status_code == 200
     assert unknown.context["page"].paginator.count == hidden.context["page"].paginator.count == 0
-    assert unknown.context["rows"] == hidden.context["rows"] == ""
+    assert unknown.context["rows"] == hidden.context["rows"] == []
 
 
 def test_dpo_search_by_reference_answers_the_same_for_unknown_and_other_department(as_user, world):

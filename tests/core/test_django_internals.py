@@ -26,7 +26,7 @@ def test_django_is_the_version_these_guards_were_written_for():
 
 
 def test_compiler_converters_used_by_the_referral_list():
-    """``cases.views.list_page`` wraps the ORM's compiled UNION in its own SELECT, then runs
+    """``cases.views.listing.list_page`` wraps the ORM's compiled UNION in its own SELECT, then runs
     the rows through the compiler's converters (SQLite's dates) as the ORM would."""
     assert list(inspect.signature(SQLCompiler.get_converters).parameters) == [
         "self",

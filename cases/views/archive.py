@@ -1,0 +1,35 @@
+"""Opening an archived referral: a stated reason and the second factor again."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+from django_otp import match_token
+
+from cmer import permissions
+from cmer.audit.core import record_event
+from cmer.audit.models import Event
+from conventions.gates import charter_required
+
+from .. import access, actions
+from ..forms import (
+    ArchiveOpenForm,
+)
+
+
+@require_http_methods(["GET", "POST"])
+@charter_required
+def archive_open(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = permissions.get_or_404(access.archived_for_referent(request.user), request, pk=pk)
+    form = ArchiveOpenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        # Re-authentication with the second factor before an archive opens.
+        if match_token(request.user, form.cleaned_data["token"].replace(" ", "")) is None:
+            record_event(Event.OTP_FAILED, request=request, target=request.user)
+            form.add_error("token", _("Code incorrect ou déjà utilisé."))
+        else:
+            actions.do_open_archive(request, referral, reason=form.cleaned_data["reason"])
+            return redirect("cases:detail", pk=referral.pk)
+    return render(request, "cases/archive_open.html", {"referral": referral, "form": form})
