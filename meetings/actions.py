@@ -288,7 +288,8 @@ def do_add_topic(meeting: Meeting, *, title: str, acting_user: Any) -> AgendaIte
 
 
 def do_add_referral_item(meeting: Meeting, *, reference: str, acting_user: Any) -> AgendaItem:
-    """Put a referral of the meeting's commune that the acting user may read on the agenda.
+    """Put a referral of the meeting's commune that the acting user and the chair may read on
+    the agenda.
 
     Looked up by reference among the referrals the user may read in this commune only: a
     referral of another commune, or one the user may not read, is "not found" (same message).
@@ -309,6 +310,17 @@ def do_add_referral_item(meeting: Meeting, *, reference: str, acting_user: Any) 
                 _(
                     "Aucun signalement de la commune que vous pouvez consulter ne porte cette "
                     "référence."
+                )
+            )
+        if meeting.chair_id != acting_user.pk and not access.readable_referral_ids(
+            meeting.chair, [referral.pk]
+        ):
+            # The agenda holds referrals the chair may read (issue 14): the chair leads the
+            # discussion. Said to the referent, who reads the referral anyway: no oracle.
+            raise ValidationError(
+                _(
+                    "Le président de séance n'a pas accès à ce signalement : accordez-lui "
+                    "l'accès, ou changez de président, avant de l'inscrire à l'ordre du jour."
                 )
             )
         try:

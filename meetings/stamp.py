@@ -56,6 +56,7 @@ BLOCK_SIZE = 64 * 1024
 UNDECOMPOSED = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i"}
 
 
+@functools.cache
 def winansi_codes() -> dict[int, str]:
     """WinAnsiEncoding's printable codes (PDF's standard encoding for simple fonts)."""
     codes = {}
@@ -233,7 +234,9 @@ def _code(char: str, supported: frozenset[int]) -> int | None:
 def _encode(text: str) -> bytes:
     """``text`` in WinAnsi, as a PDF literal string. A character the font lacks becomes its
     unaccented letter when there is one (ő → o, Ł → L), else "?"."""
-    supported = stamp_font().supported
+    # Every WinAnsi character: the embedded subset holds them all (DejaVu Sans covers WinAnsi,
+    # tested), so a download needs no font file and never pays for the subsetting.
+    supported = frozenset(winansi_codes())
     out = bytearray()
     for char in text:
         code = _code(char, supported)

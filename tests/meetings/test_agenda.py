@@ -262,3 +262,22 @@ def test_the_name_check_tells_nothing_to_who_may_not_read_the_referral(world, re
         meeting, text="Corriger : Dupont", acting_user=world.member
     )
     assert comment.pk
+
+
+@pytest.mark.django_db
+def test_a_referral_goes_on_the_agenda_only_if_the_chair_may_read_it(as_user, world, referral):
+    meeting = plan(world, chair=world.member)  # a cell member chairs, without a grant
+    url = f"/reunions/{meeting.pk}/ordre-du-jour/signalement/"
+    response = as_user(world.referent).post(url, {"reference": referral.reference}, follow=True)
+    assert "président de séance n&#x27;a pas accès" in response.content.decode()
+    assert not AgendaItem.objects.exists()
+    case_actions.do_grant_access(
+        referral,
+        member=world.member,
+        contribute=False,
+        reason="Réunion",
+        expires_on=timezone.localdate() + datetime.timedelta(days=5),
+        acting_user=world.referent,
+    )
+    as_user(world.referent).post(url, {"reference": referral.reference})
+    assert AgendaItem.objects.get().referral == referral

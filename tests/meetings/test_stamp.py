@@ -126,6 +126,10 @@ def test_stamped_copy_passes_qpdf_check(as_user, world, document, tmp_path):
     assert "No syntax or stream encoding errors" in result.stdout
 
 
+def test_the_embedded_font_covers_every_winansi_character_the_stamp_may_write():
+    assert stamp.stamp_font().supported == frozenset(stamp.winansi_codes())
+
+
 def test_stamp_text_outside_winansi_is_transliterated_and_escaped():
     content = stamp.stamp_content("Łukasz Ōta (Śmigły) \\ 张")
     assert len(content) == stamp.SLOT_SIZE
