@@ -16,6 +16,7 @@ urlpatterns = [
     path("comptes/", include("cmer.accounts.urls")),
     path("roles/", include("cmer.accounts.membership_urls")),
     path("signalements/", include("cases.urls")),
+    path("statistiques/", include("cases.statistics_urls")),
     path("reunions/", include("meetings.urls")),
     path("formations/", include("training.urls")),
     path("conventions/", include("conventions.urls")),

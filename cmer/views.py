@@ -45,6 +45,12 @@ SECTIONS = [
         frozenset({Role.LIAISON}),
     ),
     Section(
+        _("Statistiques des signalements"),
+        _("Nombres par mois, statut, urgence, signes, issue ; aucun nombre de 1 à 4 affiché."),
+        "statistics:index",
+        frozenset({Role.REFERENT, Role.LIAISON}),
+    ),
+    Section(
         _("Réunions de la cellule"),
         _("Ordres du jour, présences, relevés de décisions."),
         "meetings:list",

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import statistics_views as views
+
+app_name = "statistics"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<str:kind>/<int:pk>/", views.page, name="page"),
+    path("<str:kind>/<int:pk>/export.csv", views.export_csv, name="export_csv"),
+]
