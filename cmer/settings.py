@@ -188,6 +188,7 @@ MIDDLEWARE = [
     "cmer.accounts.middleware.CurrentCommuneMiddleware",
     # Per-object charter gate (conventions.gates.require_charter) → the charter page.
     "conventions.gates.CharterGateMiddleware",
+    "cmer.accounts.stepup.StepUpMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cmer.security.NoStoreMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -262,6 +263,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 10 * 60 * 60)
+# Step-up (cmer.accounts.stepup): how long a code typed again before a sensitive act counts.
+STEPUP_SECONDS = env_int("STEPUP_SECONDS", 5 * 60)
 SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
 # Saved when something changed in it: SessionLimitsMiddleware stores the last activity once a
 # minute, which also slides the database expiry (idle limit 14-15 min, never later). Saving on

@@ -6,6 +6,7 @@ Tarascon and Miramas are two communes of department 13; Nîmes is in another dep
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -114,6 +115,17 @@ def login(client: Client, user: User) -> Client:
         device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def step_up(client: Client) -> Client:
+    """As if the person had just typed a fresh code (cmer.accounts.stepup): for tests of acts
+    behind step-up that are not about step-up itself (tests/accounts/test_stepup.py is)."""
+    from cmer.accounts.stepup import STEPUP_SESSION_KEY
+
+    session = client.session
+    session[STEPUP_SESSION_KEY] = time.time()
     session.save()
     return client
 

@@ -6,11 +6,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
-from django_otp import match_token
 
 from cmer import permissions
-from cmer.audit.core import record_event
-from cmer.audit.models import Event
+from cmer.accounts import stepup
 from conventions.gates import charter_required
 
 from .. import access, actions
@@ -26,8 +24,7 @@ def archive_open(request: HttpRequest, pk: int) -> HttpResponse:
     form = ArchiveOpenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         # Re-authentication with the second factor before an archive opens.
-        if match_token(request.user, form.cleaned_data["token"].replace(" ", "")) is None:
-            record_event(Event.OTP_FAILED, request=request, target=request.user)
+        if not stepup.confirm(request, form.cleaned_data["token"]):
             form.add_error("token", _("Code incorrect ou déjà utilisé."))
         else:
             actions.do_open_archive(request, referral, reason=form.cleaned_data["reason"])

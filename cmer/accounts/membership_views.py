@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cmer.forms import CmerForm
 from cmer.permissions import get_or_404
 
+from . import stepup
 from .memberships import (
     DecisionRefused,
     do_confirm_membership,
@@ -45,6 +46,7 @@ def pending(request: HttpRequest) -> HttpResponse:
 @require_POST
 def confirm(request: HttpRequest, pk: int) -> HttpResponse:
     get_or_404(requests_pending_for(request.user), request, pk=pk)
+    stepup.require(request)
     try:
         do_confirm_membership(
             pk, acting_user=request.user, version=request.POST.get("version", ""), request=request
@@ -61,6 +63,7 @@ def confirm(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def refuse(request: HttpRequest, pk: int) -> HttpResponse:
     membership = get_or_404(requests_pending_for(request.user), request, pk=pk)
+    stepup.require(request)
     form = RefusalForm(request.POST or None, initial={"version": version_of(membership)})
     if request.method == "POST" and form.is_valid():
         try:

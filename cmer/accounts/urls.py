@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path, reverse_lazy
 
-from . import views
+from . import stepup, views
 from .forms import DsfrPasswordResetForm, DsfrSetPasswordForm
 
 app_name = "accounts"
@@ -14,6 +14,7 @@ urlpatterns = [
     path("enrolement/", views.otp_enrol, name="otp_enrol"),
     path("activation/<uidb64>/<token>/", views.enrol, name="enrol"),
     path("compte/", views.account, name="account"),
+    path("compte/confirmation/", stepup.page, name="stepup"),
     path("compte/mot-de-passe/", views.PasswordChangeView.as_view(), name="password_change"),
     path("compte/adresse/", views.change_email, name="change_email"),
     path("compte/second-facteur/", views.reset_second_factor, name="reset_second_factor"),

@@ -26,7 +26,7 @@ from cmer import permissions
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 
-from . import identity
+from . import identity, stepup
 from .forms import (
     DsfrPasswordChangeForm,
     EmailAuthenticationForm,
@@ -164,6 +164,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@stepup.stepup_required
 def reset_second_factor(request: HttpRequest) -> HttpResponse:
     form = PasswordConfirmForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -179,6 +180,7 @@ def reset_second_factor(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@stepup.stepup_required
 def regenerate_backup_codes(request: HttpRequest) -> HttpResponse:
     form = PasswordConfirmForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -189,6 +191,7 @@ def regenerate_backup_codes(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@stepup.stepup_required
 def change_email(request: HttpRequest) -> HttpResponse:
     form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -213,7 +216,7 @@ def switch_commune(request: HttpRequest) -> HttpResponse:
     return redirect("home")
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(stepup.StepUpRequiredMixin, auth_views.PasswordChangeView):
     form_class = DsfrPasswordChangeForm
     template_name = "accounts/form_page.html"
     success_url = reverse_lazy("accounts:account")

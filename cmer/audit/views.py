@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from cmer import permissions
+from cmer.accounts import stepup
 from cmer.queue import enqueue_on_commit
 
 from . import access, exports, health, labels
@@ -98,9 +99,16 @@ class _Echo:
 CSV_COLUMNS = ("position", "time", "event", "actor", "type", "object", "address", "details")
 
 
-def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+def csv_lines(rows: Iterable[dict[str, Any]], reader: Any = None) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield "\ufeff"  # Excel reads UTF-8 only with a BOM
+    if reader is not None:
+        # Like the PDF's "Établi le … par …": a copy found later says whose it was and when.
+        stamp = _("Export établi le %(when)s par %(who)s") % {
+            "when": timezone.localtime().strftime("%d/%m/%Y %H:%M"),
+            "who": f"{reader.get_full_name() or reader.email} <{reader.email}>",
+        }
+        yield writer.writerow([safe_cell(stamp)])
     yield writer.writerow(
         [
             _("position"),
@@ -124,6 +132,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     access.require_dpo(request)
     if fmt not in {"csv", "pdf"}:
         raise Http404
+    stepup.require(request)
     form, entries = _search(request, request.POST, bind=True)
     if not form.is_valid():
         raise Http404
@@ -146,7 +155,10 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     searched = form.searched_reference()
     response = StreamingHttpResponse(
-        csv_lines(labels.rows(entries[:limit].iterator(chunk_size=2000), reference=searched)),
+        csv_lines(
+            labels.rows(entries[:limit].iterator(chunk_size=2000), reference=searched),
+            reader=request.user,
+        ),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.csv"'
@@ -172,6 +184,7 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
     prepared = _own_export(request, pk)
     if prepared.status != AuditExport.Status.READY:
         return redirect("audit:export_status", pk=prepared.pk)
+    stepup.require(request)
     content = AuditExport.objects.values_list("content", flat=True).get(pk=prepared.pk)
     record_event(
         Event.EXPORT,

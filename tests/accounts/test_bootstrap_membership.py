@@ -91,8 +91,9 @@ def test_the_bootstrapped_holder_then_confirms_the_next_one(world, empty_departm
         requested_by=world.admin,
     )
     from cmer.accounts.memberships import version_of
+    from tests.conftest import step_up
 
-    response = as_user(first).post(
+    response = step_up(as_user(first)).post(
         f"/roles/demandes/{second.pk}/confirmer/", {"version": version_of(second)}
     )
     assert response.status_code == 302

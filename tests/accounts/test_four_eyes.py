@@ -26,7 +26,7 @@ from cmer.accounts.memberships import (
 from cmer.accounts.models import Membership, MembershipStatus, Role
 from cmer.audit.models import AuditEntry, Event
 from tests.cases.helpers import PDF_BYTES, file_referral
-from tests.conftest import make_user
+from tests.conftest import make_user, step_up
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,11 +51,13 @@ def request_membership(world, user, role, **scope) -> Membership:
 
 def confirm(client, membership):
     membership.refresh_from_db()
+    step_up(client)  # deciding asks a fresh code: tests/accounts/test_stepup.py
     return client.post(confirm_url(membership), {"version": version_of(membership)})
 
 
 def refuse(client, membership, reason="Personne inconnue du service"):
     membership.refresh_from_db()
+    step_up(client)
     return client.post(
         refuse_url(membership), {"version": version_of(membership), "reason": reason}
     )
@@ -284,7 +286,7 @@ def test_crafted_requests(world, as_user):
     membership = request_membership(
         world, UserFactory(email="n@tarascon.test"), Role.CELL_MEMBER, commune=world.tarascon
     )
-    client = as_user(world.referent)
+    client = step_up(as_user(world.referent))
     assert client.get(confirm_url(membership)).status_code == 405
     assert client.post("/roles/demandes/999999/confirmer/", {"version": "x"}).status_code == 404
     assert client.post("/roles/demandes/abc/confirmer/").status_code == 404
@@ -311,7 +313,7 @@ def test_a_request_changed_after_it_was_shown_is_not_confirmed_blindly(world, as
     membership.role = Role.REPORTING_AGENT
     membership.requested_at = timezone.now() + datetime.timedelta(seconds=1)
     membership.save()
-    as_user(world.referent).post(confirm_url(membership), {"version": seen})
+    step_up(as_user(world.referent)).post(confirm_url(membership), {"version": seen})
     membership.refresh_from_db()
     assert membership.status == MembershipStatus.REQUESTED
 

@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cmer.accounts.demo import current_code
 from cmer.audit.models import AuditEntry, Event
-from tests.conftest import login
+from tests.conftest import login, step_up
 from tests.factories import PASSWORD
 
 LOGIN = "/comptes/connexion/"
@@ -162,6 +162,7 @@ def test_password_reset_keeps_the_second_factor(client, world):
 @pytest.mark.django_db
 def test_changing_email_or_device_asks_for_the_password(client, world):
     login(client, world.agent)
+    step_up(client)  # and a fresh code: tests/accounts/test_stepup.py
     response = client.post(
         "/comptes/compte/adresse/", {"email": "new@tarascon.test", "password": "wrong"}
     )

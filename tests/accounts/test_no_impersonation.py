@@ -20,7 +20,7 @@ from cmer.accounts.demo import current_code
 from cmer.accounts.identity import backup_codes_for
 from cmer.accounts.models import User
 from cmer.audit.models import AuditEntry, Event
-from tests.conftest import login
+from tests.conftest import login, step_up
 from tests.factories import PASSWORD
 
 
@@ -298,7 +298,7 @@ def test_a_password_change_by_any_path_leaves_an_audit_entry(client, world):
     world.agent.save()
     assert account_entries("password_changed", object_pk=str(world.agent.pk))
     # From the person's own page.
-    login(client, world.referent)
+    step_up(login(client, world.referent))
     new = "the referent's new passphrase"
     response = client.post(
         reverse("accounts:password_change"),

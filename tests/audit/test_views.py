@@ -13,7 +13,7 @@ from cmer.audit.core import entries_for_object, record_access, record_event
 from cmer.audit.models import AuditEntry, Event
 from cmer.audit.views import safe_cell
 from tests.audit.helpers import make_entries
-from tests.conftest import login
+from tests.conftest import login, step_up
 
 pytestmark = pytest.mark.django_db
 
@@ -138,7 +138,7 @@ def test_csv_export_is_recorded_and_formula_safe(world, as_user):
     world.tarascon.name = '=HYPERLINK("http://evil")'
     record_event(Event.ACCESS, actor=world.referent, target=world.tarascon, commune=world.tarascon,
                  data={"what": "+cmd|' /C calc'!A0"})  # fmt: skip
-    response = as_user(world.dpo).post(CSV, {"event": "access"})
+    response = step_up(as_user(world.dpo)).post(CSV, {"event": "access"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode("utf-8").lstrip("\ufeff")
@@ -164,7 +164,7 @@ def test_pdf_export_is_prepared_by_the_worker(world, as_user, django_capture_on_
     from cmer.audit.models import AuditExport
 
     record_event(Event.ACCESS, actor=world.referent, target=world.tarascon, commune=world.tarascon)
-    client = as_user(world.dpo)
+    client = step_up(as_user(world.dpo))
     response = client.post(PDF, {})
     prepared = AuditExport.objects.get()
     assert response.status_code == 302

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from cmer.accounts.models import Membership, MembershipStatus, Role
 from tests.browser.fixtures import log_in
+from tests.browser.stepup import step_up
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -40,6 +41,9 @@ def test_referent_confirms_a_pending_request(web, world):
     expect(row).to_contain_text("Agent signalant")
     expect(row).to_contain_text(world.admin.get_full_name())
     row.get_by_role("link", name="Refuser").click()
+    # Deciding an access request asks a fresh code (step-up), then comes back to the form.
+    step_up(page, world.referent)
+    page.wait_for_url(f"**/roles/demandes/{unknown.pk}/refuser/")
     page.get_by_label("Motif du refus").fill("Inconnu du service jeunesse")
     page.get_by_role("button", name="Refuser la demande").click()
     expect(page.get_by_role("alert")).to_contain_text("La demande est refusée")

@@ -16,6 +16,7 @@ from cases import actions
 from cases.models import Attachment
 from cmer.audit.models import AuditCheckpoint, AuditExport, VerificationRun
 from tests.cases.helpers import PDF_BYTES, file_referral
+from tests.conftest import step_up
 
 pytestmark = pytest.mark.django_db
 
@@ -142,7 +143,7 @@ def test_no_internal_code_on_the_page_nor_in_csv_nor_in_pdf(
     rows = _rows(_search(as_user, world, referral.reference))
     for code in INTERNAL:
         assert code not in rows, code
-    dpo = as_user(world.dpo)
+    dpo = step_up(as_user(world.dpo))
     csv_text = b"".join(
         dpo.post(reverse("audit:export", args=["csv"]), {"reference": referral.reference})
     ).decode("utf-8-sig")

@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from cmer.audit.models import AuditEntry, Event
 from cmer.outbox.models import QueuedTask
+from tests.conftest import step_up
 from training import actions
 from training.models import Attestation, AttestationBundle
 
@@ -46,7 +47,7 @@ def pdf_text(data: bytes) -> str:
 
 def test_single_attestation(world, as_user, session):
     (attendance,) = attend(session, 1, last_name="Lefèvre", first_name="Hélène")
-    client = as_user(world.coordinator)
+    client = step_up(as_user(world.coordinator))
     response = client.get(reverse("training:attestation_pdf", args=[attendance.pk]))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -82,7 +83,7 @@ def test_the_zip_is_built_by_a_task_and_offered_on_its_page(
     world, as_user, session, _private_storage, django_capture_on_commit_callbacks
 ):
     attend(session, 3)
-    client = as_user(world.coordinator)
+    client = step_up(as_user(world.coordinator))
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("training:bundle_request", args=[session.pk]))
     bundle = AttestationBundle.objects.get()
@@ -112,7 +113,7 @@ def test_the_request_only_queues_the_build(
 ):
     """Finding: 30 attestations took seconds to render inside the request; now never."""
     attend(session, 3)
-    client = as_user(world.coordinator)
+    client = step_up(as_user(world.coordinator))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client.post(reverse("training:bundle_request", args=[session.pk]))
     bundle = AttestationBundle.objects.get()

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cmer import ratelimit
+from cmer.accounts import stepup
 from cmer.audit.core import client_address, record_access, record_event
 from cmer.audit.models import Event
 
@@ -29,6 +30,7 @@ def attestation_pdf(request: HttpRequest, pk: int) -> HttpResponse:
         session
     ):
         raise Http404
+    stepup.require(request)
     pdf = actions.render_attestations(session, [attendance])
     attestation = Attestation.objects.get(attendance=attendance)
     record_access(request, attestation, what="attestation_pdf")
@@ -40,6 +42,7 @@ def attestation_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def bundle_request(request: HttpRequest, pk: int) -> HttpResponse:
     session = access.get_session_for_user(request, pk)
+    stepup.require(request)
     try:
         bundle = actions.do_request_bundle(session, acting_user=request.user)
     except actions.ActionRefused as refusal:
@@ -67,6 +70,7 @@ def bundle_download(request: HttpRequest, pk: int) -> FileResponse:
     bundle = access.get_bundle_for_user(request, pk)
     if bundle.state != AttestationBundle.State.READY or not bundle.file:
         raise Http404
+    stepup.require(request)
     record_access(request, bundle, what="attestations_zip")
     return FileResponse(
         bundle.file.open("rb"),

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cmer.accounts import stepup
 from cmer.audit.core import record_access
 
 from .. import access, actions
@@ -138,6 +139,7 @@ def import_file(request: HttpRequest, pk: int) -> FileResponse:
     staged = access.get_import_for_user(request, pk)
     if not staged.file or staged.state == AttendanceImport.State.CANCELLED:
         raise Http404
+    stepup.require(request)
     record_access(request, staged, what="import_original_file")
     return FileResponse(
         staged.file.open("rb"),
