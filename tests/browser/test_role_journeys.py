@@ -77,6 +77,9 @@ def _assessed_and_transmittable(world) -> Referral:
 
 
 def test_referent(screen, size, world):
+    from tests.conventions.factories import ConventionFactory
+
+    ConventionFactory(commune=world.tarascon, signed=True)
     referral = _assessed_and_transmittable(world)
     page = screen
     log_in(page, world.referent, PASSWORD)
@@ -98,6 +101,17 @@ def test_referent(screen, size, world):
     page.get_by_role("button", name="Accorder l'accès").click()
     expect(page.get_by_test_id("grants")).to_contain_text(world.member.get_full_name())
     check(page)
+    # Transmission (the protocol is in force): DSFR errors, then sent.
+    page.get_by_role("link", name="Transmettre à la préfecture").click()
+    check(page)
+    page.get_by_role("button", name="Transmettre", exact=True).click()
+    expect(page.get_by_test_id("error-summary")).to_be_focused()
+    check(page)
+    page.locator("label[for=id_items_1]").click()  # DSFR checkbox: its label takes the click
+    page.get_by_label("Motif de la transmission").fill("Menaces graves et répétées")
+    page.get_by_role("button", name="Transmettre", exact=True).click()
+    expect(page.get_by_test_id("referral-status")).to_have_text("Transmis à la préfecture")
+    check(page)
     go(page, size, "Réunions")
     check(page)
     go(page, size, "Conventions et charte")
@@ -114,10 +128,18 @@ def test_member(screen, size, world):
         expires_on=timezone.localdate() + datetime.timedelta(days=30),
         acting_user=world.referent,
     )
+    # Tarascon's referent publishes a new charter: the member reads it before the referral.
+    from conventions.actions import do_publish_charter
+
+    do_publish_charter(world.tarascon, "Discrétion absolue.", acting_user=world.referent)
     page = screen
     log_in(page, world.member, PASSWORD)
     check(page)
     go(page, size, "Signalements")
+    expect(page.get_by_test_id("charter-form")).to_contain_text("Discrétion absolue")
+    check(page)
+    page.get_by_role("button", name="J'ai lu la charte").click()
+    page.wait_for_url(lambda url: "/charte/" not in url)
     check(page)
     page.get_by_role("link", name=referral.reference).click()
     expect(page.get_by_test_id("facts")).to_be_visible()

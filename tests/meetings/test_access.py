@@ -183,7 +183,9 @@ def test_liaison_calendar_shows_the_department_without_content(as_user, world, m
 
 @pytest.mark.django_db
 def test_home_tile_links_to_meetings(as_user, world):
-    html = as_user(world.referent).get("/").content.decode()
+    # A member's home has tiles; the referent's is a dashboard, meetings in the navigation.
+    assert 'href="/reunions/"' in as_user(world.referent).get("/").content.decode()
+    html = as_user(world.member).get("/").content.decode()
     assert 'href="/reunions/"' in html
     tile = html.split("Réunions de la cellule")[1].split("</div>")[0]
     assert "bientôt disponible" not in tile
