@@ -17,6 +17,7 @@ urlpatterns = [
     path("roles/", include("cmer.accounts.membership_urls")),
     path("signalements/", include("cases.urls")),
     path("statistiques/", include("cases.statistics_urls")),
+    path("registre/", include("cmer.register_urls")),
     path("reunions/", include("meetings.urls")),
     path("formations/", include("training.urls")),
     path("conventions/", include("conventions.urls")),

@@ -87,6 +87,12 @@ SECTIONS = [
         frozenset({Role.DPO}),
     ),
     Section(
+        _("Registre des traitements"),
+        _("Finalités, destinataires, durées de conservation, mesures de sécurité (article 30)."),
+        "register:page",
+        frozenset({Role.DPO}),
+    ),
+    Section(
         _("Administration technique"),
         _("Comptes, communes et rôles. Aucun accès au contenu des dossiers."),
         "admin:index",
