@@ -225,3 +225,72 @@ def export_csv(result: StatisticsTable, scope: Scope) -> bytes:
     writer.writerow([result.total_label, *result.totals(), result.grand_total()])
     writer.writerow([str(stats.LEGEND)])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+# Annual activity report of a cell ------------------------------------------------------------
+
+
+def report_scope_for(user: Any, pk: int) -> Scope:
+    """A cell's report: its referent, or the liaison of its department; else 404."""
+    if pk in permissions.commune_ids_where(user, Role.REFERENT, Role.LIAISON):
+        commune = Commune.objects.get(pk=pk)
+        return Scope("commune", pk, commune.name, [pk], [commune])
+    raise Http404
+
+
+@dataclass
+class ActivityReport:
+    scope: Scope
+    year: int
+    meetings_held: int
+    outcomes: list[tuple[str, int | str]]
+    referrals: int | str
+    people_trained: int | str
+    conventions_in_force: int
+    on: Any
+
+
+def activity_report(scope: Scope, year: int) -> ActivityReport:
+    """The year's activity of one cell, counts only. Referrals by outcome are the year totals of
+    the statistics page's outcome table (the same suppression, so the report and the page never
+    give each other away); people trained is one count, "< 5" from 1 to 4. Meetings and
+    conventions are not people: shown as they are."""
+    import datetime
+
+    from django.utils import timezone
+
+    from conventions.models import Convention
+    from meetings.models import Meeting
+    from training.models import Attendance
+
+    outcome = compute(scope, year, "issue")
+    held = Meeting.objects.filter(
+        commune_id=scope.pk, status=Meeting.Status.HELD, starts_at__year=year
+    ).count()
+    trained = (
+        Attendance.objects.filter(
+            session__commune_id=scope.pk,
+            session__date__year=year,
+            status=Attendance.Status.PRESENT,
+        )
+        .values("trainee")
+        .distinct()
+        .count()
+    )
+    today = timezone.localdate()
+    on = min(today, datetime.date(year, 12, 31))
+    in_force = sum(
+        1
+        for convention in Convention.objects.with_sides().filter(commune_id=scope.pk)
+        if convention.is_in_force(on)
+    )
+    return ActivityReport(
+        scope=scope,
+        year=year,
+        meetings_held=held,
+        outcomes=list(zip(outcome.columns, outcome.totals(), strict=True)),
+        referrals=outcome.grand_total(),
+        people_trained=stats.SMALL_LABEL if 1 <= trained <= stats.PRIMARY_MAX else trained,
+        conventions_in_force=in_force,
+        on=on,
+    )
