@@ -2,7 +2,7 @@
 dashboard, a sheet as a town hall really exports it (letterhead, Direction and Service,
 "Présent(e)", a remark starting with "-", one person twice with two statuses, a total line),
 the preview saying all of it, the confirmation applied by the worker, the result, and the
-session's sign-in sheet downloaded (PDF and CSV, the remark neutralised)."""
+session's sign-in sheet downloaded after a fresh code (PDF and CSV, the remark neutralised)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.browser.axe import assert_accessible
 from tests.browser.fixtures import log_in
+from tests.browser.stepup import next_code
 from tests.factories import PASSWORD
 from tests.training.factories import TrainingSessionFactory
 
@@ -106,13 +107,19 @@ def test_coordinator_imports_a_town_hall_export_and_downloads_the_sign_in_sheet(
     # The session's sign-in sheet.
     page.get_by_role("link", name="Voir la session").click()
     expect(page.get_by_test_id("attendance-table")).to_contain_text("Arnaud")
+    # Names leave the application: a fresh code first (cmer.accounts.stepup), then the file.
+    page.get_by_role("link", name="Liste d'émargement (PDF)").click()
+    expect(page.get_by_role("heading", name="Confirmez avec votre code")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("Code à usage unique").fill(next_code(world.coordinator))
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Liste d'émargement (PDF)").click()
+        page.get_by_role("button", name="Confirmer").click()
     pdf = download_info.value
     pdf_path = tmp_path / "emargement.pdf"
     pdf.save_as(pdf_path)
     assert pdf_path.read_bytes().startswith(b"%PDF")
     assert pdf.suggested_filename.endswith(".pdf")
+    page.goto(f"/formations/sessions/{session.pk}/")  # within the 5 minutes: no code asked
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Liste d'émargement (CSV)").click()
     csv_path = tmp_path / "emargement.csv"

@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from cmer.audit.models import AuditEntry, Event
+from tests.conftest import step_up
 
 from .factories import AttendanceFactory, TraineeFactory, TrainingSessionFactory
 
@@ -43,7 +44,7 @@ def url(session, fmt):
 
 
 def test_csv_is_neutralised_names_the_reader_and_is_audited(world, as_user, session):
-    response = as_user(world.coordinator).get(url(session, "csv"))
+    response = step_up(as_user(world.coordinator)).get(url(session, "csv"))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     text = response.content.decode("utf-8-sig")
@@ -61,7 +62,7 @@ def test_csv_is_neutralised_names_the_reader_and_is_audited(world, as_user, sess
 
 
 def test_xlsx_cells_are_text_never_formulas(world, as_user, session):
-    response = as_user(world.coordinator).get(url(session, "xlsx"))
+    response = step_up(as_user(world.coordinator)).get(url(session, "xlsx"))
     assert response.status_code == 200
     workbook = openpyxl.load_workbook(io.BytesIO(response.content))
     sheet = workbook.active
@@ -73,7 +74,7 @@ def test_xlsx_cells_are_text_never_formulas(world, as_user, session):
 
 
 def test_pdf_names_the_reader_on_the_page(world, as_user, session, tmp_path):
-    response = as_user(world.coordinator).get(url(session, "pdf"))
+    response = step_up(as_user(world.coordinator)).get(url(session, "pdf"))
     assert response.status_code == 200
     assert response.content.startswith(b"%PDF")
     path = tmp_path / "sheet.pdf"
@@ -93,7 +94,7 @@ def test_pdf_names_the_reader_on_the_page(world, as_user, session, tmp_path):
     "persona", ["referent", "member", "agent", "liaison", "dpo", "admin", "other_referent"]
 )
 def test_other_roles_get_404(world, as_user, session, persona):
-    response = as_user(getattr(world, persona)).get(url(session, "csv"))
+    response = step_up(as_user(getattr(world, persona))).get(url(session, "csv"))
     assert response.status_code == 404
 
 
@@ -103,12 +104,12 @@ def test_coordinator_of_another_commune_gets_404(world, as_user):
 
     other = make_user("formation@miramas.test", Role.TRAINING_COORDINATOR, commune=world.miramas)
     session = TrainingSessionFactory(commune=world.tarascon, created_by=world.coordinator)
-    assert as_user(other).get(url(session, "pdf")).status_code == 404
+    assert step_up(as_user(other)).get(url(session, "pdf")).status_code == 404
     assert not AuditEntry.objects.filter(event=Event.EXPORT).exists()
 
 
 def test_unknown_format_missing_session_wrong_method(world, as_user, session):
-    client = as_user(world.coordinator)
+    client = step_up(as_user(world.coordinator))
     assert client.get(url(session, "docx")).status_code == 404
     assert client.get(reverse("training:sign_in_sheet", args=[999999, "csv"])).status_code == 404
     assert client.post(url(session, "csv")).status_code == 405
@@ -118,3 +119,10 @@ def test_anonymous_goes_to_login(client, world, session):
     response = client.get(url(session, "csv"))
     assert response.status_code == 302
     assert response["Location"].startswith("/comptes/connexion/")
+
+
+def test_a_fresh_code_is_asked_first_and_nothing_leaves_before(world, as_user, session):
+    response = as_user(world.coordinator).get(url(session, "csv"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:stepup"))
+    assert not AuditEntry.objects.filter(event=Event.EXPORT, object_pk=str(session.pk)).exists()

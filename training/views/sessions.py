@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cmer.accounts import stepup
 from cmer.audit.core import record_access, record_event
 from cmer.audit.models import Event
 
@@ -132,11 +133,14 @@ SIGN_IN_SHEET_TYPES = {
 def sign_in_sheet(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     """The session's attendance list as CSV, XLSX or PDF: names the reader, audited.
 
-    An ordinary view (a step-up decorator may wrap it); the format comes from the URL.
+    Behind step-up (``cmer.accounts.stepup``); the format comes from the URL.
     """
     if fmt not in SIGN_IN_SHEET_TYPES:
         raise Http404
     session = access.get_session_for_user(request, pk)
+    # Names and e-mails leave the application: a fresh code first (after the access check, so
+    # that someone who may not see the session gets the same 404).
+    stepup.require(request)
     sheet = outputs.sign_in_sheet(session, reader=request.user)
     record_event(
         Event.EXPORT,
