@@ -44,7 +44,10 @@ def test_plan_hold_decide_approve_and_download(
         page.set_default_timeout(20_000)
         page.on("dialog", lambda dialog: dialog.accept())
         log_in(page, world.referent, PASSWORD)
-        page.get_by_role("link", name="Réunions de la cellule").click()
+        # The referent's home is a dashboard: meetings are in the main navigation.
+        page.get_by_role("navigation", name="Menu principal").get_by_role(
+            "link", name="Réunions", exact=True
+        ).click()
         page.get_by_role("link", name="Planifier une réunion").click()
         when = timezone.localtime() + datetime.timedelta(days=1)
         page.get_by_label("Date et heure").fill(when.strftime("%Y-%m-%dT%H:%M"))
