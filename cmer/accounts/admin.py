@@ -27,6 +27,7 @@ from dsfr.models import DsfrConfig
 from .auth import normalise_login
 from .identity import do_invite_user, do_reset_second_factor, do_send_password_link
 from .models import Commune, Department, Membership, User
+from .sessions import do_end_all_sessions
 
 # The admin requires a verified second factor, like every other page.
 admin.site.__class__ = OTPAdminSite
@@ -139,7 +140,7 @@ class UserAdmin(admin.ModelAdmin):
     )
     filter_horizontal = ()
     inlines = [MembershipInline]
-    actions = ["deactivate", "send_password_link", "reset_second_factor"]
+    actions = ["deactivate", "send_password_link", "reset_second_factor", "end_sessions"]
 
     def get_fieldsets(self, request, obj=None):  # type: ignore[no-untyped-def]
         return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
@@ -189,6 +190,12 @@ class UserAdmin(admin.ModelAdmin):
                 name="accounts_user_password_link",
             ),
             path(
+                "<path:object_id>/sessions/",
+                wrap(self.account_action_view),
+                {"what": "sessions"},
+                name="accounts_user_sessions",
+            ),
+            path(
                 "<path:object_id>/second-facteur/",
                 wrap(self.account_action_view),
                 {"what": "second_factor"},
@@ -208,6 +215,8 @@ class UserAdmin(admin.ModelAdmin):
         if request.method == "POST":
             if what == "password_link":
                 self.send_password_link(request, User.objects.filter(pk=user.pk))
+            elif what == "sessions":
+                self.end_sessions(request, User.objects.filter(pk=user.pk))
             else:
                 self.reset_second_factor(request, User.objects.filter(pk=user.pk))
             return redirect("admin:accounts_user_change", user.pk)
@@ -216,11 +225,10 @@ class UserAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "original": user,
             "what": what,
-            "title": (
-                _("Envoyer un lien de réinitialisation du mot de passe")
-                if what == "password_link"
-                else _("Réinitialiser le second facteur")
-            ),
+            "title": {
+                "password_link": _("Envoyer un lien de réinitialisation du mot de passe"),
+                "sessions": _("Fermer toutes les sessions"),
+            }.get(what, _("Réinitialiser le second facteur")),
         }
         return TemplateResponse(request, "admin/accounts/user/account_action.html", context)
 
@@ -258,6 +266,19 @@ class UserAdmin(admin.ModelAdmin):
                 "à l'adresse de la personne (%(count)d compte(s))."
             )
             % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Fermer toutes les sessions des comptes sélectionnés"))
+    def end_sessions(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        ended = sum(
+            do_end_all_sessions(user, acting_user=request.user, request=request)
+            for user in queryset
+        )
+        self.message_user(
+            request,
+            _("%(count)d session(s) fermée(s) ; chaque personne en est avertie par courriel.")
+            % {"count": ended},
             messages.SUCCESS,
         )
 

@@ -14,11 +14,13 @@ from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 
 from cmer import permissions
+from cmer.accounts import sessions
 from cmer.accounts.models import Commune
 
 SESSION_STARTED = "cmer_auth_started_at"
 SESSION_LAST_SEEN = "cmer_last_seen_at"
 SESSION_COMMUNE = "cmer_commune_id"
+SESSION_ROLES = "cmer_roles"
 
 # Pages a user who has passed the password but not the second factor may reach.
 SECOND_FACTOR_ALLOWED = {
@@ -64,6 +66,8 @@ class SessionLimitsMiddleware:
                 session[SESSION_STARTED] = now
             if last_seen is None or now - last_seen >= SESSION_TOUCH_SECONDS:
                 session[SESSION_LAST_SEEN] = now
+                # The sessions page shows it: one UPDATE a minute per active session.
+                sessions.touch(request)
         return self.get_response(request)
 
 
@@ -117,4 +121,40 @@ class CurrentCommuneMiddleware:
             request.roles = (
                 permissions.roles_in(user, commune) if commune else set()
             ) | permissions.installation_roles(user)
+            _follow_role_changes(request)
         return self.get_response(request)
+
+
+def roles_fingerprint(user: object) -> str:
+    """A short digest of the roles the user holds today (from the request's one roles query)."""
+    import hashlib
+
+    held = permissions.role_map(user)
+    parts = sorted(
+        [f"c{pk}:{role}" for pk, roles in held.by_commune.items() for role in roles]
+        + [f"d{pk}:{role}" for pk, roles in held.by_department.items() for role in roles]
+        + [f"i:{role}" for role in held.installation]
+    )
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _follow_role_changes(request: HttpRequest) -> None:
+    """Issue 11: a session never goes on under other roles unnoticed. When the memberships in
+    force changed since the last request (confirmed, refused, ended — or ended by its date), the
+    session key is rotated, a code typed for step-up no longer counts, and the person is told."""
+    from . import stepup
+
+    fingerprint = roles_fingerprint(request.user)
+    stored = request.session.get(SESSION_ROLES)
+    if stored == fingerprint:
+        return
+    request.session[SESSION_ROLES] = fingerprint
+    if stored is None:  # first request of this session
+        return
+    old_key = request.session.session_key
+    request.session.cycle_key()  # as signals.rotate_session_key (which imports this module)
+    sessions.follow_key(request, old_key)
+    stepup.forget(request)
+    messages.info(
+        request, _("Vos rôles ont changé : les pages tiennent compte de vos droits actuels.")
+    )

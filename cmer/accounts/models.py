@@ -480,11 +480,18 @@ def widens(before: Membership, after: Membership, today: datetime.date | None = 
 
 
 class UserSession(models.Model):
-    """Links a server-side session to its user, so that deactivation can kill every session."""
+    """Links a server-side session to its user, so that deactivation can kill every session and
+    the person can see and end theirs (``sessions.py``). The key stays in the database, like
+    Django's own session table; pages, logs and the audit trail name a session by its id or by
+    ``sessions.key_digest``, never by its key."""
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="sessions")
     session_key = models.CharField(max_length=40, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    user_agent = models.CharField(_("navigateur"), max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(_("adresse IP"), null=True, blank=True)
+    # Written with the session's own last activity, at most once a minute (middleware.py).
+    last_seen = models.DateTimeField(_("dernière activité"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("session")

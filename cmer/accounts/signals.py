@@ -7,10 +7,10 @@ from typing import Any
 
 from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.contrib.sessions.models import Session
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
+from . import sessions
 from .middleware import SESSION_LAST_SEEN, SESSION_STARTED
 from .models import User, UserSession
 
@@ -22,7 +22,7 @@ def remember_session(sender: Any, request: Any, user: User, **kwargs: Any) -> No
     request.session[SESSION_STARTED] = now
     request.session[SESSION_LAST_SEEN] = now
     request.session.save()
-    UserSession.objects.get_or_create(user=user, session_key=request.session.session_key)
+    sessions.remember(request, user)
 
 
 @receiver(user_logged_out, dispatch_uid="cmer_session_logout")
@@ -33,26 +33,17 @@ def forget_session(sender: Any, request: Any, user: User | None, **kwargs: Any) 
 
 
 def rotate_session_key(request: Any) -> None:
-    """A new session key for the same session data, at each rise in privilege after the password
-    (second factor verified, commune switched): a key seen before that step — on a shared
-    computer, in a proxy log — no longer opens the verified session. The server-side link used
-    to kill sessions follows the new key."""
+    """A new session key for the same session data, at each change of what the session may do
+    (second factor verified, commune switched, roles changed): a key seen before that step — on
+    a shared computer, in a proxy log — no longer opens the session. The server-side link used
+    to list and kill sessions follows the new key."""
     session = request.session
     old_key = session.session_key
     session.cycle_key()
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return
-    if old_key:
-        UserSession.objects.filter(session_key=old_key).delete()
-    UserSession.objects.get_or_create(user=user, session_key=session.session_key)
+    sessions.follow_key(request, old_key)
 
 
-def end_all_sessions(user: User) -> int:
-    keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
-    Session.objects.filter(session_key__in=keys).delete()
-    UserSession.objects.filter(user=user).delete()
-    return len(keys)
+end_all_sessions = sessions.end_all_sessions
 
 
 @receiver(pre_save, sender=User, dispatch_uid="cmer_user_was_active")

@@ -23,7 +23,8 @@ INVITATION = "invitation"  # new account: choose a password, enrol the second fa
 ENROLMENT = "enrolment"  # second factor reset: enrol again (with the current password)
 PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of e-mail); link sent by the administrator
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a kind of e-mail); notice after any change of the password
-KINDS = {INVITATION, ENROLMENT, PASSWORD_RESET, PASSWORD_CHANGED}
+SESSIONS_ENDED = "sessions_ended"  # notice: the administrator ended every session
+KINDS = {INVITATION, ENROLMENT, PASSWORD_RESET, PASSWORD_CHANGED, SESSIONS_ENDED}
 
 
 def _link_for(user: User, kind: str) -> str | None:

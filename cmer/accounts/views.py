@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user, match_token
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -26,7 +26,7 @@ from cmer import permissions
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 
-from . import identity, stepup
+from . import identity, sessions, stepup
 from .forms import (
     DsfrPasswordChangeForm,
     EmailAuthenticationForm,
@@ -172,6 +172,9 @@ def reset_second_factor(request: HttpRequest) -> HttpResponse:
             TOTPDevice.objects.filter(user=request.user).delete()
             StaticDevice.objects.filter(user=request.user).delete()
             record_event(Event.CHANGE, request=request, target=request.user, data={"otp": "reset"})
+            # Whoever held the old second factor: their sessions end with it.
+            sessions.do_end_other_sessions(request, why="second_factor_changed")
+        stepup.forget(request)
         request.session.pop(DEVICE_ID_SESSION_KEY, None)
         request.session[SESSION_SELF_REENROL] = request.user.pk
         messages.info(request, _("Enregistrez votre nouvelle application d'authentification."))
@@ -222,8 +225,48 @@ class PasswordChangeView(stepup.StepUpRequiredMixin, auth_views.PasswordChangeVi
     success_url = reverse_lazy("accounts:account")
 
     def form_valid(self, form):  # type: ignore[no-untyped-def]
-        messages.success(self.request, _("Votre mot de passe a été modifié."))
-        return super().form_valid(form)
+        old_key = self.request.session.session_key
+        # Saves the password and cycles this session's key (update_session_auth_hash).
+        response = super().form_valid(form)
+        sessions.follow_key(self.request, old_key)
+        ended = sessions.do_end_other_sessions(self.request, why="password_changed")
+        message = _("Votre mot de passe a été modifié.")
+        if ended:
+            message += " " + _("Vos autres sessions ont été fermées.")
+        messages.success(self.request, message)
+        return response
+
+
+@require_GET
+def session_list(request: HttpRequest) -> HttpResponse:
+    """The person's live sessions, this one marked; each other one can be ended."""
+    rows = [
+        (
+            link,
+            sessions.describe_agent(link.user_agent),
+            link.session_key == request.session.session_key,
+        )
+        for link in sessions.active_for(request.user)
+    ]
+    return render(request, "accounts/sessions.html", {"rows": rows})
+
+
+@require_POST
+def session_end(request: HttpRequest, pk: int) -> HttpResponse:
+    link = sessions.get_other_session_for_user(request, pk)
+    sessions.do_end_session(request, link)
+    messages.success(request, _("La session est fermée : cet appareil devra se reconnecter."))
+    return redirect("accounts:sessions")
+
+
+@require_POST
+def session_end_others(request: HttpRequest) -> HttpResponse:
+    ended = sessions.do_end_other_sessions(request)
+    messages.success(
+        request,
+        _("%(count)d autre(s) session(s) fermée(s). Celle-ci reste ouverte.") % {"count": ended},
+    )
+    return redirect("accounts:sessions")
 
 
 @login_not_required
