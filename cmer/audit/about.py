@@ -131,8 +131,3 @@ def about_reference(reference: str) -> Q:
     for content_type_id, keys in dependent_objects(reference):
         condition |= Q(content_type_id=content_type_id, object_pk__in=keys)
     return condition
-
-
-def dependent_names(reference: str) -> frozenset[str]:
-    """Names under which an entry is shown as the referral itself (see ``labels.rows``)."""
-    return frozenset(names_of(normalise(reference)))
