@@ -18,6 +18,7 @@ from cmer.audit import about
 from cmer.audit.core import record_event
 from cmer.audit.models import AuditEntry, AuditExport, Event
 from tests.cases.helpers import file_referral
+from tests.conftest import step_up
 from tests.meetings.helpers import plan
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +116,7 @@ def test_information_from_the_state_on_the_referral_is_found(as_user, world, ref
 
 def test_csv_and_pdf_say_the_same(as_user, world, referral, django_capture_on_commit_callbacks):
     as_user(world.referent).get(reverse("cases:list"))
-    dpo = as_user(world.dpo)
+    dpo = step_up(as_user(world.dpo))  # exports ask for a fresh code
     csv_text = b"".join(
         dpo.post(reverse("audit:export", args=["csv"]), {"reference": referral.reference})
     ).decode("utf-8-sig")
