@@ -11,10 +11,13 @@ Nothing is stored but a counter per key and window, which expires with the windo
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,16 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> RateDecision:
     # Hashed: no address in a cache key, and a fixed length whatever the key.
     digest = hashlib.sha256(f"{scope}|{key}".encode()).hexdigest()[:32]
     bucket = f"cmer-ratelimit:{scope}:{digest}:{slot}"
-    cache.add(bucket, 0, timeout=window + 5)
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # evicted between add and incr: count this hit as the first
-        cache.set(bucket, 1, timeout=window + 5)
-        count = 1
     retry_after = max(1, int((slot + 1) * window - now))
+    try:
+        cache.add(bucket, 0, timeout=window + 5)
+        try:
+            count = cache.incr(bucket)
+        except ValueError:  # evicted between add and incr: count this hit as the first
+            cache.set(bucket, 1, timeout=window + 5)
+            count = 1
+    except Exception:  # the cache (Redis) is unreachable
+        # Fail closed: without a counter nobody can tell how many tries this address had.
+        logger.warning("rate limit %s: cache unreachable, refusing", scope)
+        return RateDecision(allowed=False, count=limit + 1, retry_after=retry_after, _limit=limit)
     return RateDecision(allowed=count <= limit, count=count, retry_after=retry_after, _limit=limit)

@@ -404,6 +404,19 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Celery: no REDIS_URL means tasks run eagerly in-process (embedded default).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Counters shared by every web process (cmer.ratelimit): Django's per-process memory cache would
+# multiply a limit by the number of gunicorn workers. Short socket timeouts: with Redis down a
+# limited page refuses at once rather than hanging (cmer.ratelimit fails closed). Tests keep the
+# memory cache, so that clearing it can never touch the broker's database.
+if REDIS_URL and not TESTING:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cmer-cache",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
 # No result backend: no caller reads a task's result, and the Redis backend retried 20 x 1 s
 # inside the request that queued a task when Redis was down. Tasks record what they did in
 # PostgreSQL (bundle state, reminder rows, cmer.outbox.TaskEffect) instead.
