@@ -39,6 +39,11 @@ NAVIGATION = [
     NavItem(
         _("Conventions et charte"), "conventions:list", frozenset({Role.REFERENT, Role.LIAISON})
     ),
+    NavItem(
+        _("Statistiques des signalements"),
+        "statistics:index",
+        frozenset({Role.REFERENT, Role.LIAISON}),
+    ),
     NavItem(_("Formations"), "training:list", frozenset({Role.TRAINING_COORDINATOR})),
     NavItem(
         _("Statistiques de formation"),
@@ -48,6 +53,7 @@ NAVIGATION = [
     NavItem(_("Journal d'audit"), "audit:search", frozenset({Role.DPO})),
     NavItem(_("Intégrité du journal"), "audit:integrity", frozenset({Role.DPO})),
     NavItem(_("Durées de conservation"), "retention:dashboard", frozenset({Role.DPO})),
+    NavItem(_("Registre des traitements"), "register:page", frozenset({Role.DPO})),
     NavItem(_("Administration technique"), "admin:index", frozenset({Role.TECH_ADMIN})),
 ]
 

@@ -15,13 +15,29 @@ def _nav(page: str) -> str:
 @pytest.mark.parametrize(
     ("persona", "present", "absent"),
     [
-        ("referent", ["/signalements/", "/reunions/", "/conventions/"], ["/audit/", "/admin/"]),
-        ("agent", ["/signalements/"], ["/reunions/", "/conventions/", "/audit/"]),
-        ("member", ["/signalements/", "/reunions/"], ["/conventions/", "/audit/"]),
-        ("liaison", ["/signalements/prefecture/", "/conventions/"], ['href="/signalements/"']),
+        (
+            "referent",
+            ["/signalements/", "/reunions/", "/conventions/", 'href="/statistiques/"'],
+            ["/audit/", "/admin/", "/registre/"],
+        ),
+        (
+            "agent",
+            ["/signalements/"],
+            ["/reunions/", "/conventions/", "/audit/", 'href="/statistiques/"'],
+        ),
+        (
+            "member",
+            ["/signalements/", "/reunions/"],
+            ["/conventions/", "/audit/", 'href="/statistiques/"', "/registre/"],
+        ),
+        (
+            "liaison",
+            ["/signalements/prefecture/", "/conventions/", 'href="/statistiques/"'],
+            ['href="/signalements/"', "/registre/"],
+        ),
         (
             "dpo",
-            ["/audit/", "/audit/integrite/", "/conservation/"],
+            ["/audit/", "/audit/integrite/", "/conservation/", "/registre/"],
             ["/signalements/", "/reunions/"],
         ),
         ("admin", ["/admin/"], ["/signalements/", "/audit/"]),
