@@ -44,6 +44,8 @@ VERDICTS = {
 }
 
 
+# The three forms share a page and field names ("reason" twice): each gets its own ids, so that
+# every label points at its own field.
 def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
     communes, departments = require_dpo(request)
     today = timezone.localdate()
@@ -69,9 +71,9 @@ def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
         "holds": registry.holds().running(communes, today),
         "runs": RetentionRun.objects.defer("pdf", "text")[:RUNS_SHOWN],
         "age_form": forms.get("age_form")
-        or AgeRuleForm(initial={"enabled": "0" if state.enabled else "1"}),
-        "hold_form": forms.get("hold_form") or LegalHoldForm(),
-        "verify_form": forms.get("verify_form") or VerifyForm(),
+        or AgeRuleForm(initial={"enabled": "0" if state.enabled else "1"}, auto_id="age_%s"),
+        "hold_form": forms.get("hold_form") or LegalHoldForm(auto_id="hold_%s"),
+        "verify_form": forms.get("verify_form") or VerifyForm(auto_id="verify_%s"),
         "verdict": forms.get("verdict"),
     }
 
@@ -90,7 +92,7 @@ def _refused(request: HttpRequest, form_name: str, form: Any) -> HttpResponse:
 @require_POST
 def age_rule(request: HttpRequest) -> HttpResponse:
     require_dpo(request)
-    form = AgeRuleForm(request.POST)
+    form = AgeRuleForm(request.POST, auto_id="age_%s")
     if not form.is_valid():
         return _refused(request, "age_form", form)
     try:
@@ -109,7 +111,7 @@ def age_rule(request: HttpRequest) -> HttpResponse:
 @require_POST
 def legal_hold(request: HttpRequest) -> HttpResponse:
     communes, _departments = require_dpo(request)
-    form = LegalHoldForm(request.POST)
+    form = LegalHoldForm(request.POST, auto_id="hold_%s")
     if not form.is_valid():
         return _refused(request, "hold_form", form)
     try:
@@ -148,7 +150,7 @@ def certificate_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def verify(request: HttpRequest) -> HttpResponse:
     require_dpo(request)
-    form = VerifyForm(request.POST, request.FILES)
+    form = VerifyForm(request.POST, request.FILES, auto_id="verify_%s")
     if not form.is_valid():
         return _refused(request, "verify_form", form)
     data = form.cleaned_data["document"].read(certificate.MAX_UPLOAD_BYTES + 1)

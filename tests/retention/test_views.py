@@ -196,3 +196,21 @@ def test_a_dpo_of_another_department_sees_and_holds_nothing_of_this_one(as_user,
     assert response.status_code == 400
     assert "Aucun signalement de votre département" in response.content.decode()
     assert not LegalHold.objects.exists()
+
+
+def test_every_label_points_at_its_own_field(as_user, world):
+    """Three forms on one page share field names ("reason"): ids stay unique, before and after
+    a refusal, so a label never names another form's field."""
+    import re
+    from collections import Counter
+
+    client = as_user(world.dpo)
+    pages = [
+        client.get("/conservation/").content.decode(),
+        client.post("/conservation/gels/", {"reference": "TAR-2026-0001"}).content.decode(),
+    ]
+    for html in pages:
+        ids = Counter(re.findall(r'\sid="([^"]+)"', html))
+        assert [name for name, count in ids.items() if count > 1] == []
+        for target in re.findall(r'<label for="([^"]+)"', html):
+            assert ids[target] == 1, target
