@@ -34,7 +34,7 @@ def browser(user, agent: str, address: str = "192.0.2.10") -> Client:
 
     from cmer.accounts.demo import current_code
 
-    client = Client(HTTP_USER_AGENT=agent, REMOTE_ADDR=address)
+    client = Client(headers={"user-agent": agent}, REMOTE_ADDR=address)
     client.post("/comptes/connexion/", {"username": user.email, "password": PASSWORD})
     device = TOTPDevice.objects.get(user=user, confirmed=True)
     device.last_t = -1  # each login in these tests uses the same time step
