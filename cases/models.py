@@ -208,7 +208,10 @@ class Referral(models.Model):
             for name in cls.FROZEN_FIELDS
             if name.removesuffix("_id") in field_names or name in field_names
         }
-        instance._loaded_status = instance.status
+        # Read only if loaded: a deferred status (``.only()`` lists) would cost a query per
+        # row. Left unset, save() treats the text as frozen, the safe side.
+        if "status" in field_names:
+            instance._loaded_status = instance.status
         return instance
 
     @property
@@ -281,7 +284,11 @@ class ReferralUserObjectPermission(ReferralPart, UserObjectPermissionBase):
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = _("accès accordé")
         verbose_name_plural = _("accès accordés")
-        indexes = [models.Index(fields=["user", "permission", "expires_at", "content_object"])]
+        indexes = [
+            models.Index(fields=["user", "permission", "expires_at", "content_object"]),
+            # The referent's "grants expiring within 14 days": a range, not a scan of all grants.
+            models.Index(fields=["expires_at"], name="cases_grant_expires_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"grant {self.pk} on referral {self.content_object_id}"

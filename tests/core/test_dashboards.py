@@ -61,6 +61,9 @@ def test_the_referent_dashboard_costs_a_fixed_number_of_statements(
     with django_assert_max_num_queries(10) as captured:
         referent_dashboard(referent)
     baseline = len(captured.captured_queries)
+    # The oldest referral to assess is loaded with .only(): reading it must not fetch its
+    # deferred status once more (Referral.from_db used to).
+    assert not [q for q in captured.captured_queries if 'WHERE "cases_referral"."id" =' in q["sql"]]
     for _ in range(5):
         file_referral(world.agent, world.tarascon)
     referent = type(world.referent).objects.get(pk=world.referent.pk)
