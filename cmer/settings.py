@@ -11,6 +11,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from secrets import token_urlsafe
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -199,7 +200,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "cmer.urls"
 WSGI_APPLICATION = "cmer.wsgi.application"
 
-TEMPLATES = [
+TEMPLATES: list[dict[str, Any]] = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],

@@ -63,9 +63,11 @@ def people_of(entries: Iterable[AuditEntry]) -> dict[int, str]:
     """Full names of the people named in these entries' data (grantees), in one query."""
     from cmer.accounts.models import User
 
-    ids = set()
+    ids: set[int] = set()
     for entry in entries:
-        data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+        data: dict[str, Any] = (
+            entry.additional_data if isinstance(entry.additional_data, dict) else {}
+        )
         if isinstance(data.get("grantee_id"), int):
             ids.add(data["grantee_id"])
     if not ids:
@@ -90,7 +92,7 @@ def _field_names(entry: AuditEntry) -> list[str]:
     """Verbose names of the fields a change touched (never their values)."""
     content_type = _content_type(entry.content_type_id)
     model = content_type.model_class() if content_type is not None else None
-    names = []
+    names: list[str] = []
     for name in sorted(entry.changes or {}):
         try:
             names.append(str(model._meta.get_field(name).verbose_name) if model else name)
@@ -125,7 +127,7 @@ def type_name(content_type_id: int) -> str:
 
 def describe(entry: AuditEntry, people: dict[int, str]) -> str:
     """One French sentence for the entry (the "événement" column)."""
-    data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+    data: dict[str, Any] = entry.additional_data if isinstance(entry.additional_data, dict) else {}
     event = entry.event
     what = data.get("what")
     if event in (Event.ACCESS, Event.EXPORT) and what in READS:
@@ -161,8 +163,8 @@ def describe(entry: AuditEntry, people: dict[int, str]) -> str:
 def details(entry: AuditEntry) -> str:
     """What else the DPO needs to read the entry, in French (counts, the address typed at a
     failed login); nothing raw."""
-    data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
-    parts = []
+    data: dict[str, Any] = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+    parts: list[str] = []
     if isinstance(data.get("rows"), int):
         parts.append(_("%(n)s lignes") % {"n": data["rows"]})
     if isinstance(data.get("references"), list):

@@ -14,7 +14,7 @@ import contextlib
 import datetime
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ def copy_select(after: int) -> str:
     )
 
 
-def _lines_postgresql(connection: Any, after: int) -> Iterator[Any]:
+def _lines_postgresql(connection: Any, after: int) -> Generator[Any, None, None]:
     """The chain after ``after`` as ``COPY`` rows, each the canonical line, a TAB, the stored
     hash and a newline: the server renders every column, Python touches no column. Must run in
     a transaction that ran ``ISO_DATES`` (``_verify``'s)."""
@@ -49,7 +49,7 @@ def _lines_postgresql(connection: Any, after: int) -> Iterator[Any]:
         yield from copy
 
 
-def _lines_sqlite(connection: Any, after: int, chunk_size: int) -> Iterator[bytes]:
+def _lines_sqlite(connection: Any, after: int, chunk_size: int) -> Generator[bytes, None, None]:
     """The same lines as PostgreSQL's ``COPY`` writes, built from SQLite's rows in Python."""
     sql = (
         f"SELECT position, prev_hash, CAST(id AS TEXT), "  # noqa: S608
@@ -66,7 +66,7 @@ def _lines_sqlite(connection: Any, after: int, chunk_size: int) -> Iterator[byte
                 yield f"{text}\t{stored or ''}\n".encode()
 
 
-def _lines(connection: Any, after: int, chunk_size: int) -> Iterator[Any]:
+def _lines(connection: Any, after: int, chunk_size: int) -> Generator[Any, None, None]:
     """The chain's entries in position order, one line each (see ``_walk``)."""
     if connection.vendor == "postgresql":
         return _lines_postgresql(connection, after)
@@ -305,12 +305,12 @@ def _verify(
             )
     except _Unreadable as unreadable:  # a row that cannot be read: reported with its position
         logger.exception("audit: verification could not read the chain")
-        previous_position, exc = unreadable.position, unreadable.cause
+        previous_position, cause = unreadable.position, unreadable.cause
         return fail(
             Problem.UNREADABLE,
             previous_position + 1,
             f"entry after position {previous_position} could not be read: "
-            f"{type(exc).__name__}: {str(exc)[:300]}",
+            f"{type(cause).__name__}: {str(cause)[:300]}",
         )
     if broken is not None:
         return fail(broken.problem, broken.position, broken.message)
@@ -363,7 +363,7 @@ def _done(report: Report) -> Report:
 def record(report: Report, using: str = DEFAULT_DB_ALIAS) -> AuditVerification:
     """Keep the result for the DPO's page. On PostgreSQL through the database function: the
     application role may add a verification record, never change one (``protection.py``)."""
-    values = {
+    values: dict[str, Any] = {
         "started_at": report.started_at,
         "finished_at": report.finished_at or timezone.now(),
         "ok": report.ok,

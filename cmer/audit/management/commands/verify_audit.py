@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
 from cmer.audit import verification
 
@@ -37,7 +38,8 @@ class Command(BaseCommand):
         )
         if not options["no_record"]:
             verification.record(report, options["database"])
-        elapsed = (report.finished_at - report.started_at).total_seconds()
+        # verify_chain returns a finished report; record() reads it the same way.
+        elapsed = ((report.finished_at or timezone.now()) - report.started_at).total_seconds()
         if report.ok:
             self.stdout.write(
                 f"OK: {report.checked} entries verified in {elapsed:.2f} s; "
