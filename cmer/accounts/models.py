@@ -492,6 +492,9 @@ class UserSession(models.Model):
     ip_address = models.GenericIPAddressField(_("adresse IP"), null=True, blank=True)
     # Written with the session's own last activity, at most once a minute (middleware.py).
     last_seen = models.DateTimeField(_("dernière activité"), null=True, blank=True)
+    # Null while the session has passed the password only: shown apart on the sessions page,
+    # since a stranger stuck at the second factor means the password is known to someone.
+    second_factor_at = models.DateTimeField(_("second facteur validé le"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("session")

@@ -40,14 +40,20 @@ def _device(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _second_factor_passed(request: HttpRequest) -> bool:
+    is_verified = getattr(getattr(request, "user", None), "is_verified", None)
+    return bool(is_verified and is_verified())
+
+
 def remember(request: HttpRequest, user: User) -> None:
     """At login (the key has just been cycled by ``login()``)."""
     key = request.session.session_key
     if key:
-        UserSession.objects.update_or_create(
-            session_key=key,
-            defaults={"user": user, "last_seen": timezone.now(), **_device(request)},
-        )
+        now = timezone.now()
+        defaults: dict[str, Any] = {"user": user, "last_seen": now, **_device(request)}
+        if _second_factor_passed(request):
+            defaults["second_factor_at"] = now
+        UserSession.objects.update_or_create(session_key=key, defaults=defaults)
 
 
 def follow_key(request: HttpRequest, old_key: str | None) -> None:
@@ -64,6 +70,11 @@ def follow_key(request: HttpRequest, old_key: str | None) -> None:
         )
     if not moved:
         remember(request, user)
+    elif _second_factor_passed(request):
+        # Every path that verifies the second factor rotates the key (otp_verify, enrolment).
+        UserSession.objects.filter(session_key=new_key, second_factor_at__isnull=True).update(
+            second_factor_at=timezone.now()
+        )
 
 
 def touch(request: HttpRequest) -> None:

@@ -248,7 +248,8 @@ def session_list(request: HttpRequest) -> HttpResponse:
         )
         for link in sessions.active_for(request.user)
     ]
-    return render(request, "accounts/sessions.html", {"rows": rows})
+    awaiting = sum(1 for link, _device, _current in rows if link.second_factor_at is None)
+    return render(request, "accounts/sessions.html", {"rows": rows, "awaiting": awaiting})
 
 
 @require_POST

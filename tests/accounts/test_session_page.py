@@ -215,3 +215,64 @@ def test_describe_agent():
     assert describe_agent(CHROME) == "Chrome 131 — Linux"
     assert describe_agent("") == ""
     assert describe_agent("curl/8.5") == ""
+
+
+def password_only(user, agent: str, address: str) -> Client:
+    """Someone who knows the password but not the second factor: stopped at the code page."""
+    client = Client(headers={"user-agent": agent}, REMOTE_ADDR=address)
+    response = client.post("/comptes/connexion/", {"username": user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/")["Location"].startswith("/comptes/verification/")
+    return client
+
+
+def test_a_session_stopped_at_the_second_factor_is_shown_apart_with_a_warning(world):
+    office = browser(world.referent, FIREFOX, "192.0.2.10")
+    stranger = password_only(world.referent, CHROME, "203.0.113.50")
+    response = office.get(SESSIONS)
+    page = response.content.decode()
+    assert "203.0.113.50" in page
+    assert page.count('data-testid="awaiting-second-factor"') == 1
+    assert 'data-testid="awaiting-warning"' in page
+    assert "changez votre mot de passe" in page
+    link = UserSession.objects.get(session_key=stranger.session.session_key)
+    assert link.second_factor_at is None
+    # It can be ended like any other; the person is then told nothing is pending any more.
+    office.post(reverse("accounts:session_end", args=[link.pk]))
+    page = office.get(SESSIONS).content.decode()
+    assert 'data-testid="awaiting-warning"' not in page
+    assert "203.0.113.50" not in page
+
+
+def test_passing_the_second_factor_marks_the_session_verified(world):
+    client = password_only(world.referent, FIREFOX, "192.0.2.10")
+    key = client.session.session_key
+    assert UserSession.objects.get(session_key=key).second_factor_at is None
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from cmer.accounts.demo import current_code
+
+    device = TOTPDevice.objects.get(user=world.referent, confirmed=True)
+    device.last_t = -1
+    device.save(update_fields=["last_t"])
+    assert client.post("/comptes/verification/", {"token": current_code(device)}).status_code == 302
+    link = UserSession.objects.get(session_key=client.session.session_key)
+    assert link.session_key != key  # the key was rotated, the link followed
+    assert link.second_factor_at is not None
+    page = client.get(SESSIONS).content.decode()
+    assert 'data-testid="awaiting-second-factor"' not in page
+
+
+def test_the_migration_marks_sessions_verified_from_their_stored_data(world):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("cmer.accounts.migrations.0004_session_second_factor")
+    verified = browser(world.referent, FIREFOX)
+    pending = password_only(world.referent, CHROME, "203.0.113.50")
+    UserSession.objects.update(second_factor_at=None)  # as before the field existed
+    migration.mark_verified_sessions(apps, None)
+    links = {link.session_key: link for link in UserSession.objects.all()}
+    assert links[verified.session.session_key].second_factor_at is not None
+    assert links[pending.session.session_key].second_factor_at is None
