@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -18,6 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from cmer.text import strip_accents
+
+if TYPE_CHECKING:
+    from django.forms import Field as FormField
 
 PREFIX = "enc1:"
 
@@ -94,10 +97,10 @@ class EncryptedTextField(models.TextField):
             return value
         return encrypt_text(str(value))
 
-    def formfield(self, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def formfield(self, **kwargs: Any) -> FormField | None:
         from django import forms
 
-        defaults = {"max_length": self.max_length, "widget": forms.Textarea}
+        defaults: dict[str, Any] = {"max_length": self.max_length, "widget": forms.Textarea}
         if self.max_length and self.max_length <= 255:
             defaults["widget"] = forms.TextInput
         defaults.update(kwargs)

@@ -20,7 +20,8 @@ class DsfrMixin:
             widget = visible.field.widget
             if isinstance(widget, forms.FileInput):
                 # DSFR's upload component rather than the bare browser input.
-                widget.group_class = "fr-upload-group"
+                # Read by DSFR's upload template; not an attribute Django's widget declares.
+                setattr(widget, "group_class", "fr-upload-group")  # noqa: B010
                 widget.attrs["class"] = "fr-upload"
 
     def get_context(self) -> dict[str, Any]:

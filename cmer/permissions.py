@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -209,11 +209,13 @@ def _unexpired_grants(
     user: Any, model: type[models.Model], codenames: Iterable[str], now: datetime.datetime | None
 ) -> QuerySet:
     """The user's own rows of ``model``'s direct-FK permission table, unexpired (never groups)."""
-    perm_model = get_user_obj_perms_model(model)
+    # guardian's hint says an instance; its code takes the model class as well (it reads the
+    # class of an instance), which is what we have here.
+    perm_model = get_user_obj_perms_model(model)  # type: ignore[arg-type]
     filters = Q(user_id=getattr(user, "pk", None), permission__codename__in=list(codenames))
     if "expires_at" in {f.name for f in perm_model._meta.get_fields()}:
         filters &= Q(expires_at__gt=now or timezone.now())
-    return perm_model.objects.filter(filters)
+    return perm_model._default_manager.filter(filters)
 
 
 class InIdArray(In):
@@ -250,9 +252,16 @@ def in_granted(
     return InIdArray(F(field), granted_ids.query)
 
 
+_Row = TypeVar("_Row")
+
+
 def get_or_404(
-    queryset: QuerySet, request: HttpRequest | None = None, *, record: bool = True, **lookup: Any
-) -> models.Model:
+    queryset: QuerySet[Any, _Row],
+    request: HttpRequest | None = None,
+    *,
+    record: bool = True,
+    **lookup: Any,
+) -> _Row:
     """Fetch one object of a *visible-to* queryset, or 404 exactly like a missing row.
 
     When the row exists but is not visible, the denial goes to the audit trail.

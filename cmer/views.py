@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -14,11 +15,14 @@ from django.views.decorators.http import require_GET
 from cmer import health
 from cmer.accounts.models import Role
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 @dataclass(frozen=True)
 class Section:
-    title: str
-    description: str
+    title: StrOrPromise
+    description: StrOrPromise
     url_name: str
     roles: frozenset[Role]
 
@@ -101,8 +105,8 @@ SECTIONS = [
 ]
 
 
-def sections_for(roles: set[Role]) -> list[dict[str, object]]:
-    visible = []
+def sections_for(roles: set[Role]) -> list[dict[str, StrOrPromise | None]]:
+    visible: list[dict[str, StrOrPromise | None]] = []
     for section in SECTIONS:
         if not section.roles & roles:
             continue

@@ -8,7 +8,7 @@ from cmer.accounts.models import Role
 
 
 def cmer(request: HttpRequest) -> dict[str, Any]:
-    roles: set[str] = getattr(request, "roles", set())
+    roles: set[Role] = getattr(request, "roles", set())
     return {
         "current_commune": getattr(request, "commune", None),
         "user_communes": getattr(request, "user_communes", []),

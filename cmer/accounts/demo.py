@@ -99,7 +99,7 @@ def seed() -> list[tuple[DemoUser, str]]:
                 is_staff=demo.role == Role.TECH_ADMIN,
                 is_superuser=demo.role == Role.TECH_ADMIN,
             )
-        scope = {"commune": None, "department": None}
+        scope: dict[str, Commune | Department | None] = {"commune": None, "department": None}
         if demo.scope in communes:
             scope["commune"] = communes[demo.scope]
         elif demo.scope == department.code:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -23,6 +23,7 @@ from .memberships import (
     version_of,
 )
 from .models import Membership
+from .requests import AuthenticatedRequest
 
 
 class RefusalForm(CmerForm):
@@ -36,7 +37,7 @@ class RefusalForm(CmerForm):
 
 
 @require_http_methods(["GET"])
-def pending(request: HttpRequest) -> HttpResponse:
+def pending(request: AuthenticatedRequest) -> HttpResponse:
     rows = [
         (membership, version_of(membership)) for membership in requests_pending_for(request.user)
     ]
@@ -44,7 +45,7 @@ def pending(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def confirm(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     get_or_404(requests_pending_for(request.user), request, pk=pk)
     stepup.require(request)
     try:
@@ -61,7 +62,7 @@ def confirm(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def refuse(request: HttpRequest, pk: int) -> HttpResponse:
+def refuse(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     membership = get_or_404(requests_pending_for(request.user), request, pk=pk)
     stepup.require(request)
     form = RefusalForm(request.POST or None, initial={"version": version_of(membership)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from cmer import permissions
 from cmer.accounts import sessions
 from cmer.accounts.models import Commune
+from cmer.accounts.requests import AuthenticatedRequest, CmerRequest
 
 SESSION_STARTED = "cmer_auth_started_at"
 SESSION_LAST_SEEN = "cmer_last_seen_at"
@@ -67,7 +69,7 @@ class SessionLimitsMiddleware:
             if last_seen is None or now - last_seen >= SESSION_TOUCH_SECONDS:
                 session[SESSION_LAST_SEEN] = now
                 # The sessions page shows it: one UPDATE a minute per active session.
-                sessions.touch(request)
+                sessions.touch(cast(AuthenticatedRequest, request))  # signed in: checked above
         return self.get_response(request)
 
 
@@ -106,7 +108,9 @@ class CurrentCommuneMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, http_request: HttpRequest) -> HttpResponse:
+        # This middleware is what makes the request a CmerRequest: it sets the attributes.
+        request = cast(CmerRequest, http_request)
         request.commune = None
         request.roles = set()
         user = request.user

@@ -7,6 +7,8 @@ there follows from their active Membership(s) — see cmer.permissions.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -55,7 +57,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    # Not fields. Bound to the request's user by django_otp's OTPMiddleware: True once the
+    # second factor of this session is passed.
+    is_verified: Callable[[], bool]
+    # The stored state, noted before each save by ``signals.note_previous_state``.
+    _was_active: bool | None
+    _previous_password: str | None
 
     class Meta:
         verbose_name = _("utilisateur")
@@ -79,7 +88,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         """Staff or superuser: a technical administrator account, which holds no content role."""
         return bool(self.is_staff or self.is_superuser)
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self._becomes_administrator_with_content_role():
             raise ValidationError(ADMIN_HOLDS_CONTENT_ROLE)
         super().save(*args, **kwargs)
@@ -220,14 +229,14 @@ def scope_fields(
     every scoped model protects its scope the same way (PROTECT: a commune with history is never
     deleted under it). Unpack them in the class body: ``commune, department = scope_fields(…)``.
     """
-    labels: tuple[dict, dict] = (
+    labels: tuple[dict[str, Any], dict[str, Any]] = (
         ({"verbose_name": _("commune")}, {"verbose_name": _("département")})
         if verbose
         else ({}, {})
     )
     if department_help_text:
         labels[1]["help_text"] = department_help_text
-    common = {
+    common: dict[str, Any] = {
         "on_delete": models.PROTECT,
         "null": True,
         "blank": True,
@@ -351,11 +360,15 @@ class Membership(models.Model):
             ),
         ]
 
+    # Not a field: set by ``memberships`` on the save of a confirmer's decision, which may change
+    # a confirmed membership without turning it back into a request (``save``).
+    _deciding: bool
+
     def __str__(self) -> str:
         scope = self.commune or self.department or _("installation")
         return f"{self.user} — {self.get_role_display()} — {scope}"
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         previous = self._stored()
         if self._gives_content_role_to_administrator(previous):
             raise ValidationError(ADMIN_HOLDS_CONTENT_ROLE)

@@ -26,6 +26,7 @@ from cmer.audit.models import Event
 from cmer.queue import enqueue_on_commit
 
 from .models import User, UserSession
+from .requests import AuthenticatedRequest
 
 
 def key_digest(key: str) -> str:
@@ -77,7 +78,7 @@ def follow_key(request: HttpRequest, old_key: str | None) -> None:
         )
 
 
-def touch(request: HttpRequest) -> None:
+def touch(request: AuthenticatedRequest) -> None:
     """The middleware stored a new last activity (at most once a minute): the link gets it too,
     with the current address. A link lost by a path that rotated the key without telling us
     is made again here."""
@@ -124,7 +125,7 @@ def describe_agent(user_agent: str) -> str:
     return " — ".join(part for part in (label, system) if part)
 
 
-def get_other_session_for_user(request: HttpRequest, pk: int) -> UserSession:
+def get_other_session_for_user(request: AuthenticatedRequest, pk: int) -> UserSession:
     """One of the person's other live sessions, or 404 (another person's, this one, gone)."""
     found = (
         active_for(request.user).exclude(session_key=request.session.session_key).filter(pk=pk)
@@ -142,7 +143,7 @@ def _end(links: QuerySet[UserSession]) -> list[str]:
 
 
 @transaction.atomic
-def do_end_session(request: HttpRequest, link: UserSession) -> None:
+def do_end_session(request: AuthenticatedRequest, link: UserSession) -> None:
     """The person ends one of their other sessions (the other browser is logged out)."""
     (key,) = _end(UserSession.objects.filter(pk=link.pk))
     record_event(
@@ -154,7 +155,7 @@ def do_end_session(request: HttpRequest, link: UserSession) -> None:
 
 
 @transaction.atomic
-def do_end_other_sessions(request: HttpRequest, *, why: str = "ended_others") -> int:
+def do_end_other_sessions(request: AuthenticatedRequest, *, why: str = "ended_others") -> int:
     """Every session of the person but this one (their choice, or after a change of password
     or second factor: a session opened by whoever knew the old one ends)."""
     keys = _end(

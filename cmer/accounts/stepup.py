@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -36,6 +36,8 @@ from django_otp import match_token
 
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
+
+from .requests import AuthenticatedRequest
 
 STEPUP_SESSION_KEY = "cmer_stepup_at"
 STEPUP_FIELD = "cmer_stepup_code"
@@ -71,7 +73,7 @@ def is_fresh(request: HttpRequest) -> bool:
     return seconds_left(request) > 0
 
 
-def confirm(request: HttpRequest, code: str) -> bool:
+def confirm(request: AuthenticatedRequest, code: str) -> bool:
     """Check ``code`` (TOTP, or a backup code, which is then spent; each TOTP code is accepted
     once — django-otp keeps the last step used — and devices throttle failures) and, if right,
     open the window for this session. A wrong code is an audit entry, like at login."""
@@ -89,7 +91,7 @@ def forget(request: HttpRequest) -> None:
     request.session.pop(STEPUP_SESSION_KEY, None)
 
 
-def require(request: HttpRequest) -> None:
+def require(request: AuthenticatedRequest) -> None:
     """Return if this session confirmed a code in the last minutes, or if this POST carries a
     right one; raise ``StepUpRequired`` otherwise (the middleware answers)."""
     if is_fresh(request):
@@ -105,7 +107,7 @@ def stepup_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     """For views whose access does not depend on an object (one's own account)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         require(request)
         return view(request, *args, **kwargs)
 
@@ -116,7 +118,9 @@ class StepUpRequiredMixin:
     """``stepup_required`` for class-based views (the password change)."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        require(request)
+        # Keeps View.dispatch's signature; only signed-in people reach a view (the login is
+        # required by default: LoginRequiredMiddleware).
+        require(cast(AuthenticatedRequest, request))
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
 
@@ -164,7 +168,7 @@ def _back(request: HttpRequest) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-def page(request: HttpRequest) -> HttpResponse:
+def page(request: AuthenticatedRequest) -> HttpResponse:
     """``accounts:stepup``: the code, then back to ``next`` (a GET: a download, a form)."""
     target = _safe(request, request.POST.get("next") or request.GET.get("next") or "")
     target = target or reverse("home")

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -38,6 +39,7 @@ from .forms import (
 )
 from .middleware import SESSION_COMMUNE
 from .models import MembershipStatus, User
+from .requests import AuthenticatedRequest
 from .signals import rotate_session_key
 from .tokens import enrolment_token_generator
 
@@ -152,7 +154,7 @@ def _format_secret(device: TOTPDevice) -> str:
     return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedRequest) -> HttpResponse:
     memberships = request.user.memberships.active().select_related("commune", "department")
     # Roles requested for this person and not confirmed yet (four-eyes): they give nothing yet.
     requested = request.user.memberships.filter(status=MembershipStatus.REQUESTED).select_related(
@@ -165,7 +167,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @stepup.stepup_required
-def reset_second_factor(request: HttpRequest) -> HttpResponse:
+def reset_second_factor(request: AuthenticatedRequest) -> HttpResponse:
     form = PasswordConfirmForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -184,7 +186,7 @@ def reset_second_factor(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @stepup.stepup_required
-def regenerate_backup_codes(request: HttpRequest) -> HttpResponse:
+def regenerate_backup_codes(request: AuthenticatedRequest) -> HttpResponse:
     form = PasswordConfirmForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -195,7 +197,7 @@ def regenerate_backup_codes(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @stepup.stepup_required
-def change_email(request: HttpRequest) -> HttpResponse:
+def change_email(request: AuthenticatedRequest) -> HttpResponse:
     form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         request.user.email = form.cleaned_data["email"]
@@ -206,7 +208,7 @@ def change_email(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def switch_commune(request: HttpRequest) -> HttpResponse:
+def switch_commune(request: AuthenticatedRequest) -> HttpResponse:
     raw = request.POST.get("commune", "")
     allowed = permissions.communes_where(request.user)
     commune = allowed.filter(pk=raw).first() if raw.isdigit() else None
@@ -223,8 +225,9 @@ class PasswordChangeView(stepup.StepUpRequiredMixin, auth_views.PasswordChangeVi
     form_class = DsfrPasswordChangeForm
     template_name = "accounts/form_page.html"
     success_url = reverse_lazy("accounts:account")
+    request: AuthenticatedRequest
 
-    def form_valid(self, form):  # type: ignore[no-untyped-def]
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
         old_key = self.request.session.session_key
         # Saves the password and cycles this session's key (update_session_auth_hash).
         response = super().form_valid(form)
@@ -238,7 +241,7 @@ class PasswordChangeView(stepup.StepUpRequiredMixin, auth_views.PasswordChangeVi
 
 
 @require_GET
-def session_list(request: HttpRequest) -> HttpResponse:
+def session_list(request: AuthenticatedRequest) -> HttpResponse:
     """The person's live sessions, this one marked; each other one can be ended."""
     rows = [
         (
@@ -253,7 +256,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def session_end(request: HttpRequest, pk: int) -> HttpResponse:
+def session_end(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     link = sessions.get_other_session_for_user(request, pk)
     sessions.do_end_session(request, link)
     messages.success(request, _("La session est fermée : cet appareil devra se reconnecter."))
@@ -261,7 +264,7 @@ def session_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def session_end_others(request: HttpRequest) -> HttpResponse:
+def session_end_others(request: AuthenticatedRequest) -> HttpResponse:
     ended = sessions.do_end_other_sessions(request)
     messages.success(
         request,

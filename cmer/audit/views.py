@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cmer import permissions
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.queue import enqueue_on_commit
 
 from . import access, exports, health, labels
@@ -128,7 +130,7 @@ def csv_lines(rows: Iterable[dict[str, Any]], reader: Any = None) -> Iterator[st
 
 
 @require_POST
-def export(request: HttpRequest, fmt: str) -> HttpResponse:
+def export(request: AuthenticatedRequest, fmt: str) -> HttpResponseBase:
     access.require_dpo(request)
     if fmt not in {"csv", "pdf"}:
         raise Http404
@@ -165,7 +167,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     return response
 
 
-def _own_export(request: HttpRequest, pk: int) -> AuditExport:
+def _own_export(request: AuthenticatedRequest, pk: int) -> AuditExport:
     access.require_dpo(request)
     return permissions.get_or_404(
         AuditExport.objects.filter(requested_by=request.user).defer("content"), request, pk=pk
@@ -173,19 +175,21 @@ def _own_export(request: HttpRequest, pk: int) -> AuditExport:
 
 
 @require_GET
-def export_status(request: HttpRequest, pk: int) -> HttpResponse:
+def export_status(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """ "En préparation" (the page reloads itself), then the download link."""
     prepared = _own_export(request, pk)
     return render(request, "audit/export_status.html", {"export": prepared})
 
 
 @require_GET
-def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+def export_download(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     prepared = _own_export(request, pk)
     if prepared.status != AuditExport.Status.READY:
         return redirect("audit:export_status", pk=prepared.pk)
     stepup.require(request)
     content = AuditExport.objects.values_list("content", flat=True).get(pk=prepared.pk)
+    if content is None:  # a ready export has its file; never serve an empty one
+        raise Http404
     record_event(
         Event.EXPORT,
         request=request,
@@ -217,7 +221,7 @@ def integrity(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def verify_now(request: HttpRequest) -> HttpResponse:
+def verify_now(request: AuthenticatedRequest) -> HttpResponse:
     """ "Vérifier maintenant": the worker verifies; the integrity page shows progress, then the
     result. One run at a time."""
     access.require_dpo(request)
