@@ -35,7 +35,9 @@ def require_dpo(request: HttpRequest) -> tuple[list[int], list[int]]:
     return communes, departments
 
 
-def members_of(commune_ids: list[int], department_ids: list[int]) -> QuerySet[Membership]:
+def members_of(
+    commune_ids: list[int], department_ids: list[int]
+) -> QuerySet[Membership, Any]:  # rows of values("user_id")
     """Users holding (or having held) a role in these communes or departments, as a subquery."""
     return Membership.objects.filter(
         Q(commune_id__in=commune_ids) | Q(department_id__in=department_ids)

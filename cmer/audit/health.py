@@ -90,7 +90,10 @@ def trail_health(using: str = DEFAULT_DB_ALIAS) -> TrailHealth:
         logger.exception("audit: the trail's state could not be read")
         return TrailHealth(0, None, None, alert_after, None, (UNKNOWN,))
     if isinstance(oldest, str):  # SQLite: naive UTC text
-        oldest = parse_datetime(oldest).replace(tzinfo=datetime.UTC)
+        parsed = parse_datetime(oldest)
+        if parsed is None:
+            raise ValueError(f"audit: unreadable timestamp {oldest!r}")
+        oldest = parsed.replace(tzinfo=datetime.UTC)
     state = {"count": count, "oldest": oldest, "verification_id": verification_id}
     state["verification_failed"] = failed
     oldest = state["oldest"]

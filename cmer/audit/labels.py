@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import ForeignObjectRel
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -95,7 +96,12 @@ def _field_names(entry: AuditEntry) -> list[str]:
     names: list[str] = []
     for name in sorted(entry.changes or {}):
         try:
-            names.append(str(model._meta.get_field(name).verbose_name) if model else name)
+            field = model._meta.get_field(name) if model else None
+            # A reverse relation has no verbose name: its name, as for a field removed since.
+            if field is None or isinstance(field, ForeignObjectRel):
+                names.append(name)
+            else:
+                names.append(str(field.verbose_name))
         except Exception:  # a field removed since: its name is still no content
             names.append(name)
     return names
@@ -125,6 +131,11 @@ def type_name(content_type_id: int) -> str:
     return content_type.name if content_type is not None else _("type inconnu")
 
 
+def _person(data: dict[str, Any], people: dict[int, str]) -> str:
+    grantee = data.get("grantee_id")
+    return (people.get(grantee, "") if isinstance(grantee, int) else "") or _("un membre")
+
+
 def describe(entry: AuditEntry, people: dict[int, str]) -> str:
     """One French sentence for the entry (the "événement" column)."""
     data: dict[str, Any] = entry.additional_data if isinstance(entry.additional_data, dict) else {}
@@ -133,7 +144,7 @@ def describe(entry: AuditEntry, people: dict[int, str]) -> str:
     if event in (Event.ACCESS, Event.EXPORT) and what in READS:
         return str(READS[what])
     if event == Event.GRANT:
-        person = people.get(data.get("grantee_id"), "") or _("un membre")
+        person = _person(data, people)
         text = _("accès accordé à %(person)s") % {"person": person}
         if data.get("level") in LEVELS:
             text += f" ({LEVELS[data['level']]})"
@@ -141,7 +152,7 @@ def describe(entry: AuditEntry, people: dict[int, str]) -> str:
             text += " " + _("jusqu'au %(date)s") % {"date": _date(data["expires_at"])}
         return text
     if event == Event.REVOKE:
-        person = people.get(data.get("grantee_id"), "") or _("un membre")
+        person = _person(data, people)
         return _("accès retiré à %(person)s (motif enregistré, chiffré)") % {"person": person}
     if event in _SENTENCES:
         return _SENTENCES[event](data)

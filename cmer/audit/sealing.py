@@ -173,8 +173,8 @@ def rechain(connection: Any) -> int:
             cursor.execute(select)
             for entry_id, position, *content in cursor.fetchall():
                 values = normalise_sqlite(content)
-                text = chain.text_of_strings([str(position), previous, str(entry_id), *values])
-                digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                line = chain.text_of_strings([str(position), previous, str(entry_id), *values])
+                digest = hashlib.sha256(line.encode("utf-8")).hexdigest()
                 updates.append((previous, digest, entry_id))
                 previous = digest
         if not updates:

@@ -144,6 +144,10 @@ def verify(data: bytes) -> Verdict:
     run_id = int(fields["run"]) if fields.get("run", "").isdigit() else None
     if not mac_is_valid(body, mac):
         return Verdict(False, "bad_seal", run_id, fields)
-    stored = RetentionRun.objects.filter(pk=run_id).values_list("text", "mac").first()
+    stored = (
+        RetentionRun.objects.filter(pk=run_id).values_list("text", "mac").first()
+        if run_id is not None
+        else None
+    )
     matches = None if stored is None else (stored == (body, mac))
     return Verdict(True, "ok", run_id, fields, matches)

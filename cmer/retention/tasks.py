@@ -13,4 +13,5 @@ def apply_retention() -> int | None:
     """Daily (beat): apply the retention rules; returns the run's id."""
     from .runner import apply
 
-    return apply(trigger=RetentionRun.Trigger.SCHEDULE).run.pk
+    run = apply(trigger=RetentionRun.Trigger.SCHEDULE).run
+    return run.pk if run is not None else None  # None only for a dry run

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -141,6 +141,8 @@ def certificate_pdf(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk=pk,
     )
+    if run.pdf is None:  # excluded by the query: says so to the type checker
+        raise Http404
     record_event(Event.EXPORT, request=request, target=run, data={"what": "retention_certificate"})
     response = HttpResponse(bytes(run.pdf), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="certificat-conservation-{run.pk}.pdf"'
