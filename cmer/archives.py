@@ -125,7 +125,7 @@ def budgeted_reader(data: bytes, deadline: Deadline) -> BudgetedReader:
     """``data`` (an archive already accepted by ``open_zip``) as a file that stops at the
     deadline, for a parser that opens the archive itself (openpyxl)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        members_end = int(archive.start_dir)  # type: ignore[attr-defined]
+        members_end = int(archive.start_dir)
     return BudgetedReader(data, deadline, members_end)
 
 

@@ -30,11 +30,11 @@ def static_file_url(path: str) -> str:
     return Path(found).resolve().as_uri()
 
 
-def _make_fetcher():  # type: ignore[no-untyped-def]
+def _make_fetcher():
     from weasyprint.urls import URLFetcher
 
     class RestrictedURLFetcher(URLFetcher):
-        def fetch(self, url: str, headers: Any = None):  # type: ignore[no-untyped-def]
+        def fetch(self, url: str, headers: Any = None):
             if url.startswith("data:"):
                 return super().fetch(url, headers)
             if url.startswith("file://"):

@@ -99,10 +99,10 @@ class MembershipInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -142,27 +142,27 @@ class UserAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["deactivate", "send_password_link", "reset_second_factor", "end_sessions"]
 
-    def get_fieldsets(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
 
-    def get_form(self, request, obj=None, **kwargs):  # type: ignore[no-untyped-def]
+    def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = self.add_form
         return super().get_form(request, obj, **kwargs)
 
-    def get_inline_instances(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_inline_instances(self, request, obj=None):
         return [] if obj is None else super().get_inline_instances(request, obj)
 
-    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change) -> None:
         if change:
             super().save_model(request, obj, form, change)
         else:
             do_invite_user(obj, acting_user=request.user, request=request)
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False  # deactivate instead: the audit trail refers to users
 
     @admin.display(description=_("état du compte"))
@@ -175,7 +175,7 @@ class UserAdmin(admin.ModelAdmin):
             return str(_("second facteur à configurer"))
         return str(_("actif, second facteur configuré"))
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self):
         from django.urls import path
 
         wrap = self.admin_site.admin_view
@@ -204,10 +204,10 @@ class UserAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def no_password_page(self, request, object_id):  # type: ignore[no-untyped-def]
+    def no_password_page(self, request, object_id):
         raise Http404
 
-    def account_action_view(self, request, object_id, what):  # type: ignore[no-untyped-def]
+    def account_action_view(self, request, object_id, what):
         """The buttons of the change page: a confirmation page (GET), then the act (POST)."""
         user = self.get_object(request, object_id)
         if user is None or not self.has_change_permission(request, user):
@@ -233,14 +233,14 @@ class UserAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/accounts/user/account_action.html", context)
 
     @admin.action(description=_("Désactiver les comptes sélectionnés"))
-    def deactivate(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def deactivate(self, request, queryset) -> None:
         for user in queryset:
             # save() per user (not update()) so that the audit trail and session kill run.
             user.is_active = False
             user.save(update_fields=["is_active"])
 
     @admin.action(description=_("Envoyer un lien de réinitialisation du mot de passe"))
-    def send_password_link(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def send_password_link(self, request, queryset) -> None:
         sent = sum(
             1
             for user in queryset
@@ -254,7 +254,7 @@ class UserAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description=_("Réinitialiser le second facteur (et fermer les sessions)"))
-    def reset_second_factor(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def reset_second_factor(self, request, queryset) -> None:
         count = 0
         for user in queryset:
             do_reset_second_factor(user, acting_user=request.user, request=request)
@@ -270,7 +270,7 @@ class UserAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description=_("Fermer toutes les sessions des comptes sélectionnés"))
-    def end_sessions(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def end_sessions(self, request, queryset) -> None:
         ended = sum(
             do_end_all_sessions(user, acting_user=request.user, request=request)
             for user in queryset
@@ -392,26 +392,26 @@ class MembershipAdmin(admin.ModelAdmin):
         ),
     )
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("user", "commune", "department")
         for column in _MEMBERSHIP_COLUMNS.values():
             queryset = column.annotate(queryset)
         return queryset
 
-    def get_list_display(self, request):  # type: ignore[no-untyped-def]
+    def get_list_display(self, request):
         return (*super().get_list_display(request), *_MEMBERSHIP_COLUMNS)
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), *_MEMBERSHIP_COLUMNS)
 
-    def get_fieldsets(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_fieldsets(self, request, obj=None):
         extra = tuple((c.title, {"fields": (c.name,)}) for c in _MEMBERSHIP_COLUMNS.values())
         return (*super().get_fieldsets(request, obj), *extra)
 
-    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change) -> None:
         from .memberships import do_save_membership_request
 
         do_save_membership_request(obj, acting_user=request.user, request=request)
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False  # end a role by setting its end date: history stays readable

@@ -7,7 +7,7 @@ Imported by ``AccountsConfig.ready`` so that the worker knows the task.
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
@@ -97,7 +97,7 @@ def _messages(membership: Membership, step: str) -> list[tuple[str, str, list[in
     retry_backoff_max=120,
     max_retries=5,
 )
-def notify_membership(self, membership_id: int, step: str) -> int:  # type: ignore[no-untyped-def]
+def notify_membership(self: Task, membership_id: int, step: str) -> int:
     """Send the e-mails of one step; nothing if the membership has moved on since (re-checked).
 
     One e-mail per recipient, each claimed once for this message (cmer.outbox.effects): a

@@ -8,7 +8,7 @@ carry no case data.
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
@@ -47,7 +47,7 @@ def _link_for(user: User, kind: str) -> str | None:
     retry_backoff_max=120,
     max_retries=5,
 )
-def send_account_email(self, user_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
+def send_account_email(self: Task, user_id: int, kind: str) -> int:
     if kind not in KINDS:
         return 0
     user = User.objects.filter(pk=user_id, is_active=True).first()

@@ -23,14 +23,14 @@ class EnrolmentTokenGenerator(PasswordResetTokenGenerator):
     # Its own salt: a password reset token is not an enrolment token, nor the reverse.
     key_salt = "cmer.accounts.tokens.EnrolmentTokenGenerator"
 
-    def _make_hash_value(self, user: User, timestamp: int) -> str:  # type: ignore[override]
+    def _make_hash_value(self, user: User, timestamp: int) -> str:
         confirmed = sorted(
             TOTPDevice.objects.filter(user=user, confirmed=True).values_list("pk", flat=True)
         )
         # Password hash, last login, e-mail (Django's part), plus activity and enrolled devices.
         return f"{super()._make_hash_value(user, timestamp)}|{user.is_active}|{confirmed}"
 
-    def check_token(self, user: User | None, token: str | None) -> bool:  # type: ignore[override]
+    def check_token(self, user: User | None, token: str | None) -> bool:
         """Django's check, with the enrolment lifetime instead of the password reset one."""
         if not (user and token):
             return False

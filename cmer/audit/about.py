@@ -59,7 +59,7 @@ class MentionsReference(models.Func):
         super().__init__(models.F("additional_data"))
         self.reference = reference
 
-    def as_sql(  # type: ignore[override]
+    def as_sql(
         self, compiler: Any, connection: Any, *args: Any, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
         column, params = compiler.compile(self.source_expressions[0])

@@ -237,7 +237,7 @@ class AuditEntry(AuditRecord):
     def is_chained(self) -> bool:
         return self.position is not None
 
-    def _do_insert(self, manager, using, fields, returning_fields, raw):  # type: ignore[no-untyped-def]
+    def _do_insert(self, manager, using, fields, returning_fields, raw):
         """Append to the pending table (the view cannot take an INSERT): the write path of
         ``writing.py``, installed by ``install_write_path`` (see there)."""
         row = _write_path()(self, using)

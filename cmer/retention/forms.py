@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
 from cmer.forms import CmerForm
@@ -43,7 +44,7 @@ class VerifyForm(CmerForm):
         max_length=200,
     )
 
-    def clean_document(self):  # type: ignore[no-untyped-def]
+    def clean_document(self) -> UploadedFile:
         upload = self.cleaned_data["document"]
         if upload.size and upload.size > certificate.MAX_UPLOAD_BYTES:
             raise forms.ValidationError(_("Ce fichier est trop volumineux pour un certificat."))

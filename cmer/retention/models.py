@@ -6,6 +6,8 @@ signed with the installation's checkpoint key, and its PDF) holds references and
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -32,7 +34,7 @@ class AgeRuleChange(models.Model):
     def __str__(self) -> str:
         return f"règle des 25 ans {'activée' if self.enabled else 'désactivée'} ({self.pk})"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise ValidationError(_("Un changement enregistré ne se modifie pas."))
         super().save(*args, **kwargs)
