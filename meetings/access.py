@@ -23,15 +23,21 @@ from cmer import permissions
 from cmer.accounts.models import Membership, Role, User
 from cmer.audit.core import record_denial
 
-from .models import ActionItem, AgendaItem, Meeting, MinutesDocument
+from .models import (
+    ActionItem,
+    AgendaItem,
+    ExternalParticipant,
+    Invitation,
+    Meeting,
+    MinutesDocument,
+    ReviewComment,
+)
 
 CELL_ROLES = (Role.CELL_MEMBER, Role.REFERENT, Role.LIAISON)
 SOON_DAYS = 7
 
 
 def _invited(user: Any) -> Exists:
-    from .models import Invitation
-
     return Exists(
         Invitation.objects.filter(
             meeting=OuterRef("pk"), user_id=user.pk, withdrawn_at__isnull=True
@@ -65,8 +71,6 @@ class Capabilities:
 
 
 def capabilities(user: Any, meeting: Meeting) -> Capabilities:
-    from .models import Invitation
-
     roles = permissions.roles_in(user, meeting.commune)
     caps = Capabilities(manage=Role.REFERENT in roles)
     caps.invited = Invitation.objects.filter(
@@ -109,6 +113,85 @@ def planning_communes(user: Any) -> QuerySet:
     return permissions.communes_where(user, Role.REFERENT)
 
 
+def may_plan_in(user: Any, commune: Any) -> bool:
+    return commune is not None and planning_communes(user).filter(pk=commune.pk).exists()
+
+
+def is_liaison(user: Any) -> bool:
+    """Holds the liaison role somewhere: the department's calendar is theirs."""
+    return bool(permissions.communes_where(user, Role.LIAISON).exists())
+
+
+def meeting_lists(
+    user: Any, *, exclude: Q | None = None, limit: int = 100
+) -> tuple[list[Meeting], list[Meeting]]:
+    """The list page: planned meetings still to come (soonest first), then the others (newest
+    first), ``limit`` each, among the meetings ``user`` may read minus ``exclude``."""
+    visible = meetings_visible_to(user).select_related("commune")
+    if exclude is not None:
+        visible = visible.exclude(exclude)
+    now = timezone.now()
+    upcoming = visible.filter(starts_at__gte=now, status=Meeting.Status.PLANNED)
+    others = visible.exclude(starts_at__gte=now, status=Meeting.Status.PLANNED)
+    return list(upcoming.order_by("starts_at", "pk")[:limit]), list(others[:limit])
+
+
+def active_invitee_ids(meeting: Meeting) -> list[int]:
+    return list(
+        meeting.invitations.filter(withdrawn_at__isnull=True).values_list("user_id", flat=True)
+    )
+
+
+def action_owners(meeting: Meeting) -> QuerySet[User]:
+    """Who may own an action of ``meeting``: its invitees still in the commune's cell."""
+    return invitable_users(meeting.commune).filter(
+        meeting_invitations__meeting=meeting, meeting_invitations__withdrawn_at__isnull=True
+    )
+
+
+def corrections_for(meeting: Meeting, user: Any, caps: Capabilities) -> QuerySet[ReviewComment]:
+    """Proposed corrections: the referent and the chair (président de séance, even when not the
+    referent) read them all, anyone else only their own."""
+    comments = meeting.review_comments.select_related("author")
+    if not caps.manage and meeting.chair_id != user.pk:
+        comments = comments.filter(author=user)
+    return comments
+
+
+def detail_content(meeting: Meeting, user: Any, caps: Capabilities) -> dict[str, Any]:
+    """What the meeting page shows to ``user``, already allowed to read ``meeting``."""
+    return {
+        "agenda": agenda_with_labels(meeting, user),
+        "invitations": list(
+            meeting.invitations.filter(withdrawn_at__isnull=True)
+            .select_related("user")
+            .order_by("user__last_name", "user__first_name", "pk")
+        ),
+        "externals": list(meeting.externals.all()),
+        "actions": meeting.action_items.select_related("owner", "agenda_item").order_by(
+            "due_on", "pk"
+        ),
+        "comments": corrections_for(meeting, user, caps),
+        "addenda": meeting.addenda.select_related("author"),
+        "documents": meeting.documents.order_by("-version"),
+    }
+
+
+def get_agenda_item(request: HttpRequest, meeting: Meeting, pk: Any) -> AgendaItem:
+    """An item of this meeting's agenda, else 404 (an id of another meeting is missing)."""
+    return permissions.get_or_404(AgendaItem.objects.filter(meeting=meeting), request, pk=pk)
+
+
+def get_external(request: HttpRequest, meeting: Meeting, pk: Any) -> ExternalParticipant:
+    return permissions.get_or_404(
+        ExternalParticipant.objects.filter(meeting=meeting), request, pk=pk
+    )
+
+
+def get_action_item(request: HttpRequest, meeting: Meeting, pk: Any) -> ActionItem:
+    return permissions.get_or_404(ActionItem.objects.filter(meeting=meeting), request, pk=pk)
+
+
 def invitable_users(commune: Any) -> QuerySet[User]:
     """Who may be invited: the commune's cell members and referents, the department's liaisons."""
     memberships = Membership.objects.active().filter(
@@ -148,6 +231,11 @@ def agenda_referrals_for(user: Any, commune: Any) -> QuerySet:
 
 def get_document_for_user(request: HttpRequest, meeting: Meeting, pk: Any) -> MinutesDocument:
     return permissions.get_or_404(MinutesDocument.objects.filter(meeting=meeting), request, pk=pk)
+
+
+def calendar_rows(user: Any, limit: int = 500) -> QuerySet[Meeting]:
+    """The liaison's calendar page: the newest ``limit`` rows of ``department_calendar``."""
+    return department_calendar(user).select_related("commune")[:limit]
 
 
 def department_calendar(user: Any) -> QuerySet[Meeting]:
