@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from cmer import permissions
 from cmer.accounts.models import Commune, Role
@@ -135,6 +136,31 @@ def _check_people(commune: Commune, chair: Any, invitees: Iterable[Any]) -> list
     return list(people.values())
 
 
+def _check_chair_reads_agenda(meeting: Meeting, chair: Any) -> None:
+    """A referral is on the agenda only if the chair may read it (issue 14), so a new chair must
+    read every referral already there. The refusal counts the items in the way and names none:
+    neither a reference nor a person."""
+    referral_ids = list(
+        meeting.agenda_items.filter(referral__isnull=False).values_list("referral_id", flat=True)
+    )
+    blocking = len(set(referral_ids) - access.readable_referral_ids(chair, referral_ids))
+    if blocking:
+        raise ValidationError(
+            {
+                "chair": ngettext(
+                    "Le président de séance choisi ne peut pas consulter %(count)d signalement "
+                    "inscrit à l'ordre du jour : accordez-lui l'accès, ou gardez le président "
+                    "actuel.",
+                    "Le président de séance choisi ne peut pas consulter %(count)d signalements "
+                    "inscrits à l'ordre du jour : accordez-lui l'accès, ou gardez le président "
+                    "actuel.",
+                    blocking,
+                )
+                % {"count": blocking}
+            }
+        )
+
+
 def _notify_invitees(meeting: Meeting) -> None:
     enqueue_on_commit(tasks.send_invitations, meeting.pk)
 
@@ -180,7 +206,8 @@ def do_reschedule_meeting(
     invitees: Iterable[Any],
     acting_user: Any,
 ) -> Meeting:
-    """Change date, place, chair or invitees: everyone concerned is told (withdrawn ones too)."""
+    """Change date, place, chair or invitees: everyone concerned is told (withdrawn ones too).
+    A new chair must be able to read every referral already on the agenda."""
     with transaction.atomic():
         meeting = _locked_meeting(meeting)
         _require_referent(acting_user, meeting.commune)
@@ -190,6 +217,8 @@ def do_reschedule_meeting(
         if not place.strip():
             raise ValidationError(_("Indiquez le lieu de la réunion."))
         people = {user.pk: user for user in _check_people(meeting.commune, chair, invitees)}
+        if chair.pk != meeting.chair_id:
+            _check_chair_reads_agenda(meeting, chair)
         meeting.starts_at = starts_at
         meeting.duration_minutes = duration_minutes
         meeting.place = place.strip()

@@ -67,7 +67,8 @@ def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             actions.do_reschedule_meeting(meeting, acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            form.add_error(None, errors(exc))
+            # A refusal about one field (the chair) is shown under that field.
+            form.add_error(None, exc if hasattr(exc, "error_dict") else errors(exc))
         else:
             messages.success(
                 request, _("Réunion modifiée ; les personnes invitées sont prévenues.")

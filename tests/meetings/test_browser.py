@@ -108,3 +108,35 @@ def test_plan_hold_decide_approve_and_download(
         chair.close()
         reader.close()
         liaison.close()
+
+
+def test_a_chair_who_may_not_read_the_agenda_is_refused_on_the_edit_form(
+    browser_instance, live_server, world
+):
+    """The referent picks a cell member without access to the referral on the agenda as chair:
+    the edit form comes back with the error summary focused and the error under the field,
+    counting the item without naming it; the chair stays."""
+    from meetings import actions
+    from tests.meetings.helpers import plan
+
+    referral = file_referral(world.agent, world.tarascon)
+    meeting = plan(world, invitees=[world.member, world.liaison])
+    actions.do_add_referral_item(meeting, reference=referral.reference, acting_user=world.referent)
+    context = browser_instance.new_context(base_url=live_server.url, locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        log_in(page, world.referent, PASSWORD)
+        page.goto(f"/reunions/{meeting.pk}/modifier/")
+        page.get_by_label("Président de séance").select_option(str(world.member.pk))
+        page.get_by_role("button", name="Enregistrer et prévenir").click()
+        summary = page.get_by_test_id("error-summary")
+        expect(summary).to_be_focused()
+        message = "ne peut pas consulter 1 signalement inscrit à l'ordre du jour"
+        expect(summary).to_contain_text(message)
+        expect(page.locator(".fr-error-text", has_text=message)).to_be_visible()
+        body = page.locator("body").inner_text()
+        assert referral.reference not in body and "Dupont" not in body and "J. D." not in body
+        assert Meeting.objects.get(pk=meeting.pk).chair == world.referent
+    finally:
+        context.close()
