@@ -5,7 +5,8 @@ understood, the rows rejected with their line number and reason, the duplicates,
 or a file-level error. Nothing here writes anything.
 
 - CSV: semicolon, comma or tab; UTF-8 with or without BOM, UTF-16 with BOM, or Windows-1252.
-- XLSX: openpyxl in read-only mode; the first sheet whose first rows hold a recognisable header;
+- XLSX: read as openpyxl's read-only mode reads it, in one streaming pass per part (see
+  ``xlsx_parts``); the first sheet whose first rows hold a recognisable header;
   a formula is read as the value the spreadsheet stored for it (or, if none, as its text); merged
   header cells are refused.
 - Headers in French or English, any order, any case, with or without accents.
@@ -17,8 +18,9 @@ or a file-level error. Nothing here writes anything.
   with different statuses are reported as a conflict (the first one counts).
 
 The package, by concern: ``sniffing`` (type from content), ``headers`` (header and status
-tables, header recognition), ``csv_reader``, ``xlsx_reader`` (sheet XML through defusedxml),
-``rows`` (a line into values or a reason; totals and duplicates), ``result``.
+tables, header recognition), ``csv_reader``, ``xlsx_reader`` (header, merges, formulas) over
+``xlsx_parts`` (the workbook's XML parts through defusedxml's expat parser), ``rows`` (a line
+into values or a reason; totals and duplicates), ``result``.
 """
 
 from __future__ import annotations

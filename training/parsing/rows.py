@@ -21,6 +21,10 @@ from .result import MAX_ROWS, FileRefused, ParseResult
 
 
 def cell_text(value: Any) -> str:
+    if value.__class__ is str:  # nearly every cell: the shortest way
+        if "\r" in value or "\n" in value:
+            value = value.replace("\r", " ").replace("\n", " ")
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -60,16 +64,21 @@ MAX_LENGTHS = {
 _TOTAL_LINE = re.compile(r"^(sous )?(total|totaux|nombre de presents|nombre d inscrits|effectif)\b")
 
 
-def total_label(cells: list[Any], mapping: dict[int, str]) -> str | None:
+def total_label(
+    cells: list[Any], mapping: dict[int, str], texts: list[str] | None = None
+) -> str | None:
     """The label of a total line (its first non-empty cell), or None for a person's line.
 
     A line whose first cell reads "Total…" and which carries no e-mail is a count, not a person.
+    ``texts``: the cells' ``cell_text``, when the caller has them already.
     """
-    first = next((cell_text(c) for c in cells if cell_text(c)), "")
+    if texts is None:
+        texts = [cell_text(c) for c in cells]
+    first = next((text for text in texts if text), "")
     if not _TOTAL_LINE.match(normalise_key(first)):
         return None
     for index, name in mapping.items():
-        if name == "email" and index < len(cells) and "@" in cell_text(cells[index]):
+        if name == "email" and index < len(texts) and "@" in texts[index]:
             return None
     return first[:60]
 
@@ -79,16 +88,18 @@ def read_row(
     cells: list[Any],
     mapping: dict[int, str],
     session_date: datetime.date | None,
+    texts: list[str] | None = None,
 ) -> dict[str, Any]:
     """One data row → a dict of clean values, or ``{"error": reason}``.
 
     Values are plain text whatever their first character: "- arrivée en retard" is a remark,
-    not a formula. Outputs neutralise them (``training.outputs.neutralise``).
+    not a formula. Outputs neutralise them (``training.outputs.neutralise``). ``texts``: the
+    cells' ``cell_text``, when the caller has them already.
     """
-    raw: dict[str, Any] = {}
-    for index, name in mapping.items():
-        raw[name] = cells[index] if index < len(cells) else None
-    values = {name: cell_text(value) for name, value in raw.items()}
+    if texts is None:
+        texts = [cell_text(c) for c in cells]
+    width = len(texts)
+    values = {name: texts[index] if index < width else "" for index, name in mapping.items()}
     last_name = values.get("last_name", "")
     first_name = values.get("first_name", "")
     if not last_name and values.get("full_name"):
@@ -117,7 +128,7 @@ def read_row(
                 % {"value": values["status"][:30]}
             }
     if values.get("date"):
-        day = parse_date(raw["date"])
+        day = parse_date(next(cells[i] for i, name in mapping.items() if name == "date"))
         if day is None:
             return {"error": _("date illisible (attendu : JJ/MM/AAAA)")}
         if session_date is not None and day != session_date:
@@ -160,10 +171,11 @@ def collect_rows(
     first_line: dict[str, tuple[int, str]] = {}
     count = 0
     for line, cells in numbered_rows:
-        if all(cell_text(c) == "" for c in cells):
+        texts = [cell_text(c) for c in cells]
+        if not any(texts):
             result.blank_lines += 1
             continue
-        label = total_label(cells, mapping)
+        label = total_label(cells, mapping, texts)
         if label is not None:
             result.total_lines.append({"line": line, "label": label})
             continue
@@ -173,7 +185,7 @@ def collect_rows(
                 _("Le fichier compte plus de %(n)s lignes : découpez-le.")
                 % {"n": number_format(MAX_ROWS, force_grouping=True)}
             )
-        row = read_row(line, cells, mapping, session_date)
+        row = read_row(line, cells, mapping, session_date, texts)
         if "error" in row:
             result.rejected.append({"line": line, "reason": str(row["error"])})
             continue
