@@ -223,6 +223,20 @@ def test_rows_left_out_are_blank_lines_and_a_row_past_excels_last_is_refused():
         parse_attendance(beyond, "trop-loin.xlsx")
 
 
+def test_a_wrong_declared_dimension_loses_nobody():
+    """openpyxl's read-only mode dropped rows and columns beyond ``<dimension>``."""
+    rows = [["Nom", "Présent", "Remarque"], ["Robin", "oui", "en retard"], ["Durand", "non", ""]]
+    data = excel_like_xlsx([*rows, ["Petit", "oui", "- partie à 11h"]])
+    small = replaced(data, "xl/worksheets/sheet1.xml", b'ref="A1:C4"', b'ref="A1:B2"')
+    assert openpyxls(small)["Feuil1"] == [["Nom", "Présent"], ["Robin", "oui"]]
+    result = parse_attendance(small, "dimension.xlsx")
+    assert [(r["line"], r["last_name"], r["remark"]) for r in result.rows] == [
+        (2, "Robin", "en retard"),
+        (3, "Durand", ""),
+        (4, "Petit", "- partie à 11h"),
+    ]
+
+
 def test_corrupt_compressed_bytes_refuse_the_file_with_the_clear_message():
     data = bytearray(excel_like_xlsx([["Nom", "Présent"], *([f"N{i}", "oui"] for i in range(500))]))
     info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml")

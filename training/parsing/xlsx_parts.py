@@ -5,6 +5,8 @@ date), the shared strings, and each sheet as a stream of rows. Cell values are w
 read-only mode with ``data_only`` gives (same conversions, through openpyxl's own helpers):
 a formula's stored value, a shared string, a number as ``int`` or ``float``, a date as
 ``datetime``, a boolean as ``bool``; rows missing between two rows are given as empty rows.
+One difference, on purpose: the ``<dimension>`` a file declares is not trusted (openpyxl's
+read-only mode dropped the cells beyond it, so a wrong one lost people silently).
 
 Why not openpyxl itself: for 10,000 rows it read the sheet three times (once to size it when
 the file gives no ``<dimension>``, once for the rows, once more here for merged cells and
