@@ -12,6 +12,7 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -326,9 +327,13 @@ class AccessReason(ReferralPart, models.Model):
 
 class LegalHold(ReferralPart, models.Model):
     """A legal hold (a judicial request) placed by the DPO: the retention rules skip the referral
-    until ``until`` (inclusive). Added, never changed; a later hold extends an earlier one. The
-    reason may name the person or the proceedings: encrypted, and erased with the rest when the
+    until ``until`` (inclusive), unless the DPO lifted it earlier (the request is over: who, when,
+    why). Added, never changed but by that one lift; a later hold extends an earlier one. The
+    reasons may name the person or the proceedings: encrypted, and erased with the rest when the
     referral is anonymised after the hold ends."""
+
+    # The only change a hold accepts, once (``cases.retention.do_lift_legal_hold``).
+    LIFT_FIELDS = frozenset({"lifted_at", "lifted_by", "lift_reason"})
 
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="legal_holds")
     reason = EncryptedTextField(
@@ -339,18 +344,34 @@ class LegalHold(ReferralPart, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     placed_at = models.DateTimeField(_("posé le"), default=timezone.now)
+    lifted_at = models.DateTimeField(_("levé le"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    lift_reason = EncryptedTextField(
+        _("motif de la levée"), max_length=SHORT_TEXT_MAX_LENGTH, blank=True
+    )
 
     class Meta:
         verbose_name = _("gel de conservation")
         verbose_name_plural = _("gels de conservation")
         ordering = ["-placed_at", "-pk"]
         indexes = [models.Index(fields=["until", "referral"])]
+        constraints = [
+            # Lifted means by someone at some time; the reason is checked by the action (it is
+            # encrypted: the database cannot tell an empty one).
+            models.CheckConstraint(
+                condition=Q(lifted_at__isnull=True, lifted_by__isnull=True)
+                | Q(lifted_at__isnull=False, lifted_by__isnull=False),
+                name="legal_hold_lift_complete",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"gel {self.pk} — {self.referral}"
 
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self.pk is not None:
+        if self.pk is not None and set(kwargs.get("update_fields") or ()) != self.LIFT_FIELDS:
             raise ValidationError(_("Un gel ne se modifie pas : posez-en un nouveau."))
         super().save(*args, **kwargs)
 

@@ -19,6 +19,10 @@ It keeps the reference, the dates, categories, status, urgency, age group, sourc
 commune: the statistics read nothing else. The writes bypass django-auditlog on purpose (one
 entry per row would name thousands of rows for one decision): each run records one explicit
 audit entry with its counts, and its signed certificate lists the references.
+
+Information from the State **not linked to a referral** has its own rule (``state_info``, see
+``cmer.retention.rules``): erased (every encrypted field) at the end of the intermediate archive
+counted from its receipt, or deleted when the liaison never sent it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from .models import (
     Referral,
     ReferralGroupObjectPermission,
     ReferralUserObjectPermission,
+    StateInformation,
 )
 
 Status = Referral.Status
@@ -87,10 +92,16 @@ def _scoped(queryset: QuerySet, commune_ids: Iterable[int] | None) -> QuerySet:
     return queryset if commune_ids is None else queryset.filter(commune_id__in=list(commune_ids))
 
 
+def running_holds(on: datetime.date) -> QuerySet[LegalHold]:
+    """Holds that still suspend the rules on ``on``: not ended, not lifted."""
+    return LegalHold.objects.filter(until__gte=on, lifted_at__isnull=True)
+
+
 def holds_until(referral_ids: Iterable[int], on: datetime.date) -> dict[int, datetime.date]:
     """The end of the latest legal hold still running on ``on``, per held referral. One query."""
     return dict(
-        LegalHold.objects.filter(referral_id__in=list(referral_ids), until__gte=on)
+        running_holds(on)
+        .filter(referral_id__in=list(referral_ids))
         .values("referral_id")
         .annotate(last=Max("until"))
         .values_list("referral_id", "last")
@@ -218,6 +229,45 @@ def due_referrals(
     return sorted(items, key=lambda i: (i.due_on, i.label))
 
 
+def _state_information_limits(until: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    """(received before, created before): what is due on or before ``until`` under the
+    ``state_info`` rule (``cmer.retention.rules``: the intermediate archive from receipt; a
+    draft never sent, like a forgotten referral draft)."""
+    p = periods()
+    received = day_start(add_years(until, -p.archive_years) + datetime.timedelta(days=1))
+    created = day_start(until - datetime.timedelta(days=p.draft_days - 1))
+    return received, created
+
+
+def _state_information_due(until: datetime.date) -> QuerySet[StateInformation]:
+    """Information not linked to a referral (linked, it is erased with its referral) due on or
+    before ``until``. ``content`` is required: an empty one was erased by an earlier run, so a
+    second run finds nothing more (the model has no ``anonymised_at``)."""
+    received, created = _state_information_limits(until)
+    InfoStatus = StateInformation.Status
+    return StateInformation.objects.filter(referral__isnull=True).filter(
+        Q(status=InfoStatus.SENT, sent_at__lt=received) & ~Q(content="")
+        | Q(status=InfoStatus.DRAFT, created_at__lt=created)
+    )
+
+
+def due_state_information(
+    until: datetime.date, commune_ids: Iterable[int] | None = None
+) -> list[DueItem]:
+    p = periods()
+    rows = _scoped(_state_information_due(until), commune_ids).values_list(
+        "pk", "commune_id", "status", "sent_at", "created_at"
+    )
+    items = []
+    for pk, commune, status, sent_at, created_at in rows:
+        if status == StateInformation.Status.SENT:
+            day = add_years(local_date(sent_at), p.archive_years)
+        else:
+            day = local_date(created_at) + datetime.timedelta(days=p.draft_days)
+        items.append(DueItem(Rule.STATE_INFO, pk, f"information-{pk}", commune, day))
+    return sorted(items, key=lambda i: (i.due_on, i.pk))
+
+
 # --- writes --------------------------------------------------------------------------------------
 
 
@@ -257,7 +307,7 @@ def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = Non
     today = today or timezone.localdate()
     now = timezone.now()
     with transaction.atomic():
-        held = LegalHold.objects.filter(until__gte=today).values("referral_id")
+        held = running_holds(today).values("referral_id")
         rows = list(
             Referral.objects.select_for_update()
             .filter(pk__in=list(ids), anonymised_at__isnull=True)
@@ -290,6 +340,30 @@ def anonymise_referrals(ids: Iterable[int], *, today: datetime.date | None = Non
         Referral.objects.filter(pk__in=locked).update(anonymised_at=now, **erased)
         removed = _remove_files(stored)
     return Removed([reference for _pk, reference in rows], deleted, removed)
+
+
+def erase_state_information(ids: Iterable[int], *, today: datetime.date | None = None) -> Removed:
+    """Erase (received) or delete (never sent) this information not linked to a referral, in
+    one transaction of a few statements; re-checked under a row lock, so one sent, linked or
+    erased since it was planned is left alone. Like anonymisation, the writes bypass
+    django-auditlog: the run records one entry with its counts."""
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        rows = list(
+            _state_information_due(today)
+            .select_for_update()
+            .filter(pk__in=list(ids))
+            .order_by("pk")
+            .values_list("pk", "status")
+        )
+        drafts = [pk for pk, status in rows if status == StateInformation.Status.DRAFT]
+        received = [pk for pk, status in rows if status != StateInformation.Status.DRAFT]
+        deleted = _erase_rows(StateInformation.objects.filter(pk__in=drafts)) if drafts else 0
+        if received:
+            StateInformation.objects.filter(pk__in=received).update(
+                **dict.fromkeys(encrypted_field_names(StateInformation), "")
+            )
+    return Removed([f"information-{pk}" for pk, _status in rows], deleted)
 
 
 def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> Removed:
@@ -374,11 +448,56 @@ def do_place_legal_hold(
         )
 
 
+LIFT_REASON_MIN_LENGTH = 10
+
+
+def holds_of(commune_ids: Iterable[int]) -> QuerySet[LegalHold]:
+    """Every hold (running, ended or lifted) on a referral of these communes: what the DPO of
+    those communes may lift. Anything else is a 404 (``cmer.permissions.get_or_404``)."""
+    return LegalHold.objects.filter(referral__commune_id__in=list(commune_ids)).select_related(
+        "referral"
+    )
+
+
+def do_lift_legal_hold(hold: LegalHold, *, reason: str, acting_user: Any) -> LegalHold:
+    """The DPO lifts a running hold before its end (the judicial request is over), with a
+    reason. The referral is subject to the rules again from the next run. Recorded in the trail
+    by django-auditlog's entry of the change (named by the referral's reference; the reason is
+    masked there, kept encrypted here and erased with the referral). Refused with a reason,
+    nothing written: no reason, a hold already lifted or ended."""
+    reason = reason.strip()
+    if len(reason) < LIFT_REASON_MIN_LENGTH:
+        raise ValidationError(
+            _("Indiquez le motif de la levée (au moins %(n)s caractères).")
+            % {"n": LIFT_REASON_MIN_LENGTH}
+        )
+    today = timezone.localdate()
+    with transaction.atomic():
+        # Locked: two DPOs lifting the same hold, or a run anonymising the referral meanwhile.
+        hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+        if hold.lifted_at is not None:
+            raise ValidationError(
+                _("Ce gel a déjà été levé le %(day)s.")
+                % {"day": local_date(hold.lifted_at).strftime("%d/%m/%Y")}
+            )
+        if hold.until < today:
+            raise ValidationError(
+                _("Ce gel a déjà pris fin le %(day)s : il n'y a rien à lever.")
+                % {"day": hold.until.strftime("%d/%m/%Y")}
+            )
+        hold.lifted_at = timezone.now()
+        hold.lifted_by = acting_user
+        hold.lift_reason = reason
+        hold.save(update_fields=sorted(LegalHold.LIFT_FIELDS))
+    return hold
+
+
 def active_holds(commune_ids: Iterable[int], on: datetime.date | None = None) -> QuerySet:
     """Holds still running, newest first, for the DPO's page (reference and dates only)."""
     on = on or timezone.localdate()
     return (
-        LegalHold.objects.filter(until__gte=on, referral__commune_id__in=list(commune_ids))
+        running_holds(on)
+        .filter(referral__commune_id__in=list(commune_ids))
         .select_related("referral", "placed_by")
         .only(
             "until",
@@ -395,7 +514,7 @@ def active_holds(commune_ids: Iterable[int], on: datetime.date | None = None) ->
 def _due(scope: Scope) -> list[DueItem]:
     return due_referrals(
         scope.until, age_rule=scope.age_rule, commune_ids=scope.commune_ids, today=scope.today
-    )
+    ) + due_state_information(scope.until, scope.commune_ids)
 
 
 def _delete_drafts(ids: list[int], today: datetime.date) -> Removed:
@@ -406,11 +525,27 @@ def _anonymise(ids: list[int], today: datetime.date) -> Removed:
     return anonymise_referrals(ids, today=today)
 
 
+def _erase_state_information(ids: list[int], today: datetime.date) -> Removed:
+    return erase_state_information(ids, today=today)
+
+
 def register() -> None:
     """Called by ``CasesConfig.ready``: the referral rules and the legal holds, for the core."""
     registry.register(
         "cases",
         due=_due,
-        apply={Rule.DRAFT: _delete_drafts, Rule.ARCHIVE: _anonymise, Rule.AGE_LIMIT: _anonymise},
+        apply={
+            Rule.DRAFT: _delete_drafts,
+            Rule.ARCHIVE: _anonymise,
+            Rule.AGE_LIMIT: _anonymise,
+            Rule.STATE_INFO: _erase_state_information,
+        },
     )
-    registry.register_holds(Holds(place=do_place_legal_hold, running=active_holds))
+    registry.register_holds(
+        Holds(
+            place=do_place_legal_hold,
+            running=active_holds,
+            of=holds_of,
+            lift=do_lift_legal_hold,
+        )
+    )

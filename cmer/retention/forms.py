@@ -38,6 +38,14 @@ class LegalHoldForm(CmerForm):
     )
 
 
+class LiftHoldForm(CmerForm):
+    reason = forms.CharField(
+        label=_("Motif de la levée (fin de la procédure, mainlevée)"),
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 class VerifyForm(CmerForm):
     document = forms.FileField(
         label=_("Certificat (PDF) ou son texte signé (certificat.txt)"),

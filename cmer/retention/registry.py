@@ -66,10 +66,15 @@ ApplyFunction = Callable[[list[int], datetime.date], Removed]
 @dataclass(frozen=True)
 class Holds:
     """``place(reference=, reason=, until=, commune_ids=, acting_user=)`` → the hold (raises
-    ValidationError, nothing written); ``running(commune_ids, on)`` → the holds still running."""
+    ValidationError, nothing written); ``running(commune_ids, on)`` → the holds still running;
+    ``of(commune_ids)`` → a queryset of every hold of these communes (the DPO's lookup, 404
+    outside it); ``lift(hold, reason=, acting_user=)`` → the lifted hold (raises
+    ValidationError, nothing written)."""
 
     place: Callable[..., Any]
     running: Callable[[Iterable[int], datetime.date], Iterable[Any]]
+    of: Callable[[Iterable[int]], Any]
+    lift: Callable[..., Any]
 
 
 _sources: dict[str, DueFunction] = {}

@@ -15,6 +15,9 @@ Rules (``Rule``):
   it was archived (or closed, if nobody archived it): the intermediate archive of AU-038.
 - ``age_limit``: a referral is anonymised on the person's ``RETENTION_AGE_LIMIT``-th birthday
   (25), whatever its status, while the DPO keeps the rule on (``cmer.retention.policy``).
+- ``state_info``: information from the State not linked to a referral (a municipal employee, a
+  person the social services support) is erased ``RETENTION_ARCHIVE_YEARS`` after the commune
+  received it; one the liaison never sent is deleted ``RETENTION_DRAFT_DAYS`` after its creation.
 - ``training``: attendance records, imported attendance files and attestations are deleted
   ``RETENTION_TRAINING_YEARS`` after the session.
 - ``convention``: a convention's signed documents are deleted ``RETENTION_CONVENTION_YEARS`` after
@@ -23,7 +26,7 @@ Rules (``Rule``):
   younger than ``AUDIT_MIN_RETENTION_MONTHS``; the daily job does not touch the trail.
 
 A legal hold (``cases.models.LegalHold``) suspends the referral rules for one referral until its
-end date.
+end date, or until the DPO lifts it earlier with a reason.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Rule(StrEnum):
     DRAFT = "draft"
     ARCHIVE = "archive"
     AGE_LIMIT = "age_limit"
+    STATE_INFO = "state_info"
     TRAINING = "training"
     CONVENTION = "convention"
     AUDIT = "audit"
@@ -51,6 +55,7 @@ APPLIED_RULES: tuple[Rule, ...] = (
     Rule.DRAFT,
     Rule.ARCHIVE,
     Rule.AGE_LIMIT,
+    Rule.STATE_INFO,
     Rule.TRAINING,
     Rule.CONVENTION,
 )
@@ -73,6 +78,7 @@ LABELS = {
     Rule.DRAFT: _("Brouillons jamais déposés"),
     Rule.ARCHIVE: _("Signalements clos : fin de l'archive intermédiaire"),
     Rule.AGE_LIMIT: _("Signalements : 25 ans de la personne"),
+    Rule.STATE_INFO: _("Informations de l'État sans signalement lié"),
     Rule.TRAINING: _("Formations : présences, fichiers importés, attestations"),
     Rule.CONVENTION: _("Conventions : documents signés"),
     Rule.AUDIT: _("Journal d'audit"),
@@ -286,6 +292,42 @@ def rule_table(*, age_rule_enabled: bool | None = None) -> list[RuleRow]:
             ("RETENTION_AGE_LIMIT", AGE_RULE_SETTING),
             True,
             bool(age_rule_enabled),
+        ),
+        # Information the State gave the mayor about a person of the commune, outside any
+        # referral (instruction of 13 November 2018). AU-038 keeps a person's data while they
+        # are followed, then in the intermediate archive: such information has no follow-up of
+        # its own in the cell (nothing closes it), so its archive starts when the commune
+        # receives it and lasts as long as a referral's, the most AU-038 allows. Then the
+        # person and the information are erased, as a referral's content; the row stays with
+        # what DESIGN.md says the system records of a disclosure (the case, on whose agreement,
+        # when, by whom, to which commune), like an anonymised referral's reference and dates.
+        # One the liaison never sent was never shared: it goes like a forgotten draft. No legal
+        # hold applies (a hold is placed on a referral).
+        RuleRow(
+            Rule.STATE_INFO,
+            str(LABELS[Rule.STATE_INFO]),
+            str(
+                _(
+                    "Information donnée au maire par l'État sur une personne (agent, candidat, "
+                    "personne suivie par les services sociaux), sans signalement lié"
+                )
+            ),
+            str(
+                _(
+                    "%(n)s ans après sa réception par la commune ; jamais envoyée : %(d)s jours "
+                    "après sa création"
+                )
+            )
+            % {"n": p.archive_years, "d": p.draft_days},
+            str(
+                _(
+                    "personne et information effacées (restent le cas, les accords, les dates, "
+                    "la commune) ; jamais envoyée : supprimée"
+                )
+            ),
+            ("RETENTION_ARCHIVE_YEARS", "RETENTION_DRAFT_DAYS"),
+            True,
+            True,
         ),
         RuleRow(
             Rule.TRAINING,

@@ -26,7 +26,7 @@ from cmer.audit.core import record_event
 from cmer.audit.models import Event
 
 from . import certificate, policy, registry, runner
-from .forms import AgeRuleForm, LegalHoldForm, VerifyForm
+from .forms import AgeRuleForm, LegalHoldForm, LiftHoldForm, VerifyForm
 from .models import AgeRuleChange, RetentionRun
 from .rules import APPLIED_RULES, LABELS, rule_table
 
@@ -44,12 +44,25 @@ VERDICTS = {
 }
 
 
-# The three forms share a page and field names ("reason" twice): each gets its own ids, so that
-# every label points at its own field.
+def _lift_form(hold_pk: int, data: Any = None) -> LiftHoldForm:
+    return LiftHoldForm(data, auto_id=f"lift{hold_pk}_%s")
+
+
+# The forms share a page and field names ("reason", one lift form per hold): each gets its own
+# ids, so that every label points at its own field.
 def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
     communes, departments = require_dpo(request)
     today = timezone.localdate()
     state = policy.age_rule_state()
+    refused = forms.get("lift_form")
+    # Each running hold with its lift form; a refused one is shown again, bound and open.
+    holds = []
+    for hold in registry.holds().running(communes, today):
+        if refused and refused[0] == hold.pk:
+            holds.append((hold, refused[1]))
+            refused = None
+        else:
+            holds.append((hold, _lift_form(hold.pk)))
     upcoming = runner.plan(
         today + datetime.timedelta(days=UPCOMING_DAYS),
         commune_ids=communes,
@@ -68,7 +81,11 @@ def _context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
         "upcoming_held": upcoming.held,
         "upcoming_days": UPCOMING_DAYS,
         "today": today,
-        "holds": registry.holds().running(communes, today),
+        "holds": holds,
+        # A refused lift of a hold no longer listed (lifted or ended meanwhile): said above it.
+        "lift_errors": [e for errors in refused[1].errors.values() for e in errors]
+        if refused
+        else [],
         "runs": RetentionRun.objects.defer("pdf", "text")[:RUNS_SHOWN],
         "age_form": forms.get("age_form")
         or AgeRuleForm(initial={"enabled": "0" if state.enabled else "1"}, auto_id="age_%s"),
@@ -129,6 +146,28 @@ def legal_hold(request: HttpRequest) -> HttpResponse:
         request,
         _("Gel posé sur %(reference)s jusqu'au %(until)s.")
         % {"reference": hold.referral.reference, "until": hold.until.strftime("%d/%m/%Y")},
+    )
+    return redirect("retention:dashboard")
+
+
+@require_POST
+def lift_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    """Lift a hold of the DPO's communes before its end; any other hold is a 404."""
+    communes, _departments = require_dpo(request)
+    holds = registry.holds()
+    hold = permissions.get_or_404(holds.of(communes), request, pk=pk)
+    form = _lift_form(hold.pk, request.POST)
+    if not form.is_valid():
+        return _refused(request, "lift_form", (hold.pk, form))
+    try:
+        holds.lift(hold, reason=form.cleaned_data["reason"], acting_user=request.user)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return _refused(request, "lift_form", (hold.pk, form))
+    messages.success(
+        request,
+        _("Gel levé sur %(reference)s : le signalement suit de nouveau les règles de conservation.")
+        % {"reference": hold.referral.reference},
     )
     return redirect("retention:dashboard")
 

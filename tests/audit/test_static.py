@@ -38,6 +38,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cases/retention.py", "Decision.update"): _RETENTION,
     ("cases/retention.py", "AgendaItem.update"): _RETENTION,
     ("cases/retention.py", "Referral.update"): _RETENTION,
+    ("cases/retention.py", "StateInformation.update"): _RETENTION,
     ("cases/retention.py", "queryset.update"): _RETENTION,
     ("cases/retention.py", "queryset._raw_delete"): _RETENTION,
     ("training/retention.py", "queryset._raw_delete"): _RETENTION,

@@ -1,6 +1,6 @@
 """The DPO's retention page in Chromium: reached from the main navigation, a legal hold placed on
-a referral (refused first without a reason, nothing written), then listed; the 25th-birthday rule
-suspended with a reason; the page passes axe-core."""
+a referral (refused first without a reason, nothing written), then listed, then lifted with a
+reason; the 25th-birthday rule suspended with a reason; the page passes axe-core."""
 
 from __future__ import annotations
 
@@ -43,6 +43,17 @@ def test_dpo_places_a_legal_hold_and_suspends_the_age_rule(web, world):
     expect(web.get_by_test_id("holds")).to_contain_text(referral.reference)
     assert LegalHold.objects.get().referral_id == referral.pk
     assert "Réquisition" not in web.get_by_test_id("holds").inner_text()  # reason stays out
+
+    # Lifted early: the confirmation opens under the hold and needs a reason.
+    hold = LegalHold.objects.get()
+    web.get_by_text(f"Lever le gel sur {referral.reference}").click()
+    lift = web.get_by_test_id(f"lift-form-{hold.pk}")
+    assert_accessible(web)
+    lift.get_by_label("Motif de la levée").fill("Mainlevée du parquet du 1er décembre")
+    lift.get_by_role("button", name="Confirmer la levée du gel").click()
+    expect(web.get_by_test_id("holds")).to_contain_text("Aucun gel en cours")
+    hold.refresh_from_db()
+    assert hold.lifted_by_id == world.dpo.pk
 
     rule = web.get_by_test_id("age-rule-form")
     rule.get_by_label("Règle des 25 ans").select_option("0")

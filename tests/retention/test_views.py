@@ -199,15 +199,26 @@ def test_a_dpo_of_another_department_sees_and_holds_nothing_of_this_one(as_user,
 
 
 def test_every_label_points_at_its_own_field(as_user, world):
-    """Three forms on one page share field names ("reason"): ids stay unique, before and after
-    a refusal, so a label never names another form's field."""
+    """Several forms on one page share field names ("reason"; one lift form per hold): ids stay
+    unique, before and after a refusal, so a label never names another form's field."""
     import re
     from collections import Counter
 
     client = as_user(world.dpo)
+    holds = [
+        LegalHold.objects.create(
+            referral=closed(world, at(2026, 3, 15)),
+            reason="Réquisition",
+            until=datetime.date(2030, 1, 1),
+            placed_by=world.dpo,
+        )
+        for _ in range(2)
+    ]
+    lift = f"/conservation/gels/{holds[0].pk}/lever/"
     pages = [
         client.get("/conservation/").content.decode(),
         client.post("/conservation/gels/", {"reference": "TAR-2026-0001"}).content.decode(),
+        client.post(lift, {"reason": ""}).content.decode(),
     ]
     for html in pages:
         ids = Counter(re.findall(r'\sid="([^"]+)"', html))
