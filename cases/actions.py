@@ -26,7 +26,7 @@ from cmer.audit.models import Event
 from cmer.crypto import blind_index, normalise_name
 from cmer.queue import enqueue_on_commit
 
-from . import files, tasks
+from . import age_brackets, files, tasks
 from .access import can_transmit
 from .models import (
     AccessReason,
@@ -101,6 +101,7 @@ def _apply_content(referral: Referral, content: ReferralContent) -> None:
         referral.age_group = (
             Referral.AgeGroup.ADULT if content.approximate_age >= 18 else Referral.AgeGroup.MINOR
         )
+    _set_age_bracket(referral)
     referral.facts = content.facts.strip()
     referral.facts_place = content.facts_place.strip()
     referral.facts_date = content.facts_date
@@ -109,6 +110,17 @@ def _apply_content(referral: Referral, content: ReferralContent) -> None:
     referral.urgency = content.urgency
     referral.name_index, referral.name_year_index = person_indexes(
         referral.surname, referral.first_names, _birth_year(content)
+    )
+
+
+def _set_age_bracket(referral: Referral) -> None:
+    """The bracket as of the filing day (today for a draft: set again when it is filed, after
+    which the date of birth and age are frozen, so it never drifts)."""
+    referral.age_bracket = age_brackets.bracket_for(
+        birth_date=referral.birth_date,
+        approximate_age=referral.approximate_age,
+        age_group=referral.age_group,
+        filed_on=age_brackets.filing_day(referral.submitted_at),
     )
 
 
@@ -229,6 +241,7 @@ def do_submit_referral(referral: Referral, *, acting_user: Any) -> Referral:
         referral.number = _next_number(referral.commune, year)
         referral.reference = f"{referral.commune.reference_prefix}-{year}-{referral.number:04d}"
         referral.submitted_at = now
+        _set_age_bracket(referral)
         _record_status(referral, Status.SUBMITTED, acting_user=acting_user)
         enqueue_on_commit(tasks.notify_referents, referral.pk, "submitted")
     return referral

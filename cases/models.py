@@ -21,6 +21,8 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from cmer.accounts.models import Commune
 from cmer.crypto import EncryptedTextField
 
+from .age_brackets import AgeBracket
+
 # Free text is short on purpose: the CNIL found long free text in town-hall files filled with
 # copied police data and subjective comments.
 FACTS_MAX_LENGTH = 1500
@@ -75,6 +77,8 @@ class Referral(models.Model):
         MINOR = "minor", _("Mineur")
         ADULT = "adult", _("Majeur")
 
+    AgeBracket = AgeBracket
+
     class CloseReason(models.TextChoices):
         NO_FURTHER_ACTION = "no_further_action", _("Sans suite : pas de signe de basculement")
         SOCIAL_FOLLOW_UP_DONE = "social_follow_up", _("Accompagnement social mis en place, terminé")
@@ -109,6 +113,14 @@ class Referral(models.Model):
     address = EncryptedTextField(_("adresse"), max_length=250, blank=True)
     age_group = models.CharField(
         _("mineur ou majeur"), max_length=10, choices=AgeGroup.choices, default=AgeGroup.UNKNOWN
+    )
+    # Clear, kept by anonymisation for the statistics: the age on the filing day, from the
+    # encrypted date of birth or age (cases.age_brackets, set by actions).
+    age_bracket = models.CharField(
+        _("tranche d'âge au dépôt"),
+        max_length=10,
+        choices=AgeBracket.choices,
+        default=AgeBracket.UNKNOWN,
     )
 
     # What was observed (encrypted).
@@ -149,6 +161,7 @@ class Referral(models.Model):
         "residence_commune",
         "address",
         "age_group",
+        "age_bracket",
         "facts",
         "facts_place",
         "facts_date",

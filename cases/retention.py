@@ -15,10 +15,11 @@ of forgotten drafts, legal holds. The periods are in ``cmer.retention.rules``; t
   J. D., 16–17 ans") and loses its link to the referral; a decision loses its link to the
   referral's timeline entry.
 
-It keeps the reference, the dates, categories, status, urgency, age group, source, outcome and
-commune: the statistics read nothing else. The writes bypass django-auditlog on purpose (one
-entry per row would name thousands of rows for one decision): each run records one explicit
-audit entry with its counts, and its signed certificate lists the references.
+It keeps the reference, the dates, categories, status, urgency, age group and age bracket (as of
+filing, ``cases.age_brackets``), source, outcome and commune: the statistics read nothing else. The
+writes bypass django-auditlog on purpose (one entry per row would name thousands of rows for one
+decision): each run records one explicit audit entry with its counts, and its signed certificate
+lists the references.
 
 Information from the State **not linked to a referral** has its own rule (``state_info``, see
 ``cmer.retention.rules``): erased (every encrypted field) at the end of the intermediate archive

@@ -31,7 +31,7 @@ STATISTICS_FIELDS = (
     "submitted_at",
     "status",
     "urgency",
-    "age_group",
+    "age_bracket",
     "close_reason",
     "commune",
     "categories",
@@ -40,7 +40,7 @@ STATISTICS_FIELDS = (
 DIMENSIONS = {
     "statut": _("Statut"),
     "urgence": _("Urgence"),
-    "age": _("Mineur ou majeur"),
+    "age": _("Tranche d'âge au dépôt"),
     "categorie": _("Signes observés"),
     "issue": _("Issue"),
     "commune": _("Commune"),
@@ -111,7 +111,7 @@ def _columns(scope: Scope, dimension: str) -> list[tuple[Any, str]]:
     if dimension == "urgence":
         return [(v, str(label)) for v, label in Referral.Urgency.choices]
     if dimension == "age":
-        return [(v, str(label)) for v, label in Referral.AgeGroup.choices]
+        return [(v, str(label)) for v, label in Referral.AgeBracket.choices]
     if dimension == "issue":
         return [
             (OPEN, str(_("Non clos"))),
@@ -128,7 +128,7 @@ def _key(row: dict[str, Any], dimension: str) -> Any:
     if dimension == "urgence":
         return row["urgency"]
     if dimension == "age":
-        return row["age_group"]
+        return row["age_bracket"]
     if dimension == "issue":
         return row["close_reason"] or OPEN
     return row["commune_id"]
@@ -192,7 +192,7 @@ def compute(scope: Scope, year: int, dimension: str) -> StatisticsTable:
         return StatisticsTable(dimension, year, [lb for _k, lb in columns], months, table)
     rows = list(
         referrals.annotate(month=ExtractMonth("submitted_at"))
-        .values("month", "status", "urgency", "age_group", "close_reason", "commune_id")
+        .values("month", "status", "urgency", "age_bracket", "close_reason", "commune_id")
         .annotate(n=Count("pk"))
         .order_by()
     )
@@ -244,6 +244,7 @@ class ActivityReport:
     year: int
     meetings_held: int
     outcomes: list[tuple[str, int | str]]
+    age_brackets: list[tuple[str, int | str]]
     referrals: int | str
     people_trained: int | str
     conventions_in_force: int
@@ -251,10 +252,10 @@ class ActivityReport:
 
 
 def activity_report(scope: Scope, year: int) -> ActivityReport:
-    """The year's activity of one cell, counts only. Referrals by outcome are the year totals of
-    the statistics page's outcome table (the same suppression, so the report and the page never
-    give each other away); people trained is one count, "< 5" from 1 to 4. Meetings and
-    conventions are not people: shown as they are."""
+    """The year's activity of one cell, counts only. Referrals by outcome and by age bracket are the
+    year totals of the statistics page's outcome and age tables (the same suppression, so the report
+    and the page never give each other away); people trained is one count, "< 5" from 1 to 4.
+    Meetings and conventions are not people: shown as they are."""
     import datetime
 
     from django.utils import timezone
@@ -264,6 +265,8 @@ def activity_report(scope: Scope, year: int) -> ActivityReport:
     from training.models import Attendance
 
     outcome = compute(scope, year, "issue")
+    # Same protection as the outcome table: both are year totals of tables protected together.
+    ages = compute(scope, year, "age")
     held = Meeting.objects.filter(
         commune_id=scope.pk, status=Meeting.Status.HELD, starts_at__year=year
     ).count()
@@ -289,6 +292,7 @@ def activity_report(scope: Scope, year: int) -> ActivityReport:
         year=year,
         meetings_held=held,
         outcomes=list(zip(outcome.columns, outcome.totals(), strict=True)),
+        age_brackets=list(zip(ages.columns, ages.totals(), strict=True)),
         referrals=outcome.grand_total(),
         people_trained=stats.SMALL_LABEL if 1 <= trained <= stats.PRIMARY_MAX else trained,
         conventions_in_force=in_force,

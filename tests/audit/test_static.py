@@ -48,6 +48,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("training/actions.py", "Trainee.bulk_update"): _TRAINING_IMPORT,
     ("training/actions.py", "Attendance.bulk_create"): _TRAINING_IMPORT,
     ("training/actions.py", "Attendance.bulk_update"): _TRAINING_IMPORT,
+    ("cases/age_brackets.py", "referral_model.bulk_update"): (
+        "the data migration's backfill of the age bracket (cases 0008): a clear column derived "
+        "from fields already in the trail, written once per existing referral at the upgrade; "
+        "an entry per referral would only repeat it. New referrals get it through save()"
+    ),
     ("training/actions.py", "AttestationBundle.update"): (
         "release_bundle_run frees the lease of a pending bundle's build (started_at only, a "
         "worker's bookkeeping, no content); every state change of a bundle goes through save()"
