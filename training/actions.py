@@ -529,14 +529,18 @@ def ensure_attestations(attendances: list[Attendance]) -> dict[int, Attestation]
     return found
 
 
-def render_attestations(session: TrainingSession, attendances: list[Attendance]) -> bytes:
-    """One PDF, one page per attendee."""
+def render_attestations(
+    session: TrainingSession, attendances: list[Attendance], *, reader: Any = None
+) -> bytes:
+    """One PDF, one page per attendee. With ``reader`` (a download), each page's foot names
+    who extracted it and when (``outputs.extract_line``); the worker's zip has none, its
+    ``LISEZMOI.txt`` is added at download."""
     from django.conf import settings
 
     from cmer.pdf import render_pdf, static_file_url
 
     codes = ensure_attestations(attendances)
-    from .outputs import neutralise
+    from .outputs import extract_line, neutralise
 
     # Names as imported ("=Dumas" stays text), neutralised like every output.
     items = [
@@ -559,6 +563,7 @@ def render_attestations(session: TrainingSession, attendances: list[Attendance])
         "items": items,
         "verify_url": settings.SITE_URL.rstrip("/") + "/formations/verifier/",
         "issued_on": timezone.localdate(),
+        "reader_line": extract_line(reader, timezone.now()) if reader is not None else "",
         "font_regular": font_regular,
         "font_bold": font_bold,
     }

@@ -1,5 +1,7 @@
 """Everything training writes out for people to open: the sign-in sheet of a session (CSV, XLSX,
-PDF) and the neutralisation every output applies.
+PDF), the reader's line every export of personal data carries ("Extrait par … le …": on the
+sign-in sheet, each attestation PDF, and the ``LISEZMOI.txt`` added to an attestation zip when it
+is downloaded) and the neutralisation every output applies.
 
 Imported values are kept as the file had them ("- arrivée en retard", "=HYPERLINK(…)" typed in a
 name): stored as plain text, never evaluated by us. What leaves the application is neutralised
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +54,45 @@ class SignInSheet:
             _("Liste d'émargement — %(title)s") % {"title": neutralise(session.title)},
             _("Session du %(date)s, %(scope)s")
             % {"date": session.date.strftime("%d/%m/%Y"), "scope": session.scope_label},
-            _("Extrait par %(reader)s le %(when)s")
-            % {
-                "reader": neutralise(self.reader),
-                "when": timezone.localtime(self.extracted_at).strftime("%d/%m/%Y %H:%M"),
-            },
+            extract_line(self.reader, self.extracted_at),
         ]
+
+
+def extract_line(reader: Any, when: datetime.datetime) -> str:
+    """Who took personal data out of the application and when: a copy found later says whose it
+    was. ``reader`` is the user (their full name, else their e-mail address)."""
+    return _("Extrait par %(reader)s le %(when)s") % {
+        "reader": neutralise(str(reader)),
+        "when": timezone.localtime(when).strftime("%d/%m/%Y %H:%M"),
+    }
+
+
+BUNDLE_NOTE_NAME = "LISEZMOI.txt"
+
+
+def mark_bundle(
+    data: bytes, *, session: TrainingSession, reader: Any, when: datetime.datetime
+) -> bytes:
+    """The stored zip of a session's attestations, for one download: a ``LISEZMOI.txt`` naming
+    the reader and the date is added, and the same line is the zip's comment. The zip is built
+    once by the worker for whoever asks; the mark is added at each download, so it names the
+    person who took that copy. The stored file is left as it is."""
+    line = extract_line(reader, when)
+    note = [
+        _("Attestations de formation — %(title)s") % {"title": neutralise(session.title)},
+        _("Session du %(date)s, %(scope)s")
+        % {"date": session.date.strftime("%d/%m/%Y"), "scope": session.scope_label},
+        line,
+        _(
+            "Ces fichiers contiennent des données personnelles : ne les transmettez qu'aux "
+            "personnes concernées."
+        ),
+    ]
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(BUNDLE_NOTE_NAME, "\r\n".join(note) + "\r\n")
+        archive.comment = line.encode("utf-8")
+    return buffer.getvalue()
 
 
 def sign_in_sheet(session: TrainingSession, *, reader: Any) -> SignInSheet:

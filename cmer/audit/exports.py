@@ -40,6 +40,8 @@ def render_export_pdf(prepared: AuditExport) -> tuple[bytes, int]:
             "filters": form.describe() if form.is_valid() else [],
             "generated_at": timezone.localtime(),
             "user": user,
+            # Name and address, like the CSV's first line (views.csv_lines).
+            "reader": f"{user.get_full_name() or user.email} <{user.email}>",
         },
     )
     return pdf, len(rows)

@@ -60,5 +60,5 @@ def test_a_bundle_whose_worker_was_killed_is_built_by_the_next(
     assert bundle.attempts == 2 and bundle.count == 40
     download = client.get(reverse("training:bundle_download", args=[bundle.pk]))
     assert download.status_code == 200
-    assert b"".join(download.streaming_content)[:2] == b"PK"
+    assert download.content[:2] == b"PK"
     download.close()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cmer import ratelimit
@@ -13,7 +14,7 @@ from cmer.accounts import stepup
 from cmer.audit.core import client_address, record_access, record_event
 from cmer.audit.models import Event
 
-from .. import access, actions
+from .. import access, actions, outputs
 from ..forms import (
     VerifyForm,
 )
@@ -31,7 +32,7 @@ def attestation_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     ):
         raise Http404
     stepup.require(request)
-    pdf = actions.render_attestations(session, [attendance])
+    pdf = actions.render_attestations(session, [attendance], reader=request.user)
     attestation = Attestation.objects.get(attendance=attendance)
     record_access(request, attestation, what="attestation_pdf")
     response = HttpResponse(pdf, content_type="application/pdf")
@@ -66,18 +67,21 @@ def bundle_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def bundle_download(request: HttpRequest, pk: int) -> FileResponse:
+def bundle_download(request: HttpRequest, pk: int) -> HttpResponse:
     bundle = access.get_bundle_for_user(request, pk)
     if bundle.state != AttestationBundle.State.READY or not bundle.file:
         raise Http404
     stepup.require(request)
+    with bundle.file.open("rb") as stored:
+        data = outputs.mark_bundle(
+            stored.read(), session=bundle.session, reader=request.user, when=timezone.now()
+        )
     record_access(request, bundle, what="attestations_zip")
-    return FileResponse(
-        bundle.file.open("rb"),
-        as_attachment=True,
-        filename=f"attestations-session-{bundle.session_id}.zip",
-        content_type="application/zip",
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = (
+        f'attachment; filename="attestations-session-{bundle.session_id}.zip"'
     )
+    return response
 
 
 # The public verification: a few checks a minute is what a person does; a script trying codes
