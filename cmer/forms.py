@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from dsfr.forms import DsfrBoundField
 from dsfr.utils import dsfr_input_class_attr
 
+# Only ever mixed into a form: a BaseForm for the type checker, a plain object at run time.
+if TYPE_CHECKING:
+    _FormBase = forms.BaseForm
+else:
+    _FormBase = object
 
-class DsfrMixin:
+
+class DsfrMixin(_FormBase):
     template_name = "dsfr/form_snippet.html"
     bound_field_class = DsfrBoundField
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for visible in self.visible_fields():  # type: ignore[attr-defined]
+        for visible in self.visible_fields():
             dsfr_input_class_attr(visible)
             widget = visible.field.widget
             if isinstance(widget, forms.FileInput):
@@ -26,7 +32,7 @@ class DsfrMixin:
 
     def get_context(self) -> dict[str, Any]:
         # Not DsfrBaseForm.get_context(): it warns whatever the setting (transitional API).
-        context = forms.BaseForm.get_context(self)  # type: ignore[arg-type]
+        context = forms.BaseForm.get_context(self)
         context["DSFR_MARK_OPTIONAL_FIELDS"] = True
         return context
 

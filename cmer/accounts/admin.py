@@ -12,11 +12,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.db import models
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -99,10 +101,10 @@ class MembershipInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
 
@@ -142,27 +144,33 @@ class UserAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["deactivate", "send_password_link", "reset_second_factor", "end_sessions"]
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
         return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
         return () if obj is None else self.readonly_fields
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: User | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
         if obj is None:
             kwargs["form"] = self.add_form
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_inline_instances(self, request, obj=None):
+    def get_inline_instances(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> list[InlineModelAdmin]:
         return [] if obj is None else super().get_inline_instances(request, obj)
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
         else:
             do_invite_user(obj, acting_user=request.user, request=request)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False  # deactivate instead: the audit trail refers to users
 
     @admin.display(description=_("état du compte"))
@@ -175,7 +183,7 @@ class UserAdmin(admin.ModelAdmin):
             return str(_("second facteur à configurer"))
         return str(_("actif, second facteur configuré"))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         from django.urls import path
 
         wrap = self.admin_site.admin_view
@@ -204,10 +212,10 @@ class UserAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def no_password_page(self, request, object_id):
+    def no_password_page(self, request: HttpRequest, object_id: str) -> HttpResponse:
         raise Http404
 
-    def account_action_view(self, request, object_id, what):
+    def account_action_view(self, request: HttpRequest, object_id: str, what: str) -> HttpResponse:
         """The buttons of the change page: a confirmation page (GET), then the act (POST)."""
         user = self.get_object(request, object_id)
         if user is None or not self.has_change_permission(request, user):
@@ -233,14 +241,14 @@ class UserAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/accounts/user/account_action.html", context)
 
     @admin.action(description=_("Désactiver les comptes sélectionnés"))
-    def deactivate(self, request, queryset) -> None:
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
             # save() per user (not update()) so that the audit trail and session kill run.
             user.is_active = False
             user.save(update_fields=["is_active"])
 
     @admin.action(description=_("Envoyer un lien de réinitialisation du mot de passe"))
-    def send_password_link(self, request, queryset) -> None:
+    def send_password_link(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         sent = sum(
             1
             for user in queryset
@@ -254,7 +262,7 @@ class UserAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description=_("Réinitialiser le second facteur (et fermer les sessions)"))
-    def reset_second_factor(self, request, queryset) -> None:
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         count = 0
         for user in queryset:
             do_reset_second_factor(user, acting_user=request.user, request=request)
@@ -270,7 +278,7 @@ class UserAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description=_("Fermer toutes les sessions des comptes sélectionnés"))
-    def end_sessions(self, request, queryset) -> None:
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         ended = sum(
             do_end_all_sessions(user, acting_user=request.user, request=request)
             for user in queryset
@@ -392,26 +400,32 @@ class MembershipAdmin(admin.ModelAdmin):
         ),
     )
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         queryset = super().get_queryset(request).select_related("user", "commune", "department")
         for column in _MEMBERSHIP_COLUMNS.values():
             queryset = column.annotate(queryset)
         return queryset
 
-    def get_list_display(self, request):
+    def get_list_display(
+        self, request: HttpRequest
+    ) -> tuple[str | Callable[[Any], str | bool], ...]:
         return (*super().get_list_display(request), *_MEMBERSHIP_COLUMNS)
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Membership | None = None
+    ) -> tuple[str, ...]:
         return (*super().get_readonly_fields(request, obj), *_MEMBERSHIP_COLUMNS)
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Membership | None = None) -> Any:
         extra = tuple((c.title, {"fields": (c.name,)}) for c in _MEMBERSHIP_COLUMNS.values())
         return (*super().get_fieldsets(request, obj), *extra)
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool
+    ) -> None:
         from .memberships import do_save_membership_request
 
         do_save_membership_request(obj, acting_user=request.user, request=request)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
         return False  # end a role by setting its end date: history stays readable

@@ -114,6 +114,8 @@ def _set_repr(instance: Any, kwargs: dict[str, Any]) -> None:
         kwargs.setdefault("object_repr", str(value)[:200])
 
 
+# django-stubs' plugin builds ``from_queryset()`` classes for typed managers only; auditlog's has no
+# type information, so mypy calls this base dynamic (an error of the stubs' reach, not of ours).
 class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # type: ignore[misc]
     def log_create(self, instance: Any, force_log: bool = False, **kwargs: Any) -> Any:
         kwargs.setdefault("commune_id", _commune_id_of(instance))
