@@ -26,6 +26,14 @@ class CasesConfig(AppConfig):
         register(models.StateInformation)
         register(models.LegalHold)
         register(models.WeakSignalCategory)
+        # The list pages keep the categories a minute per process (views/lists.py): a change
+        # made here shows at once.
+        from django.db.models.signals import post_delete, post_save
+
+        from .views.lists import forget_categories
+
+        for signal in (post_save, post_delete):
+            signal.connect(forget_categories, sender=models.WeakSignalCategory, weak=False)
         # The retention rules of this app, for the core's daily job (cmer.retention.registry).
         from .retention import register as register_retention
 

@@ -4,6 +4,7 @@ rows from the list engine (``listing``), rendered by ``cases/_rows.html``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,17 +52,13 @@ def _render_list(
         )
     context = {
         "page": page,
-        "rows": _rows(page.object_list),
-        "list_url": reverse("cases:list"),  # row links: one reverse(), not one per row
-        "row_suffix": row_suffix,
+        # Row links: one reverse(), not one per row.
+        "rows": _rows(page.object_list, reverse("cases:list"), row_suffix),
         # The values the filters show again (as typed); category ids as text to compare.
         "chosen": {name: request.GET.get(name, "") for name in ListFilterForm.base_fields},
         "status_choices": Referral.Status.choices,
         "urgency_choices": Referral.Urgency.choices,
-        "category_choices": [
-            (str(pk), _(label))
-            for pk, label in WeakSignalCategory.objects.values_list("pk", "label")
-        ],
+        "category_choices": [(str(pk), _(label)) for pk, label in _categories()],
         **extra,
     }
     return render(request, template, context)
@@ -81,16 +78,46 @@ def _short_date() -> Callable[[Any], str]:
     return lambda value: date_format(value.astimezone(tz), "SHORT_DATE_FORMAT")
 
 
-def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows for ``cases/_table.html``, which escapes and writes them: labels translated once
-    per page and dates in local time here, so that the template reads plain values (with 50
-    rows, the template engine's cost per variable and filter was most of the page's render:
-    bench/RESULTS.md, "Referrals list"). No query."""
+# The filter's list of observed signs: reference data changed in the admin a few times a year,
+# yet one statement on every list page. Kept per process for CATEGORIES_SECONDS, and dropped at
+# once in the process that saves or deletes one (cases/apps.py connects the signals): another
+# process shows the change in its filter within a minute. A filter on a category removed
+# meanwhile is refused by ``ListFilterForm`` (a queryset of the categories that exist).
+CATEGORIES_SECONDS = 60.0
+_categories_cache: tuple[float, list[tuple[int, str]]] | None = None
+
+
+def _categories() -> list[tuple[int, str]]:
+    """``(pk, label)`` of every observed-sign category, labels untranslated (the catalogue
+    differs per request), in the model's order."""
+    global _categories_cache
+    now = time.monotonic()
+    if _categories_cache is None or now - _categories_cache[0] > CATEGORIES_SECONDS:
+        _categories_cache = (now, list(WeakSignalCategory.objects.values_list("pk", "label")))
+    return _categories_cache[1]
+
+
+def forget_categories(**_kwargs: Any) -> None:
+    """Signal receiver: the next list page reads the categories again."""
+    global _categories_cache
+    _categories_cache = None
+
+
+def _rows(rows: list[dict[str, Any]], list_url: str, row_suffix: str) -> list[dict[str, Any]]:
+    """The rows for ``cases/_table.html``, which escapes and writes them: link, label, labels
+    translated once per page and dates in local time here, so that the template reads six plain
+    strings a row (with 50 rows, the template engine's cost per variable — context lookup,
+    localisation of numbers, escaping — is most of the page's render: bench/RESULTS.md,
+    "Referrals list"). No query."""
     status_labels = {value: str(label) for value, label in Referral.Status.choices}
     urgency_labels = {value: str(label) for value, label in Referral.Urgency.choices}
     short_date = _short_date()
     for row in rows:
         submitted = row["submitted_at"]
+        pk = row["pk"]
+        row["href"] = f"{list_url}{pk}/{row_suffix}"
+        # The DPO's trail names a draft the same way (Referral.__str__).
+        row["label"] = row["reference"] or _("brouillon-%(pk)s") % {"pk": pk}
         row["status_label"] = status_labels[row["status"]]
         row["urgency_label"] = urgency_labels[row["urgency"]]
         row["urgent"] = row["urgency"] == Referral.Urgency.DANGER
