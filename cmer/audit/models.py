@@ -270,11 +270,14 @@ class PendingEntry(AuditRecord):
 
 class ChainedEntry(AuditRecord):
     """The chain (see ``chain.py``): written only by the sealer, in batches, under the chain
-    lock; ``position`` and ``prev_hash`` are unique, so two sealers can never fork it. The
-    database refuses UPDATE, DELETE and TRUNCATE (``protection.py``)."""
+    lock; ``position`` is unique, so two sealers can never fork it (two entries at one
+    position), and an entry not linked to the one right before it is reported by
+    verification. The database refuses UPDATE, DELETE and TRUNCATE (``protection.py``)."""
 
     position = models.BigIntegerField(_("position"), unique=True, editable=False)
-    # Unique (a constraint in Meta: no extra LIKE index as unique=True would add on PostgreSQL).
+    # Not indexed (migration 0012): no query looks an entry up by the hash before it, and a
+    # unique index on random 64-character keys was a third of the sealer's INSERT. Position
+    # keeps the chain single (see above); verification checks every link.
     prev_hash = models.CharField(_("empreinte précédente"), max_length=64)
     entry_hash = models.CharField(_("empreinte"), max_length=64, editable=False)
 
@@ -294,9 +297,6 @@ class ChainedEntry(AuditRecord):
             models.Index(fields=["object_repr"], name="audit_entry_repr_idx"),
             models.Index(fields=["commune", "timestamp"], name="audit_entry_commune_idx"),
             models.Index(fields=["event", "timestamp"], name="audit_entry_event_idx"),
-        ]
-        constraints = [
-            models.UniqueConstraint(fields=["prev_hash"], name="audit_entry_prev_hash_uniq"),
         ]
 
 

@@ -16,6 +16,7 @@ cursors bind on the client side).
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from typing import Any
@@ -53,8 +54,8 @@ def append(entry: AuditEntry, using: str = DEFAULT_DB_ALIAS) -> None:
 def append_row(entry: AuditEntry, using: str) -> tuple[Any, ...]:
     """One INSERT into the pending table, no lock; returns ``(id,)``. Once the transaction
     commits, ``seal_soon`` chains what is pending. The statement and the per-column conversions
-    (Django's own ``get_db_prep_save``, only where a column needs one) are prepared once per
-    database vendor."""
+    (only where a column needs one, and only for a value that is not NULL) are prepared once
+    per database vendor."""
     connection = connections[using]
     if entry.object_repr and len(entry.object_repr) > 200:
         entry.object_repr = entry.object_repr[:200]
@@ -63,10 +64,10 @@ def append_row(entry: AuditEntry, using: str) -> tuple[Any, ...]:
         plan = _PLANS[connection.vendor] = _insert_plan(connection)
     sql, columns = plan
     values = entry.__dict__
-    params = [
-        values[attname] if convert is None else convert(values[attname], connection)
-        for attname, convert in columns
-    ]
+    params = []
+    for attname, convert in columns:
+        value = values[attname]
+        params.append(value if convert is None or value is None else convert(value))
     with _cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -112,12 +113,22 @@ def _insert_plan(connection: Any) -> tuple[str, list[tuple[str, Any]]]:
         plain = isinstance(f, models.ForeignKey | models.IntegerField) or (
             type(f) in (models.CharField, models.TextField)
         )
-        columns.append((f.attname, None if plain else _converter(f)))
+        columns.append((f.attname, None if plain else _converter(f, connection)))
     return sql, columns
 
 
-def _converter(field: models.Field) -> Any:
-    def convert(value: Any, connection: Any) -> Any:
+def _converter(field: models.Field, connection: Any) -> Any:
+    if isinstance(field, models.DateTimeField) and connection.vendor == "postgresql":
+        # An aware datetime goes as it is (Django's own conversion only checks it is aware, and
+        # the database stamps its own time anyway: protection.STAMP_TRIGGER).
+        def convert_time(value: Any) -> Any:
+            if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+                return value
+            return field.get_db_prep_save(value, connection)
+
+        return convert_time
+
+    def convert(value: Any) -> Any:
         return field.get_db_prep_save(value, connection)
 
     return convert
@@ -148,9 +159,22 @@ _last_seal: dict[str, float] = {}
 
 
 def seal_soon(using: str = DEFAULT_DB_ALIAS) -> None:
-    """Seal once the current transaction commits (at once outside a transaction). Registered
-    for every entry (public API only): the callbacks after the first return at once, at most
-    one seal runs per ``AUDIT_SEAL_INTERVAL`` and process."""
+    """Seal once the current transaction commits (at once outside a transaction); at most one
+    seal runs per ``AUDIT_SEAL_INTERVAL`` and process. In a transaction, one callback serves
+    the entries that follow it at the same savepoint depth: a rollback that takes such an entry
+    back takes that callback with it (Django keeps each callback's savepoints), and otherwise
+    it runs at the commit."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        callbacks = connection.run_on_commit
+        if callbacks:
+            savepoints, last, _robust = callbacks[-1]
+            if (
+                type(last) is _SealAfterCommit
+                and last.using == using
+                and savepoints == set(connection.savepoint_ids)
+            ):
+                return
     transaction.on_commit(_SealAfterCommit(using), using=using)
 
 
