@@ -92,12 +92,14 @@ def writer(args: tuple[str, int, float, int, int, int]) -> tuple[int, float, lis
 
     targets = [Commune(pk=commune_id, name=f"TAR-2026-{n:05d}") for n in range(references)]
     content_type_id = ContentType.objects.get_for_model(Commune).pk
+    # The time is the column's default, as for the pending table (the chained INSERT does not
+    # send it either); both return the id and the database's time.
     columns = (
-        "timestamp, event, action, content_type_id, object_pk, object_id, object_repr, "
+        "event, action, content_type_id, object_pk, object_id, object_repr, "
         "commune_id, changes_text, additional_data"
     )
     plain_sql = (
-        f"INSERT INTO {PLAIN_TABLE} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"INSERT INTO {PLAIN_TABLE} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "RETURNING id, timestamp"
     )
     written = 0
@@ -109,7 +111,6 @@ def writer(args: tuple[str, int, float, int, int, int]) -> tuple[int, float, lis
     def plain() -> None:
         target = targets[(index * 7919 + written) % references]
         params = [
-            datetime.datetime.now(datetime.UTC),
             str(Event.ACCESS),
             int(AuditEntry.Action.ACCESS),
             content_type_id,

@@ -349,12 +349,14 @@ class Smoke:
             "-tAc",
             f"SELECT has_table_privilege('{self.app_role}', 'audit_auditentry', 'UPDATE'),"
             f" has_table_privilege('{self.app_role}', 'audit_auditentry', 'INSERT'),"
-            f" has_table_privilege('{self.app_role}', 'audit_pending', 'INSERT'),"
+            # INSERT on the pending table's columns but its id and time (the database's).
+            f" has_any_column_privilege('{self.app_role}', 'audit_pending', 'INSERT'),"
+            f" has_column_privilege('{self.app_role}', 'audit_pending', 'timestamp', 'INSERT'),"
             f" has_function_privilege('{self.app_role}', 'cmer_audit_seal(integer, boolean)',"
             " 'EXECUTE')",
             database=self.db_name,
         )
-        check(rights.strip() == "f|f|t|t", f"app role rights on the audit trail: {rights!r}")
+        check(rights.strip() == "f|f|t|f|t", f"app role rights on the audit trail: {rights!r}")
 
     def services(self, env: dict[str, str]) -> None:
         step("clamd as compose's clamav service (own config, the test signature only)")

@@ -12,9 +12,12 @@ TRUNCATE, whatever the application does, and the application's role can only add
   signed head is the chain's) and ``cmer_audit_add_verification``. A compromised web or worker
   process can therefore neither forge nor reorder the chain, nor block it (a chain row reusing
   a pending id cannot be written), nor rewrite a verification result.
-- A pending entry's id and time are the database's: a BEFORE INSERT trigger refuses an id that
-  does not come from the table's own sequence in this session and stamps ``clock_timestamp()``
-  (one clock for every process; a forged date is impossible).
+- A pending entry's id and time are the database's: the columns' defaults (the table's sequence,
+  ``clock_timestamp()``), and the application role may not write either column (its INSERT
+  privilege names the other columns only: ``revoke_app_privileges``). One clock for every
+  process, no forged date, no chosen id, and nothing to run per row (migration 0013; a BEFORE
+  INSERT trigger did it before, ``STAMP_TRIGGER``, which cost the database half of a bulk
+  INSERT's time).
 - SQLite: BEFORE UPDATE / BEFORE DELETE triggers (SQLite has no TRUNCATE and no roles; the
   embedded database is the process's own, and the Python sealer does the same work).
 
@@ -101,8 +104,10 @@ def trigger_names(table: str, vendor: str) -> list[str]:
     return [f"{table}_no_update", f"{table}_no_delete"]
 
 
-# The pending table's BEFORE INSERT trigger (PostgreSQL): not lifted by ``maintenance()``.
+# The pending table's former BEFORE INSERT trigger (PostgreSQL, migrations 0007–0012).
 STAMP_TRIGGER = "audit_pending_stamp"
+# The pending table's columns the database always fills itself (PostgreSQL).
+DATABASE_COLUMNS = ("id", "timestamp")
 
 
 def _sqlite_create(table: str) -> list[str]:
@@ -206,7 +211,9 @@ def revoke_app_privileges(
                 cursor.execute(f"REVOKE ALL ON {table} FROM {quoted}")
                 cursor.execute(f"GRANT SELECT ON {table} TO {quoted}")
                 if table == PENDING_TABLE:
-                    cursor.execute(f"GRANT INSERT ON {table} TO {quoted}")
+                    # Every column but those the database fills (id, time): an INSERT naming
+                    # either is refused.
+                    cursor.execute(f"GRANT INSERT ({_app_columns()}) ON {table} TO {quoted}")
                     cursor.execute(f"GRANT SELECT ON {VIEW} TO {quoted}")
                 continue
             cursor.execute(
@@ -220,6 +227,45 @@ def revoke_app_privileges(
             for signature in FUNCTION_SIGNATURES:
                 cursor.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {quoted}")
     return True
+
+
+def _app_columns() -> str:
+    from .models import PendingEntry
+
+    return ", ".join(
+        f'"{f.column}"'
+        for f in PendingEntry._meta.concrete_fields
+        if f.column not in DATABASE_COLUMNS
+    )
+
+
+def stamp_by_default(connection: Any) -> None:
+    """PostgreSQL: the pending table's time is the column's default (``clock_timestamp()``),
+    its id the sequence's; the former stamping trigger goes (see the module docstring)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'ALTER TABLE {PENDING_TABLE} ALTER COLUMN "timestamp" SET DEFAULT clock_timestamp()'
+        )
+        cursor.execute(f"DROP TRIGGER IF EXISTS {STAMP_TRIGGER} ON {PENDING_TABLE}")
+        cursor.execute("DROP FUNCTION IF EXISTS cmer_audit_pending_stamp()")
+
+
+def stamp_by_trigger(connection: Any) -> None:
+    """The former stamping trigger, and no default time (reversing migration 0013)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PENDING_TABLE])
+        (sequence,) = cursor.fetchone()
+        cursor.execute(_stamp_function_sql(sequence))
+        cursor.execute(f"DROP TRIGGER IF EXISTS {STAMP_TRIGGER} ON {PENDING_TABLE}")
+        cursor.execute(
+            f"CREATE TRIGGER {STAMP_TRIGGER} BEFORE INSERT ON {PENDING_TABLE} "
+            "FOR EACH ROW EXECUTE FUNCTION cmer_audit_pending_stamp()"
+        )
+        cursor.execute(f'ALTER TABLE {PENDING_TABLE} ALTER COLUMN "timestamp" DROP DEFAULT')
 
 
 def is_installed(connection: Any, table: str = "audit_auditentry") -> bool:
@@ -495,23 +541,20 @@ $$
 """
 
 
-def install_functions(connection: Any) -> None:
+def install_functions(connection: Any, *, stamp_trigger: bool = False) -> None:
     """PostgreSQL: (re)create the sealing, checkpoint and verification functions, owned by the
-    role running the migration (the owner), and the pending table's stamping trigger."""
+    role running the migration (the owner); ``stamp_trigger``: also the pending table's former
+    stamping trigger (migration 0007, until 0013 replaces it by the columns' defaults)."""
     if connection.vendor != "postgresql":
         return
+    if stamp_trigger:
+        stamp_by_trigger(connection)
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_schema(), pg_get_serial_sequence(%s, 'id')", [PENDING_TABLE])
         schema, sequence = cursor.fetchone()
         cursor.execute(_seal_function_sql(schema, sequence))
         cursor.execute(_checkpoint_function_sql(schema))
         cursor.execute(_verification_function_sql(schema))
-        cursor.execute(_stamp_function_sql(sequence))
-        cursor.execute(f"DROP TRIGGER IF EXISTS {STAMP_TRIGGER} ON {PENDING_TABLE}")
-        cursor.execute(
-            f"CREATE TRIGGER {STAMP_TRIGGER} BEFORE INSERT ON {PENDING_TABLE} "
-            "FOR EACH ROW EXECUTE FUNCTION cmer_audit_pending_stamp()"
-        )
         for signature in FUNCTION_SIGNATURES:
             # Nobody but the roles granted below (PUBLIC has EXECUTE on new functions).
             cursor.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")

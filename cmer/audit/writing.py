@@ -16,7 +16,6 @@ cursors bind on the client side).
 
 from __future__ import annotations
 
-import datetime
 import logging
 import time
 from typing import Any
@@ -72,7 +71,7 @@ def append_row(entry: AuditEntry, using: str) -> tuple[Any, ...]:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if connection.vendor == "postgresql":
-        # The database's trigger gave the time (its own clock, whatever the process sent).
+        # The database gave the time (its own clock: the process's is not sent).
         entry.timestamp = row[1]
     seal_soon(using)
     return row[:1]
@@ -95,10 +94,15 @@ def _cursor(connection: Any) -> Any:
 
 
 def _insert_plan(connection: Any) -> tuple[str, list[tuple[str, Any]]]:
+    # PostgreSQL gives the time itself (the column's default, which the application role may
+    # not override: protection.py); SQLite takes the process's.
+    given_by_database = {"timestamp"} if connection.vendor == "postgresql" else set()
     fields = [
         f
         for f in AuditEntry._meta.concrete_fields
-        if f.attname not in _NOT_INSERTED and not f.primary_key
+        if f.attname not in _NOT_INSERTED
+        and not f.primary_key
+        and f.attname not in given_by_database
     ]
     quote = connection.ops.quote_name
     sql = (
@@ -118,16 +122,6 @@ def _insert_plan(connection: Any) -> tuple[str, list[tuple[str, Any]]]:
 
 
 def _converter(field: models.Field, connection: Any) -> Any:
-    if isinstance(field, models.DateTimeField) and connection.vendor == "postgresql":
-        # An aware datetime goes as it is (Django's own conversion only checks it is aware, and
-        # the database stamps its own time anyway: protection.STAMP_TRIGGER).
-        def convert_time(value: Any) -> Any:
-            if isinstance(value, datetime.datetime) and value.tzinfo is not None:
-                return value
-            return field.get_db_prep_save(value, connection)
-
-        return convert_time
-
     def convert(value: Any) -> Any:
         return field.get_db_prep_save(value, connection)
 

@@ -37,22 +37,27 @@ def chain_rows() -> list[tuple[int, str, str]]:
 
 @contextlib.contextmanager
 def recorded_at(when: datetime.datetime, **travel: Any) -> Iterator[None]:
-    """Entries recorded as if at ``when``. On PostgreSQL the database stamps every entry with
-    its own clock (``protection.STAMP_TRIGGER``): the trigger is lifted inside the block, as
-    only the tables' owner can, so that the travelled process time is kept."""
+    """Entries recorded as if at ``when``. On PostgreSQL the database gives every entry its own
+    time (the column's default, ``protection.stamp_by_default``): inside the block that default
+    is ``when`` itself, as only the tables' owner can set it."""
     with time_machine.travel(when, **travel):
         if connection.vendor != "postgresql":
             yield
             return
+        moment = when.astimezone(datetime.UTC).isoformat()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"ALTER TABLE audit_pending DISABLE TRIGGER {protection.STAMP_TRIGGER}")
+            cursor.execute(
+                f'ALTER TABLE audit_pending ALTER COLUMN "timestamp" '
+                f"SET DEFAULT '{moment}'::timestamptz"
+            )
             try:
                 yield
             finally:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute(
-                    f"ALTER TABLE audit_pending ENABLE TRIGGER {protection.STAMP_TRIGGER}"
+                    'ALTER TABLE audit_pending ALTER COLUMN "timestamp" '
+                    "SET DEFAULT clock_timestamp()"
                 )
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 

@@ -1,6 +1,7 @@
-"""Migration 0012 (no index on the previous hash, the sealing function created again) on a
-database that already holds a chain: what was sealed before still verifies, sealing goes on
-from the same head, and the chain stays single (positions unique). Both engines."""
+"""Migrations 0012 (no index on the previous hash, the sealing function created again) and 0013
+(the pending entry's time given by the column's default, no trigger) on a database that already
+holds a chain: what was sealed before still verifies, sealing goes on from the same head, and
+the chain stays single (positions unique). Both engines."""
 
 from __future__ import annotations
 
@@ -15,13 +16,21 @@ from cmer.audit.models import ChainedEntry
 from tests.audit.helpers import chain_rows, make_entries
 
 BEFORE = [("audit", "0011_fewer_locks")]
-AFTER = [("audit", "0012_cheaper_seal")]
 
 
-def _migrate(targets) -> None:
+def _migrate(targets=None) -> None:
+    """To ``targets``, or to the latest migration of every app."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(targets)
+    executor.migrate(targets or executor.loader.graph.leaf_nodes())
+
+
+def _stamped_by_trigger() -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_pending_stamp'")
+        return cursor.fetchone()[0] == 1
 
 
 def _prev_hash_unique() -> bool:
@@ -39,11 +48,13 @@ def test_a_chain_sealed_before_0012_verifies_and_grows_after_it(world):
     _migrate(BEFORE)
     try:
         assert _prev_hash_unique()
+        assert _stamped_by_trigger() is (connection.vendor == "postgresql")
         before = make_entries(5)
         assert verification.verify_chain().ok
     finally:
-        _migrate(AFTER)
+        _migrate()
     assert _prev_hash_unique() is (connection.vendor != "postgresql")
+    assert not _stamped_by_trigger()
     after = make_entries(5)
     rows = chain_rows()
     # One chain: consecutive positions, each linked to the entry before it, across the migration.

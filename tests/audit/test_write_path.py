@@ -127,3 +127,23 @@ def test_relations_stay_protected_without_database_constraints(world):
     assert labels.type_name(10**9) == "type inconnu"
     for field in ("actor", "commune", "content_type"):
         assert not PendingEntry._meta.get_field(field).db_constraint
+
+
+@pytest.mark.django_db
+def test_the_time_of_an_entry_is_the_databases_on_postgresql(world):
+    """PostgreSQL: the write path does not send the time (the column's default gives it, which
+    the application role cannot override: tests/audit/test_protection.py); the entry returned
+    carries the stored time. SQLite: the process's time, stored as given."""
+    seen: list[str] = []
+
+    def spy(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        entry = record_event(Event.ACCESS, actor=world.dpo)
+    insert = next(sql for sql in seen if PendingEntry._meta.db_table in sql)
+    columns = insert.split("VALUES")[0]
+    assert ('"timestamp"' in columns) is (connection.vendor != "postgresql")
+    stored = PendingEntry.objects.get(pk=entry.pk).timestamp
+    assert entry.timestamp == stored

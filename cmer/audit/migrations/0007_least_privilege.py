@@ -22,7 +22,7 @@ def forwards(apps, schema_editor):
 
     connection = schema_editor.connection
     protection.install(connection, (protection.VERIFICATION_TABLE,))
-    protection.install_functions(connection)
+    protection.install_functions(connection, stamp_trigger=True)
     with protection.maintenance(connection, protection.PROTECTED_TABLES):
         if sealing.rechain(connection):
             with connection.cursor() as cursor:
