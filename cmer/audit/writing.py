@@ -162,7 +162,9 @@ def seal_soon(using: str = DEFAULT_DB_ALIAS) -> None:
     if connection.in_atomic_block:
         callbacks = connection.run_on_commit
         if callbacks:
-            savepoints, last, _robust = callbacks[-1]
+            # Django keeps (savepoint ids, callback, robust) per callback (pinned by
+            # tests/audit/test_write_path.py).
+            savepoints, last = callbacks[-1][0], callbacks[-1][1]
             if (
                 type(last) is _SealAfterCommit
                 and last.using == using

@@ -8,7 +8,7 @@ import inspect
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 
@@ -102,6 +102,33 @@ def test_the_django_internals_the_write_path_relies_on():
     assert AuditEntry._do_insert is not Model._do_insert
     assert callable(connection.make_cursor) and callable(connection.make_debug_cursor)
     assert inspect.signature(connection.make_cursor).parameters.keys() == {"cursor"}
+
+
+@pytest.mark.django_db
+def test_one_seal_callback_per_transaction_level(world):
+    """``writing.seal_soon`` reads Django's list of on-commit callbacks (savepoint ids first,
+    the callback second): one callback for the entries of a level, another in a savepoint,
+    and the one of a rolled-back savepoint goes with it."""
+    before = len(connection.run_on_commit)  # the test's own transaction may hold some
+    with transaction.atomic():
+        record_event(Event.ACCESS, actor=world.dpo)
+        record_event(Event.ACCESS, actor=world.dpo)
+        assert len(connection.run_on_commit) == before + 1
+        savepoints, callback = connection.run_on_commit[-1][:2]
+        assert savepoints == set(connection.savepoint_ids)
+        assert isinstance(callback, writing._SealAfterCommit)
+        with transaction.atomic():
+            record_event(Event.ACCESS, actor=world.dpo)
+            record_event(Event.ACCESS, actor=world.dpo)
+            assert len(connection.run_on_commit) == before + 2
+        try:
+            with transaction.atomic():
+                record_event(Event.ACCESS, actor=world.dpo)
+                assert len(connection.run_on_commit) == before + 3
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        assert len(connection.run_on_commit) == before + 2
 
 
 @pytest.mark.django_db
