@@ -4,7 +4,7 @@ Counts only, by month of filing and one breakdown (status, urgency, age bracket,
 outcome, commune), computed in the database from the fields that survive anonymisation
 (``STATISTICS_FIELDS``): nothing is decrypted, no model instance is loaded. Every table goes
 through ``cmer.stats`` (no count 1–4 shown, complementary suppression); the breakdowns of one
-scope and year share their month totals and are protected together.
+scope and year share their month totals and are protected as one system (``protect_linked``).
 """
 
 from __future__ import annotations
@@ -196,8 +196,9 @@ def compute(scope: Scope, year: int, dimension: str) -> StatisticsTable:
         .annotate(n=Count("pk"))
         .order_by()
     )
-    # Every additive breakdown of this scope and year is protected together: their month totals
-    # and grand total are the same figures, hidden alike on every page.
+    # Every additive breakdown of this scope and year is protected as one system: their month
+    # totals and grand total are the same figures, and a reader may open every breakdown
+    # (``cmer.stats.protect_linked``; the page, its CSV and the activity report show the same).
     additive = [d for d in ADDITIVE if d in scope.dimensions]
     grids = []
     for name in additive:
@@ -207,7 +208,9 @@ def compute(scope: Scope, year: int, dimension: str) -> StatisticsTable:
             key = (row["month"], _key(row, name))
             counts[key] = counts.get(key, 0) + row["n"]
         grids.append((name, columns, _grid(columns, counts)))
-    protected = stats.protect_together([grid for _n, _c, grid in grids])
+    protected = stats.protect_linked(
+        [grid for _n, _c, grid in grids], columns=[len(c) for _n, c, _g in grids]
+    )
     for (name, columns, _counts), table in zip(grids, protected, strict=True):
         if name == dimension:
             return StatisticsTable(dimension, year, [lb for _k, lb in columns], months, table)

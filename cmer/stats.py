@@ -25,8 +25,9 @@ path search in a directed graph; ``protect`` adds the cheapest complementary cel
 every hidden cell is safe. tests/core/test_suppression.py checks the result against brute-force
 enumeration of every solution of the linear constraints over small tables.
 
-Tables that share totals (the same months and the same year on several pages) are protected
-together by ``protect_together``: a shared total hidden on one of them is hidden on all.
+Tables that break down the same rows (the same months of the same scope and year, by status,
+urgency, age…) are one system to a reader who opens them all: ``protect_linked`` protects them
+together (see the note above it); tests/stats/test_linked_tables.py brute-forces the system.
 """
 
 from __future__ import annotations
@@ -276,9 +277,8 @@ def protect(
 ) -> ProtectedTable:
     """Suppress what must not be shown in a table of counts (rows × columns).
 
-    ``hide_row_totals`` / ``hide_grand_total``: totals hidden on another table that shares them
-    (see ``protect_together``); hidden here too. ``columns`` gives the width of a table without
-    rows.
+    ``hide_row_totals`` / ``hide_grand_total``: totals to hide whatever their value (a caller
+    that knows they are hidden elsewhere). ``columns`` gives the width of a table without rows.
     """
     table = ProtectedTable(augment(counts, columns))
     for r, line in enumerate(table.grid):
@@ -295,20 +295,244 @@ def protect(
     return table
 
 
-def protect_together(tables: Sequence[Sequence[Sequence[int]]]) -> list[ProtectedTable]:
-    """Protect tables that share their rows' totals and grand total (the same months, the same
-    scope, another breakdown): a total hidden on one is hidden on every one, so that reading
-    two pages side by side gives nothing a single page does not."""
-    hidden_rows: set[int] = set()
-    hide_grand = False
+# -- tables that break down the same rows ----------------------------------------------------
+#
+# Several breakdowns of the same referrals by month (status, urgency, age, outcome, commune)
+# are offered to the same reader. Each is one table, but together they are one system: every
+# table's month totals and grand total are the same figures (the *margin*), and a reader who
+# puts two of them side by side intersects what each says of a hidden month total — hiding the
+# shared totals alike on every table (the former ``protect_together``) is not enough: the
+# first table may say "this month is 5 to 9", the second "9 to 13", so it is 9, and a "< 5" of
+# the first table follows by difference (brute-forced in tests/stats/test_linked_tables.py).
+#
+# ``protect_linked`` makes the whole system safe, with two sufficient conditions checked with
+# the same shift graph as above:
+# 1. every hidden cell off the margin (an inner cell, a column total) is safe in its own table
+#    *as if the margin were shown*: whatever a reader learns of the margin from the other
+#    tables, that table alone still allows two values (the others keep their true values);
+# 2. every hidden margin cell belongs to a *margin shift* (one month total down by one and
+#    another up, or a month total and the grand total down together) that every table can
+#    carry on a cycle of its own hidden cells: all tables shift at once, the margin changes,
+#    nothing shown moves.
+
+
+def _margin_domain_ok(value: int, kind: Hidden, step: int) -> bool:
+    moved = value + step
+    if kind is Hidden.COMPLEMENT:
+        return moved > PRIMARY_MAX
+    return 0 <= moved <= PRIMARY_MAX
+
+
+@dataclass(frozen=True)
+class MarginShift:
+    """Two margin cells (rows of the totals column; ``rows`` is the grand total) moved by
+    ``steps`` (real counts, not signed) together."""
+
+    cells: tuple[int, int]
+    steps: tuple[int, int]
+
+
+def _margin(totals: list[int], grand: int) -> tuple[dict[int, Hidden], list[MarginShift]]:
+    """Which margin cells to hide (row index → kind; ``len(totals)`` is the grand total) and the
+    shifts that protect them."""
+    n = len(totals)
+    values = [*totals, grand]
+    hidden: dict[int, Hidden] = {
+        i: Hidden.PRIMARY for i, v in enumerate(values) if 1 <= v <= PRIMARY_MAX
+    }
+    shifts: list[MarginShift] = []
+    covered: set[int] = set()
+
+    def steps_for(a: int, b: int) -> tuple[int, int] | None:
+        # Month and month: opposite steps (the grand total stays); month and grand total: the
+        # same step.
+        options = [(-1, +1), (+1, -1)] if n not in (a, b) else [(-1, -1), (+1, +1)]
+        for sa, sb in options:
+            ka = hidden.get(a) or _kind_of(values[a])
+            kb = hidden.get(b) or _kind_of(values[b])
+            if _margin_domain_ok(values[a], ka, sa) and _margin_domain_ok(values[b], kb, sb):
+                return sa, sb
+        return None
+
+    while uncovered := [i for i in sorted(hidden) if i not in covered]:
+        a = uncovered[0]
+        # Another hidden cell first (an uncovered one covers two at once), else the cheapest
+        # shown one: a zero month, then the smallest count, the grand total last.
+        partners = sorted(
+            (i for i in range(n + 1) if i != a),
+            key=lambda i: (
+                i not in hidden,
+                i in covered,
+                i == n,
+                values[i] if values[i] else -1,
+            ),
+        )
+        for b in partners:
+            steps = steps_for(a, b)
+            if steps is not None:
+                hidden.setdefault(b, _kind_of(values[b]))
+                shifts.append(MarginShift((a, b), steps))
+                covered.update((a, b))
+                break
+        else:
+            # Not met (a count of 1 to 4 can always go down, a zero or an "s" up): hide all.
+            for i in range(n + 1):
+                hidden.setdefault(i, _kind_of(values[i]))
+            covered.add(a)
+    return hidden, shifts
+
+
+def _kind_of(value: int) -> Hidden:
+    if value == 0:
+        return Hidden.ZERO
+    return Hidden.PRIMARY if value <= PRIMARY_MAX else Hidden.COMPLEMENT
+
+
+def _edges_off_margin(
+    table: ProtectedTable, *, with_candidates: bool, without: Cell | None = None
+) -> dict[tuple[str, int], list[tuple[tuple[str, int], float, Cell | None]]]:
+    """The shift graph of ``table`` without its totals column (the margin, the same on every
+    linked table and protected by the margin shifts): hidden cells at no cost, and, when
+    ``with_candidates``, shown cells at the cost of hiding them."""
+    edges: dict[tuple[str, int], list[tuple[tuple[str, int], float, Cell | None]]] = {}
+    for r in range(table.rows + 1):
+        for c in range(table.columns):
+            cell = (r, c)
+            if cell == without:
+                continue
+            if cell in table.hidden:
+                cost, kind, mark = 0.0, None, None
+            elif with_candidates:
+                kind = Hidden.ZERO if table.grid[r][c] == 0 else Hidden.COMPLEMENT
+                cost, mark = table._cost(cell), cell
+            else:
+                continue
+            for a, i, b, j in table._arcs(cell, kind):
+                edges.setdefault((a, i), []).append(((b, j), cost, mark))
+    return edges
+
+
+def _margin_path(table: ProtectedTable, shift: MarginShift) -> tuple[tuple[str, int], ...]:
+    """(source, target) rows the off-margin cycle of ``shift`` must join: the shift enters the
+    totals column at one row and leaves it at the other (augmented steps: a month total counts
+    with a minus sign, the grand total with a plus)."""
+    (a, b), (step_a, _step_b) = shift.cells, shift.steps
+    augmented = step_a * table.sign((a, table.columns))
+    return (("r", b), ("r", a)) if augmented > 0 else (("r", a), ("r", b))
+
+
+def _protect_off_margin(table: ProtectedTable, shifts: Sequence[MarginShift]) -> bool:
+    """Hide cells off the margin until conditions 1 and 2 hold; False if it cannot."""
     while True:
-        result = [
-            protect(t, hide_row_totals=hidden_rows, hide_grand_total=hide_grand) for t in tables
-        ]
-        # A zero total asked for stays shown (zeros are hidden only to protect a neighbour):
-        # compare the unions, which only grow, so that this ends.
-        rows = hidden_rows.union(*(t.hidden_row_totals() for t in result))
-        grand = hide_grand or any((t.rows, t.columns) in t.hidden for t in result)
-        if rows == hidden_rows and grand == hide_grand:
-            return result
-        hidden_rows, hide_grand = rows, grand
+        missing: tuple[tuple[str, int], tuple[str, int]] | None = None
+        for shift in shifts:
+            source, target = _margin_path(table, shift)
+            graph = {
+                node: [nxt for nxt, _w, _c in arcs]
+                for node, arcs in _edges_off_margin(table, with_candidates=False).items()
+            }
+            if not _reachable(graph, source, target):
+                missing = (source, target)
+                break
+        if missing is None:
+            for cell in sorted(table.hidden):
+                if cell[1] == table.columns:
+                    continue
+                graph = {
+                    node: [nxt for nxt, _w, _c in arcs]
+                    for node, arcs in _edges_off_margin(
+                        table, with_candidates=False, without=cell
+                    ).items()
+                }
+                row, column = cell
+                if table.can_shift(cell, +1) and _reachable(graph, ("c", column), ("r", row)):
+                    continue
+                if table.can_shift(cell, -1) and _reachable(graph, ("r", row), ("c", column)):
+                    continue
+                if _on_margin_shift(table, shifts, graph, cell):
+                    continue
+                found = None
+                for step, source, target in (
+                    (+1, ("c", column), ("r", row)),
+                    (-1, ("r", row), ("c", column)),
+                ):
+                    if not table.can_shift(cell, step):
+                        continue
+                    edges = _edges_off_margin(table, with_candidates=True, without=cell)
+                    path = _cheapest_path(edges, source, target)
+                    if path is not None and (found is None or path[0] < found[0]):
+                        found = path
+                if not found or not found[1]:
+                    return False
+                _hide(table, found[1])
+                break
+            else:
+                return True
+            continue
+        path = _cheapest_path(_edges_off_margin(table, with_candidates=True), *missing)
+        if path is None or not path[1]:
+            return False
+        _hide(table, path[1])
+
+
+def _on_margin_shift(
+    table: ProtectedTable,
+    shifts: Sequence[MarginShift],
+    graph: dict[tuple[str, int], list[tuple[str, int]]],
+    cell: Cell,
+) -> bool:
+    """Does some margin shift's cycle pass through ``cell`` (it then moves when the margin
+    does, on every table at once)? ``graph``: the off-margin graph without ``cell``."""
+    row, column = cell
+    arcs = []
+    if table.can_shift(cell, +1):
+        arcs.append((("r", row), ("c", column)))
+    if table.can_shift(cell, -1):
+        arcs.append((("c", column), ("r", row)))
+    for shift in shifts:
+        source, target = _margin_path(table, shift)
+        for start, end in arcs:
+            if _reachable(graph, source, start) and _reachable(graph, end, target):
+                return True
+    return False
+
+
+def _hide(table: ProtectedTable, cells: Iterable[Cell]) -> None:
+    for cell in cells:
+        zero = table.grid[cell[0]][cell[1]] == 0
+        table.hidden[cell] = Hidden.ZERO if zero else Hidden.COMPLEMENT
+
+
+def protect_linked(
+    tables: Sequence[Sequence[Sequence[int]]], *, columns: Sequence[int] | None = None
+) -> list[ProtectedTable]:
+    """Protect tables that break down the same rows (their row totals and grand total are the
+    same figures) so that all of them read together reveal no hidden count (see above)."""
+    augmented = [
+        ProtectedTable(augment(t, None if columns is None else columns[i]))
+        for i, t in enumerate(tables)
+    ]
+    if not augmented:
+        return []
+    first = augmented[0]
+    totals = [first.grid[r][first.columns] for r in range(first.rows)]
+    for table in augmented[1:]:
+        if [table.grid[r][table.columns] for r in range(table.rows)] != totals:
+            raise ValueError("linked tables must have the same row totals")
+    margin, shifts = _margin(totals, first.grid[first.rows][first.columns])
+    for table in augmented:
+        for r, kind in margin.items():
+            table.hidden[(r, table.columns)] = kind
+        for r, line in enumerate(table.grid):
+            for c, value in enumerate(line[: table.columns]):
+                if 1 <= value <= PRIMARY_MAX:
+                    table.hidden[(r, c)] = Hidden.PRIMARY
+    if all(_protect_off_margin(table, shifts) for table in augmented):
+        return augmented
+    # Not met on the brute-forced tables; kept so that nothing is ever published unprotected:
+    # every figure of every table hidden.
+    for table in augmented:
+        for r in range(table.rows + 1):
+            for c in range(table.columns + 1):
+                table.hidden.setdefault((r, c), _kind_of(table.grid[r][c]))
+    return augmented

@@ -16,7 +16,7 @@ import random
 import pytest
 
 from cmer import stats
-from cmer.stats import COMPLEMENT_LABEL, SMALL_LABEL, Hidden, protect, protect_together
+from cmer.stats import COMPLEMENT_LABEL, SMALL_LABEL, Hidden, protect, protect_linked
 
 
 def _lines(table: stats.ProtectedTable) -> list[list[tuple[int, int]]]:
@@ -169,7 +169,7 @@ def test_tables_sharing_totals_hide_them_alike():
 
         first = [split(t, 2) for t in month_totals]
         second = [split(t, 3) for t in month_totals]
-        one, two = protect_together([first, second])
+        one, two = protect_linked([first, second])
         assert one.hidden_row_totals() == two.hidden_row_totals()
         assert ((one.rows, one.columns) in one.hidden) == ((two.rows, two.columns) in two.hidden)
         assert_protected(first, one)
