@@ -296,6 +296,24 @@ def get_attachment_for_user(
     return permissions.get_or_404(attachments_for(referral, shared), request, pk=attachment_pk)
 
 
+def may_export_dossier(user: Any, referral: Referral, caps: Capabilities) -> bool:
+    """Whether ``user`` may take ``referral``'s dossier out of the application as a PDF.
+
+    The commune's referent (an archive once opened with a reason: ``caps.read_content``) and the
+    department's liaison for a referral transmitted to the prefecture (what was shared only:
+    ``shared_items_for``): the transmission already hands that part to the State, whose services
+    need it in their own file. Not a cell member, even granted: a grant gives reading for a
+    reason until an expiry, and a copy would outlive both. Never the author of a draft, and no
+    other role reads the content at all (DESIGN.md, "What each may do with a referral").
+    """
+    if not caps.read_content or caps.edit_draft:
+        return False
+    roles = permissions.roles_in(user, referral.commune)
+    if Role.REFERENT in roles:
+        return True
+    return Role.LIAISON in roles and hasattr(referral, "transmission")
+
+
 def agent_feedback_for(referral: Referral) -> QuerySet[TimelineEntry]:
     """What the referent told the reporting agent (the author's status page)."""
     return referral.timeline.filter(kind=TimelineEntry.Kind.AGENT_FEEDBACK).order_by("created_at")

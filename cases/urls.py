@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import archive, changes, detail, filing, lists, search, state_info
+from .views import archive, changes, detail, dossier, filing, lists, search, state_info
 
 app_name = "cases"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("<int:pk>/brouillon/", filing.referral_edit, name="edit"),
     path("<int:pk>/depose/", filing.referral_filed, name="filed"),
     path("<int:pk>/supprimer/", filing.referral_discard, name="discard"),
+    path("<int:pk>/dossier.pdf", dossier.referral_dossier, name="dossier"),
     path("<int:pk>/pieces/<int:attachment_pk>/", detail.attachment_download, name="attachment"),
     path("<int:pk>/notes/", changes.add_note, name="add_note"),
     path("<int:pk>/complement/", changes.add_addendum, name="addendum"),

@@ -47,6 +47,7 @@ READS = {
     "training_stats": gettext_lazy("export des statistiques de formation"),
     "attendance_import": gettext_lazy("import des présences"),
     "retention_certificate": gettext_lazy("téléchargement d'un certificat de destruction"),
+    "dossier_pdf": gettext_lazy("export PDF du dossier"),
 }
 LEVELS = {
     "view_referral": gettext_lazy("lecture"),
