@@ -152,10 +152,20 @@ class Capabilities:
         return not self.read_content and not self.edit_draft
 
 
-def _has_grant(user: Any, referral: Referral, codenames: tuple[str, ...]) -> bool:
-    return Referral.objects.filter(
-        permissions.grant_exists(user, Referral, codenames), pk=referral.pk
-    ).exists()
+def _grants_held(user: Any, referral: Referral) -> tuple[bool, bool]:
+    """Whether ``user`` holds a grant on ``referral`` (read), and one to add notes: one
+    statement for both."""
+    held = (
+        Referral.objects.filter(pk=referral.pk)
+        .annotate(
+            read=permissions.grant_exists(user, Referral, GRANT_CODENAMES),
+            notes=permissions.grant_exists(user, Referral, ("contribute_referral",)),
+        )
+        .values_list("read", "notes")
+        .first()
+    )
+    read, notes = held or (False, False)
+    return bool(read), bool(read and notes)
 
 
 def archive_open(request: HttpRequest, referral_pk: int) -> bool:
@@ -191,9 +201,8 @@ def capabilities(user: Any, referral: Referral, request: HttpRequest | None = No
         caps.read_content = caps.manage = caps.add_note = caps.see_access_log = True
         caps.add_addendum = True
         caps.transmit = can_transmit(referral)
-    elif Role.CELL_MEMBER in roles and _has_grant(user, referral, GRANT_CODENAMES):
-        caps.read_content = True
-        caps.add_note = _has_grant(user, referral, ("contribute_referral",))
+    elif Role.CELL_MEMBER in roles:
+        caps.read_content, caps.add_note = _grants_held(user, referral)
     if Role.LIAISON in roles and hasattr(referral, "transmission"):
         caps.read_content = True
         caps.write_feedback = True

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import re
+from collections.abc import Hashable
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import lazy
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -216,7 +219,70 @@ class ReferralForm(CmerForm):
         }
 
 
-class TimelineEntryForm(CmerForm):
+# The referral page's forms, blank, rendered once per process and language (issue 13: their
+# DSFR field templates were a third of the page's CPU). A blank form's HTML depends only on its
+# class, its field ids, the language and its choices (``blank_variant``): no request, no user,
+# no CSRF token (the page's template writes the token, outside the form). So the copy kept is,
+# byte for byte, what rendering again would give (tests/cases/test_detail_render.py). Kept
+# with a mark standing for the id prefix ("note_", "revoke12_"), replaced on the way out, so
+# that one copy serves every grant's revoke form. A bound form (data, errors) is never kept.
+_ID_MARK = "\ue000"  # a private-use character: no template, label or choice writes it
+_ID_PREFIX = re.compile(r"[A-Za-z0-9_-]*")
+_BLANK_HTML: dict[Hashable, str] = {}
+BLANK_HTML_MAX = 512  # a few KiB each; past that, start again (choice sets churn slowly)
+
+
+class BlankRenderCache:
+    """Mixin for forms whose blank rendering is kept (see above)."""
+
+    def blank_variant(self) -> Hashable:
+        """What the blank rendering depends on beyond the class and the language (choices)."""
+        return ()
+
+    def _blank_id_prefix(self) -> str | None:
+        """The id prefix if this rendering may come from the kept copy, else None."""
+        if self.is_bound or self.initial or self._errors:  # type: ignore[attr-defined]
+            return None
+        auto_id = self.auto_id  # type: ignore[attr-defined]
+        if not isinstance(auto_id, str) or not auto_id.endswith("%s") or auto_id.count("%") != 1:
+            return None
+        prefix = auto_id[:-2]
+        return prefix if _ID_PREFIX.fullmatch(prefix) else None
+
+    def render(
+        self, template_name: str | None = None, context: Any = None, renderer: Any = None
+    ) -> SafeString:
+        prefix = self._blank_id_prefix()
+        variant = self.blank_variant() if prefix is not None else None
+        if prefix is None or template_name or context or renderer or _ID_MARK in str(variant):
+            return super().render(template_name, context, renderer)  # type: ignore[misc]
+        key = (
+            type(self),
+            self.prefix,  # type: ignore[attr-defined]
+            self.label_suffix,  # type: ignore[attr-defined]
+            self.use_required_attribute,  # type: ignore[attr-defined]
+            translation.get_language(),
+            variant,
+        )
+        html = _BLANK_HTML.get(key)
+        if html is None:
+            auto_id = self.auto_id  # type: ignore[has-type]
+            self.auto_id = _ID_MARK + "%s"
+            try:
+                html = str(super().render())  # type: ignore[misc]
+            finally:
+                self.auto_id = auto_id
+            if len(_BLANK_HTML) >= BLANK_HTML_MAX:
+                _BLANK_HTML.clear()
+            _BLANK_HTML[key] = html
+        # Safe: the renderer's own output, with the mark replaced by ``[A-Za-z0-9_-]*``.
+        return mark_safe(html.replace(_ID_MARK, prefix))  # noqa: S308
+
+    __str__ = render
+    __html__ = render
+
+
+class TimelineEntryForm(BlankRenderCache, CmerForm):
     kind = forms.ChoiceField(
         label=_("Type"),
         choices=[
@@ -229,7 +295,7 @@ class TimelineEntryForm(CmerForm):
     )
 
 
-class AddendumForm(CmerForm):
+class AddendumForm(BlankRenderCache, CmerForm):
     text = forms.CharField(
         label=_("Complément ou correction"),
         max_length=NOTE_MAX_LENGTH,
@@ -238,7 +304,7 @@ class AddendumForm(CmerForm):
     reason = forms.CharField(label=_("Motif"), max_length=SHORT_TEXT_MAX_LENGTH)
 
 
-class StatusForm(CmerForm):
+class StatusForm(BlankRenderCache, CmerForm):
     to_status = forms.ChoiceField(label=_("Nouveau statut"), choices=())
     close_reason = forms.ChoiceField(
         label=_("Motif de clôture"),
@@ -255,6 +321,9 @@ class StatusForm(CmerForm):
             (value, label) for value, label in Referral.Status.choices if value in allowed
         ]
 
+    def blank_variant(self) -> Hashable:
+        return tuple(value for value, _label in self.fields["to_status"].choices)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("to_status") == Referral.Status.CLOSED and not data.get("close_reason"):
@@ -262,7 +331,7 @@ class StatusForm(CmerForm):
         return data
 
 
-class GrantForm(CmerForm):
+class GrantForm(BlankRenderCache, CmerForm):
     member = forms.ModelChoiceField(label=_("Membre de la cellule"), queryset=None)
     contribute = forms.BooleanField(
         label=_("Peut ajouter des notes"), required=False, initial=False
@@ -280,6 +349,15 @@ class GrantForm(CmerForm):
         self.fields["member"].queryset = members
         self.fields["member"].label_from_instance = lambda u: f"{u.get_full_name()} ({u.email})"
 
+    def blank_variant(self) -> Hashable:
+        # The commune's members as offered now (one query, as rendering them would be; not
+        # ``list()``, whose length hint would count them first); the widget then renders this
+        # list rather than querying again.
+        field = self.fields["member"]
+        choices = [choice for choice in field.choices]  # noqa: C416
+        field.widget.choices = choices
+        return tuple((str(value), str(label)) for value, label in choices)
+
     def clean_expires_on(self) -> datetime.date:
         value = self.cleaned_data["expires_on"]
         if value <= timezone.localdate():
@@ -289,7 +367,7 @@ class GrantForm(CmerForm):
         return value
 
 
-class RevokeForm(CmerForm):
+class RevokeForm(BlankRenderCache, CmerForm):
     reason = forms.CharField(label=_("Motif du retrait"), max_length=SHORT_TEXT_MAX_LENGTH)
 
 
@@ -306,7 +384,7 @@ class TransmitForm(CmerForm):
     )
 
 
-class FeedbackForm(CmerForm):
+class FeedbackForm(BlankRenderCache, CmerForm):
     text = forms.CharField(
         label=_("Retour"), max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
     )

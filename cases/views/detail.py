@@ -23,7 +23,7 @@ from ..forms import (
     StatusForm,
     TimelineEntryForm,
 )
-from ..models import Referral, Transmission
+from ..models import Referral, TimelineEntry, Transmission
 
 
 @require_GET
@@ -59,7 +59,7 @@ def _render_detail(
     item_labels = dict(Transmission.Item.choices)
     context.update(
         shared=shared,
-        timeline=access.timeline_for(referral, shared),
+        timeline=_labelled(access.timeline_for(referral, shared)),
         transmission=transmission,
         shared_labels=[
             item_labels.get(item, item)
@@ -104,6 +104,20 @@ def _render_detail(
     return render(request, "cases/referral_detail.html", context, status=status)
 
 
+def _labelled(timeline: Any) -> list[TimelineEntry]:
+    """The timeline's entries, each with its kind and statuses in words (``kind_label``,
+    ``from_label``, ``to_label``), every label translated once per page: ``get_FOO_display``
+    translates each choice of the field again on every call."""
+    kinds = {value: str(label) for value, label in TimelineEntry.Kind.choices}
+    statuses = {value: str(label) for value, label in Referral.Status.choices}
+    entries = list(timeline)
+    for entry in entries:
+        entry.kind_label = kinds.get(entry.kind, entry.kind)
+        entry.from_label = statuses.get(entry.from_status, entry.from_status)
+        entry.to_label = statuses.get(entry.to_status, entry.to_status)
+    return entries
+
+
 ACCESS_LOG_PAGE_SIZE = 20
 
 
@@ -112,7 +126,19 @@ def _access_log(referral: Referral, number: Any) -> Page:
     line named in words."""
     from cmer.audit.labels import READS
 
-    page = Paginator(access.access_log_of(referral), ACCESS_LOG_PAGE_SIZE).get_page(number)
+    log = access.access_log_of(referral)
+    page = None
+    if number in (None, "", "1"):
+        # The first page, as most readers see it: one more row than a page tells whether
+        # there are others; only then is the log counted (Paginator counts it first, always).
+        rows = list(log[: ACCESS_LOG_PAGE_SIZE + 1])
+        if len(rows) <= ACCESS_LOG_PAGE_SIZE:
+            page = Paginator(rows, ACCESS_LOG_PAGE_SIZE).page(1)
+        else:
+            page = Paginator(log, ACCESS_LOG_PAGE_SIZE).page(1)
+            page.object_list = rows[:ACCESS_LOG_PAGE_SIZE]
+    if page is None:
+        page = Paginator(log, ACCESS_LOG_PAGE_SIZE).get_page(number)
     events = dict(Event.choices)
     for row in page.object_list:
         data = row["additional_data"] if isinstance(row["additional_data"], dict) else {}
