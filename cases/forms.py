@@ -220,7 +220,7 @@ class ReferralForm(CmerForm):
 
 
 # The referral page's forms, blank, rendered once per process and language (issue 13: their
-# DSFR field templates were a third of the page's CPU). A blank form's HTML depends only on its
+# DSFR field templates were a fifth of the page's CPU). A blank form's HTML depends only on its
 # class, its field ids, the language and its choices (``blank_variant``): no request, no user,
 # no CSRF token (the page's template writes the token, outside the form). So the copy kept is,
 # byte for byte, what rendering again would give (tests/cases/test_detail_render.py). Kept
@@ -230,6 +230,13 @@ _ID_MARK = "\ue000"  # a private-use character: no template, label or choice wri
 _ID_PREFIX = re.compile(r"[A-Za-z0-9_-]*")
 _BLANK_HTML: dict[Hashable, str] = {}
 BLANK_HTML_MAX = 512  # a few KiB each; past that, start again (choice sets churn slowly)
+
+
+def _has_mark(variant: Any) -> bool:
+    """Whether a choice (a person's name, say) writes the mark itself: then no kept copy."""
+    if isinstance(variant, str):
+        return _ID_MARK in variant
+    return isinstance(variant, tuple) and any(_has_mark(item) for item in variant)
 
 
 class BlankRenderCache:
@@ -254,7 +261,7 @@ class BlankRenderCache:
     ) -> SafeString:
         prefix = self._blank_id_prefix()
         variant = self.blank_variant() if prefix is not None else None
-        if prefix is None or template_name or context or renderer or _ID_MARK in str(variant):
+        if prefix is None or template_name or context or renderer or _has_mark(variant):
             return super().render(template_name, context, renderer)  # type: ignore[misc]
         key = (
             type(self),

@@ -82,6 +82,17 @@ def test_a_bound_form_or_an_unusual_id_is_rendered_afresh(world):
     assert not forms._BLANK_HTML
 
 
+def test_a_member_named_with_the_id_mark_is_rendered_afresh(world):
+    referral = file_referral(world.agent, world.tarascon)
+    world.member.first_name = f"A{forms._ID_MARK}B"
+    world.member.save(update_fields=["first_name"])
+    forms._BLANK_HTML.clear()
+    form = forms.GrantForm(members=actions.grantable_members(referral), auto_id="grant_%s")
+    html = str(form)
+    assert f"A{forms._ID_MARK}B" in html and 'id="grant_member"' in html
+    assert not any(key[0] is forms.GrantForm for key in forms._BLANK_HTML)
+
+
 def test_each_commune_is_offered_its_own_members_and_a_new_member_at_once(as_user, world):
     tarascon = file_referral(world.agent, world.tarascon)
     miramas_agent = make_user("agent@miramas.test", Role.REPORTING_AGENT, commune=world.miramas)
