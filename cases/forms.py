@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -242,15 +242,24 @@ def _has_mark(variant: Any) -> bool:
 class BlankRenderCache:
     """Mixin for forms whose blank rendering is kept (see above)."""
 
+    if TYPE_CHECKING:  # given by django.forms.Form, which this mixin comes before
+        auto_id: Any
+        is_bound: bool
+        initial: Any
+        _errors: Any
+        prefix: str | None
+        label_suffix: str
+        use_required_attribute: bool
+
     def blank_variant(self) -> Hashable:
         """What the blank rendering depends on beyond the class and the language (choices)."""
         return ()
 
     def _blank_id_prefix(self) -> str | None:
         """The id prefix if this rendering may come from the kept copy, else None."""
-        if self.is_bound or self.initial or self._errors:  # type: ignore[attr-defined]
+        if self.is_bound or self.initial or self._errors:
             return None
-        auto_id = self.auto_id  # type: ignore[attr-defined]
+        auto_id = self.auto_id
         if not isinstance(auto_id, str) or not auto_id.endswith("%s") or auto_id.count("%") != 1:
             return None
         prefix = auto_id[:-2]
@@ -265,15 +274,15 @@ class BlankRenderCache:
             return super().render(template_name, context, renderer)  # type: ignore[misc]
         key = (
             type(self),
-            self.prefix,  # type: ignore[attr-defined]
-            self.label_suffix,  # type: ignore[attr-defined]
-            self.use_required_attribute,  # type: ignore[attr-defined]
+            self.prefix,
+            self.label_suffix,
+            self.use_required_attribute,
             translation.get_language(),
             variant,
         )
         html = _BLANK_HTML.get(key)
         if html is None:
-            auto_id = self.auto_id  # type: ignore[has-type]
+            auto_id = self.auto_id
             self.auto_id = _ID_MARK + "%s"
             try:
                 html = str(super().render())  # type: ignore[misc]
