@@ -65,8 +65,8 @@ REFERRAL_RULES: tuple[Rule, ...] = (Rule.DRAFT, Rule.ARCHIVE, Rule.AGE_LIMIT)
 # What anonymisation erases on a referral besides every encrypted field (found by type, see
 # ``cases.retention``): the blind indexes and the clear fields that describe the facts or the
 # filing service. Every other column survives, so statistics computed from them (reference,
-# dates, categories, status, urgency, age group, source, outcome, commune) stay the same after
-# anonymisation: statistics must read nothing else.
+# dates, categories, status, urgency, age group and bracket, source, outcome, commune) stay the
+# same after anonymisation: statistics must read nothing else.
 REFERRAL_CLEAR_FIELDS_ERASED: tuple[str, ...] = (
     "name_index",
     "name_year_index",

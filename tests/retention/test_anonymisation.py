@@ -33,6 +33,7 @@ STATISTICS_FIELDS = (
     "status",
     "urgency",
     "age_group",
+    "age_bracket",
     "source",
     "close_reason",
     "created_at",
