@@ -243,3 +243,32 @@ def test_an_anonymised_referral_has_nothing_to_export(as_user, world, referral):
     assert "il n&#x27;y a plus de données à exporter" in response.content.decode()
     assert not _exports().exists()
     assert step_up(as_user(world.other_referent)).get(_url(referral)).status_code == 404
+
+
+def test_the_detail_page_offers_the_export_to_whoever_may_take_it(
+    as_user, world, referral, protocol
+):
+    actions.do_grant_access(
+        referral,
+        member=world.member,
+        contribute=False,
+        reason="Suivi éducatif de la personne",
+        expires_on=timezone.localdate() + datetime.timedelta(days=30),
+        acting_user=world.referent,
+    )
+    _transmit(referral, world, items=("facts",))
+    detail = reverse("cases:detail", args=[referral.pk])
+    for user, offered in (
+        (world.referent, True),
+        (world.liaison, True),
+        (world.member, False),
+        (world.agent, False),
+    ):
+        client = step_up(as_user(user))
+        page = client.get(detail).content.decode()
+        assert ('data-testid="dossier-export"' in page) is offered, user
+        # The link and the export agree.
+        assert client.get(_url(referral)).status_code == (200 if offered else 404), user
+    Referral.objects.filter(pk=referral.pk).update(anonymised_at=timezone.now())
+    page = as_user(world.referent).get(detail).content.decode()
+    assert 'data-testid="dossier-export"' not in page
