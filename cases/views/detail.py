@@ -54,6 +54,10 @@ def _render_detail(
     in place with DSFR's error markup (the page's other forms stay blank)."""
     bound = bound or {}
     context: dict[str, Any] = {"referral": referral, "caps": caps}
+    # The button follows the rule the export itself applies (one rule, never two).
+    context["may_export_dossier"] = not referral.anonymised_at and access.may_export_dossier(
+        request.user, referral, caps
+    )
     shared = access.shared_items_for(request.user, referral, caps)
     transmission = getattr(referral, "transmission", None)
     item_labels = dict(Transmission.Item.choices)
