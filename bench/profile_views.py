@@ -2,7 +2,8 @@
 over many requests in this process, on cases_list_bench.py's dataset, DEBUG off.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cmer_bench \\
-        .venv/bin/python bench/profile_views.py [--requests 200] [--html DIR] [--cpu]
+        .venv/bin/python bench/profile_views.py [--requests 200] [--html DIR] [--cpu] [--sql]
+        [--pages account,home,list,detail]
 
 Profiles the Commune 00 referent's list page and the detail page of one of its referrals
 (an audited read), back-to-back, after a warm-up. Prints pyinstrument's call tree (frames of
@@ -46,6 +47,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--html", type=Path, default=None)
     parser.add_argument("--cpu", action="store_true", help="CPU per request, no profiler")
+    parser.add_argument(
+        "--pages", default="list,detail", help="among account, home, list, detail (comma-separated)"
+    )
+    parser.add_argument("--sql", action="store_true", help="print each page's statements")
     args, _rest = parser.parse_known_args()
     call_command("migrate", verbosity=0)
     ensure_data(_defaults())
@@ -58,10 +63,20 @@ def main() -> None:
         .first()
     )
     client = signed_in_client(referent)
-    for label, path in (("list", "/signalements/"), ("detail", f"/signalements/{referral.pk}/")):
+    paths = {
+        "account": "/comptes/compte/",
+        "home": "/",
+        "list": "/signalements/",
+        "detail": f"/signalements/{referral.pk}/",
+    }
+    for label in args.pages.split(","):
+        path = paths[label]
         for _ in range(10):
             if client.get(path).status_code != 200:
                 sys.exit(f"GET {path} did not answer 200")
+        if args.sql:
+            _sql(client, label, path)
+            continue
         if args.cpu:
             _cpu(client, label, path, args.requests)
             continue
@@ -96,6 +111,14 @@ def _cpu(client: Client, label: str, path: str, requests: int) -> None:
         f"{statements} statements ({requests} requests, "
         f"load {os.getloadavg()[0]:.1f})"
     )
+
+
+def _sql(client: Client, label: str, path: str) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        client.get(path)
+    print(f"\n=== {label} ({path}): {len(queries.captured_queries)} statements ===")
+    for number, query in enumerate(queries.captured_queries, 1):
+        print(f"{number:2}. [{query['time']} s] {query['sql'][:400]}")
 
 
 def _defaults() -> argparse.Namespace:
