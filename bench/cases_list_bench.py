@@ -4,6 +4,8 @@
         .venv/bin/python bench/cases_list_bench.py [--referrals 100000 --users 2000 --communes 50]
         [--runs 50] [--naive-runs 2] [--reset] [--debug-off]
 
+``--naive-runs 0`` skips the two naive checks (below) and prints nothing for them.
+
 PostgreSQL only (the figures are about PostgreSQL plans). Creates the database if it is missing;
 ``--reset`` drops and recreates it (only a database whose name contains "bench"). Generates once,
 then reuses: 1 department, N communes, users with memberships (1 referent, ~30 % cell members,
@@ -83,13 +85,26 @@ GOAL_VIEW_RATIO = 1.5
 ACCOUNT_PATH = "/comptes/compte/"
 
 
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--referrals", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--communes", type=int, default=50)
     parser.add_argument("--runs", type=int, default=50, help="runs per median (list, view)")
-    parser.add_argument("--naive-runs", type=int, default=2, help="runs of the naive check")
+    parser.add_argument(
+        "--naive-runs",
+        type=non_negative,
+        default=2,
+        help="runs of the naive guardian check; 0 skips both naive checks (guardian and "
+        "capabilities() per referral) and prints nothing for them",
+    )
     parser.add_argument(
         "--spaced-runs",
         type=int,
@@ -905,17 +920,20 @@ def main() -> None:
             f"BitmapOr one statement {ms(results[label]['bitmapor1'])}"
         )
 
-    print(f"Naive checks over the {commune.name} referrals (slow; {args.naive_runs} run(s))…")
-    for label, user in personas.items():
-        guardian_ms, guardian_q = timed_once(
-            lambda user=user: naive_guardian(user, commune), args.naive_runs
-        )
-        caps_ms, caps_q = timed_once(lambda user=user: naive_capabilities(user, commune), 1)
-        results[label].update(naive=guardian_ms, naive_q=guardian_q, caps=caps_ms, caps_q=caps_q)
-        print(
-            f"{label}: guardian has_perm {ms(guardian_ms)} ({guardian_q:,} queries); "
-            f"capabilities() {ms(caps_ms)} ({caps_q:,} queries)"
-        )
+    if args.naive_runs:
+        print(f"Naive checks over the {commune.name} referrals (slow; {args.naive_runs} run(s))…")
+        for label, user in personas.items():
+            guardian_ms, guardian_q = timed_once(
+                lambda user=user: naive_guardian(user, commune), args.naive_runs
+            )
+            caps_ms, caps_q = timed_once(lambda user=user: naive_capabilities(user, commune), 1)
+            results[label].update(
+                naive=guardian_ms, naive_q=guardian_q, caps=caps_ms, caps_q=caps_q
+            )
+            print(
+                f"{label}: guardian has_perm {ms(guardian_ms)} ({guardian_q:,} queries); "
+                f"capabilities() {ms(caps_ms)} ({caps_q:,} queries)"
+            )
 
     # Fair baselines (what one would write with guardian), for the member: the referent's list
     # is commune-wide, not grant-based, so guardian has nothing to say about it.
@@ -945,6 +963,7 @@ def main() -> None:
     past_the_end = []
     for label, address in count_personas:
         user = User.objects.get(email=address)
+        acknowledge_charters(user)  # as the personas: else the list redirects to the charter
         client = signed_in_client(user)
         counts = [view_queries(client, size) for size in page_sizes]
         second = view_queries(client, 50, page=2)
@@ -1020,18 +1039,19 @@ def main() -> None:
                 for p in personas
             ]
         )
-    rows.append(
-        ["naive (code nobody writes): guardian has_perm, new checker per row"]
-        + [f"{ms(results[p]['naive'])}, {results[p]['naive_q']:,} q" for p in personas]
-    )
-    rows.append(
-        ["naive capabilities() per referral"]
-        + [f"{ms(results[p]['caps'])}, {results[p]['caps_q']:,} q" for p in personas]
-    )
-    rows.append(
-        ["naive guardian / ours"]
-        + [ratio(results[p]["naive"] / results[p]["ours"]) for p in personas]
-    )
+    if args.naive_runs:  # --naive-runs 0: not measured, no row
+        rows.append(
+            ["naive (code nobody writes): guardian has_perm, new checker per row"]
+            + [f"{ms(results[p]['naive'])}, {results[p]['naive_q']:,} q" for p in personas]
+        )
+        rows.append(
+            ["naive capabilities() per referral"]
+            + [f"{ms(results[p]['caps'])}, {results[p]['caps_q']:,} q" for p in personas]
+        )
+        rows.append(
+            ["naive guardian / ours"]
+            + [ratio(results[p]["naive"] / results[p]["ours"]) for p in personas]
+        )
     rows.append(["whole view: statements"] + [str(results[p]["view_q"]) for p in personas])
     rows.extend(views_table(personas, views))
     rows.append(["Seq Scan on cases_referral"] + ["yes" if seq_scan[p] else "no" for p in personas])
