@@ -55,14 +55,10 @@ class ReferentDashboard:
 
 def _protocol_rows(communes: list[Commune], today: datetime.date) -> list[dict[str, Any]]:
     """Per commune: the protocol's state and end date (one query for all the communes)."""
+    from conventions.gates import protocols_with_sides
     from conventions.models import Convention
 
-    conventions = (
-        Convention.objects.with_sides()
-        .filter(commune__in=communes)
-        .exclude(kind=Convention.Kind.AMENDMENT)
-        .order_by("-effective_date", "-pk")
-    )
+    conventions = protocols_with_sides().filter(commune__in=communes)
     by_commune: dict[int, list[Any]] = {}
     for convention in conventions:
         by_commune.setdefault(convention.commune_id, []).append(convention)

@@ -33,6 +33,7 @@ from django.utils import timezone
 from guardian.utils import get_user_obj_perms_model
 
 from cmer.accounts.models import CONTENT_ROLES, Commune, Membership, Role
+from cmer.prebuilt import prebuilt
 
 ALL_ROLES = frozenset(Role)
 
@@ -68,6 +69,16 @@ class RoleMap:
     communes: dict[int, Commune] = field(default_factory=dict)
 
 
+@prebuilt
+def _memberships_in_force(today: datetime.date) -> QuerySet[Membership]:
+    """Every request's roles query, built once per process and day (cmer.prebuilt)."""
+    return (
+        Membership.objects.active(today)
+        .select_related("commune__department")
+        .order_by("commune__name", "commune_id")
+    )
+
+
 def _role_map(user: Any) -> RoleMap:
     if user is None or not user.is_authenticated or not user.is_active:
         return RoleMap()
@@ -81,12 +92,7 @@ def _role_map(user: Any) -> RoleMap:
     privileged = bool(user.is_staff or user.is_superuser)
     # One query gives the roles and the communes they are held in (what every page shows):
     # confirmed memberships only (four-eyes, cmer.accounts.memberships).
-    rows = (
-        Membership.objects.active(today)
-        .filter(user=user)
-        .select_related("commune__department")
-        .order_by("commune__name", "commune_id")
-    )
+    rows = _memberships_in_force(today).filter(user=user)
     for membership in rows:
         role = Role(membership.role)
         if privileged and role in CONTENT_ROLES:

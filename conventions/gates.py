@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from cmer import permissions
 from cmer.accounts.models import Commune, Role
 from cmer.permissions import ALLOWED, Decision, denied
+from cmer.prebuilt import prebuilt
 
 from .models import CharterAcknowledgement, CharterVersion, Convention
 
@@ -52,6 +53,18 @@ def _date(day: datetime.date) -> str:
     return formats.date_format(day, "SHORT_DATE_FORMAT")
 
 
+@prebuilt
+def protocols_with_sides() -> QuerySet[Convention]:
+    """Protocols and renewals (amendments apart), newest first, with ``with_sides()``: what
+    decides whether a commune's protocol is in force. Built once per process
+    (``cmer.prebuilt``): every referral page and the dashboards ask."""
+    return (
+        Convention.objects.with_sides()
+        .exclude(kind=Convention.Kind.AMENDMENT)
+        .order_by("-effective_date", "-pk")
+    )
+
+
 def protocol_in_force(
     commune: Commune, on: datetime.date | None = None, *, side: str | None = None
 ) -> Decision:
@@ -65,12 +78,7 @@ def protocol_in_force(
     One query.
     """
     day = on or timezone.localdate()
-    conventions = list(
-        Convention.objects.with_sides()
-        .filter(commune=commune)
-        .exclude(kind=Convention.Kind.AMENDMENT)
-        .order_by("-effective_date", "-pk")
-    )
+    conventions = list(protocols_with_sides().filter(commune=commune))
     states = [(convention, convention.state_on(day)) for convention in conventions]
     if any(state == Convention.Status.IN_FORCE for _c, state in states):
         return ALLOWED
