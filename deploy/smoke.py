@@ -92,16 +92,17 @@ print(json.dumps({"referral": referral.pk, "attachment": referral.attachments.ge
 """
 
 # After the restore: the referent reads the referral and downloads the attachment through the
-# application's own views (test client, https, a verified second factor as after a TOTP step).
+# application's own views (test client, https, a verified second factor as after a TOTP step,
+# and a fresh step-up code: a download is an export).
 READ = """
 import json, sys, django
 django.setup()
 from django.test import Client
 from cmer.accounts.models import User
 from tests.cases.helpers import PDF_BYTES
-from tests.conftest import login
+from tests.conftest import login, step_up
 ids = json.loads(sys.argv[1])
-client = login(Client(HTTP_HOST="localhost"), User.objects.get(pk=ids["referent"]))
+client = step_up(login(Client(HTTP_HOST="localhost"), User.objects.get(pk=ids["referent"])))
 base = f"/signalements/{ids['referral']}/"
 detail = client.get(base, secure=True)
 download = client.get(f"{base}pieces/{ids['attachment']}/", secure=True)

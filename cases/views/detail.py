@@ -10,7 +10,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from cmer.audit.core import record_access
+from cmer.accounts import stepup
+from cmer.audit.core import record_access, record_event
 from cmer.audit.models import Event
 from conventions.gates import charter_required
 
@@ -153,10 +154,22 @@ def _access_log(referral: Referral, number: Any) -> Page:
 @require_GET
 @charter_required
 def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> FileResponse:
+    """A copy of the person's data that outlives the reader's access: an export, like the
+    dossier PDF (``views.dossier``), behind a fresh second factor."""
     referral, caps = access.get_referral_for_user(request, pk)
     attachment = access.get_attachment_for_user(request, referral, caps, attachment_pk)
+    # After the access check: whoever may not see it gets the 404, not a code prompt.
+    stepup.require(request)
     content = files.read_decrypted(attachment.stored_name)
     record_access(request, attachment, what="download", data={"referral": referral.reference})
+    # Also an export under the referral's reference: the referent's access log and the DPO's
+    # search by reference show it, as they show the dossier's.
+    record_event(
+        Event.EXPORT,
+        request=request,
+        target=referral,
+        data={"what": "attachment_export", "attachment": attachment.pk},
+    )
     response = FileResponse(
         io.BytesIO(content),
         as_attachment=True,

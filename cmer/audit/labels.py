@@ -28,6 +28,7 @@ READS = {
     "draft": gettext_lazy("consultation du brouillon"),
     "archive": gettext_lazy("consultation de la fiche archivée"),
     "download": gettext_lazy("téléchargement d'une pièce jointe"),
+    "attachment_export": gettext_lazy("export d'une pièce jointe"),
     "list": gettext_lazy("affichage dans une liste"),
     "person_search": gettext_lazy("recherche par personne"),
     "verify": gettext_lazy("vérification d'un document"),

@@ -123,6 +123,7 @@ def test_a_referent_requested_in_the_admin_reads_nothing_until_the_liaison_confi
     from tests.conftest import acknowledge_charters
 
     acknowledge_charters(type(newcomer).objects.get(pk=newcomer.pk))
+    step_up(client)  # the attachment is an export: a fresh code first
     for url in urls:
         assert client.get(url).status_code == 200
 

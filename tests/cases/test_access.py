@@ -20,6 +20,7 @@ from cases.models import (
 )
 from cmer.audit.models import AuditEntry, Event
 from tests.cases.helpers import PDF_BYTES, file_referral
+from tests.conftest import step_up
 
 
 @pytest.fixture
@@ -111,7 +112,8 @@ def test_referent_reads_everything_of_the_commune_and_the_read_is_audited(as_use
     entry = AuditEntry.objects.filter(event=Event.ACCESS, actor=world.referent).latest("pk")
     assert entry.object_pk == str(referral.pk) and entry.object_repr == referral.reference
     attachment = referral.attachments.get()
-    response = client.get(f"/signalements/{referral.pk}/pieces/{attachment.pk}/")
+    # A download is an export: a fresh code first (tests/cases/test_attachment_download.py).
+    response = step_up(client).get(f"/signalements/{referral.pk}/pieces/{attachment.pk}/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == PDF_BYTES
     assert "attachment" in response["Content-Disposition"]

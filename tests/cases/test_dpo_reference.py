@@ -62,7 +62,8 @@ def test_referral_reads_are_found_by_reference(as_user, world, referral):
 
 def test_attachment_download_is_found_by_reference(as_user, world, referral):
     attachment = Attachment.objects.get(referral=referral)
-    response = as_user(world.referent).get(f"/signalements/{referral.pk}/pieces/{attachment.pk}/")
+    client = step_up(as_user(world.referent))  # a download is an export: a fresh code first
+    response = client.get(f"/signalements/{referral.pk}/pieces/{attachment.pk}/")
     assert response.status_code == 200
     rows = _rows(_search(as_user, world, referral.reference))
     assert "téléchargement d&#x27;une pièce jointe" in rows
