@@ -137,13 +137,29 @@ def _check_people(commune: Commune, chair: Any, invitees: Iterable[Any]) -> list
 
 
 def _check_chair_reads_agenda(meeting: Meeting, chair: Any) -> None:
-    """A referral is on the agenda only if the chair may read it (issue 14), so a new chair must
-    read every referral already there. The refusal counts the items in the way and names none:
-    neither a reference nor a person."""
+    """A referral is on the agenda only if the chair may read it (issue 14), so the chair — a new
+    one, or the same one kept while the meeting is moved, whose grant may have expired since —
+    must read every referral already there. The refusal counts the items in the way and names
+    none: neither a reference nor a person."""
     referral_ids = list(
         meeting.agenda_items.filter(referral__isnull=False).values_list("referral_id", flat=True)
     )
     blocking = len(set(referral_ids) - access.readable_referral_ids(chair, referral_ids))
+    if blocking and chair.pk == meeting.chair_id:
+        raise ValidationError(
+            {
+                "chair": ngettext(
+                    "Le président de séance ne peut plus consulter %(count)d signalement "
+                    "inscrit à l'ordre du jour (accès expiré ou retiré) : accordez-lui de "
+                    "nouveau l'accès, ou changez de président.",
+                    "Le président de séance ne peut plus consulter %(count)d signalements "
+                    "inscrits à l'ordre du jour (accès expiré ou retiré) : accordez-lui de "
+                    "nouveau l'accès, ou changez de président.",
+                    blocking,
+                )
+                % {"count": blocking}
+            }
+        )
     if blocking:
         raise ValidationError(
             {
@@ -207,7 +223,8 @@ def do_reschedule_meeting(
     acting_user: Any,
 ) -> Meeting:
     """Change date, place, chair or invitees: everyone concerned is told (withdrawn ones too).
-    A new chair must be able to read every referral already on the agenda."""
+    The chair, new or kept, must be able to read every referral already on the agenda: checked
+    at every change, since a grant may have expired or been revoked since the last one."""
     with transaction.atomic():
         meeting = _locked_meeting(meeting)
         _require_referent(acting_user, meeting.commune)
@@ -217,8 +234,7 @@ def do_reschedule_meeting(
         if not place.strip():
             raise ValidationError(_("Indiquez le lieu de la réunion."))
         people = {user.pk: user for user in _check_people(meeting.commune, chair, invitees)}
-        if chair.pk != meeting.chair_id:
-            _check_chair_reads_agenda(meeting, chair)
+        _check_chair_reads_agenda(meeting, chair)
         meeting.starts_at = starts_at
         meeting.duration_minutes = duration_minutes
         meeting.place = place.strip()

@@ -176,3 +176,90 @@ def test_without_referrals_on_the_agenda_any_cell_member_may_chair(as_user, worl
     )
     assert response.status_code == 302
     assert Meeting.objects.get(pk=meeting.pk).chair == world.member_without_grant
+
+
+def expire_grants(referral, member):
+    """The member's grant on ``referral`` reached its expiry (as time passing would do)."""
+    from cases.models import ReferralUserObjectPermission
+
+    expired = ReferralUserObjectPermission.objects.filter(
+        content_object=referral, user=member
+    ).update(expires_at=timezone.now() - datetime.timedelta(minutes=1))
+    assert expired
+
+
+@pytest.mark.django_db
+def test_keeping_a_chair_whose_grant_on_an_agenda_referral_expired_is_refused(
+    as_user, world, referrals, django_capture_on_commit_callbacks
+):
+    """The agenda's invariant holds on every change of the date or the chair, not only when the
+    chair changes: a chair whose grant on a referral already on the agenda has expired since
+    cannot be kept while the meeting is moved. Counted, nobody named, nothing changed."""
+    for referral in referrals:
+        grant(referral, world, world.member)
+    meeting = plan(world, chair=world.member, invitees=[world.member, world.liaison])
+    for referral in referrals:
+        actions.do_add_referral_item(
+            meeting, reference=referral.reference, acting_user=world.referent
+        )
+    expire_grants(referrals[1], world.member)
+    mail.outbox.clear()
+    before = snapshot(meeting)
+    form = edit_form(meeting, world.member, [world.member, world.liaison])
+    form["starts_at"] = (
+        timezone.localtime(meeting.starts_at) + datetime.timedelta(days=1)
+    ).strftime("%Y-%m-%dT%H:%M")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(world.referent).post(f"/reunions/{meeting.pk}/modifier/", form)
+    assert response.status_code == 200  # the form again, with the error
+    html = response.content.decode()
+    assert "ne peut plus consulter 1 signalement inscrit à l&#x27;ordre du jour" in html
+    assert 'data-testid="error-summary"' in html
+    secrets = [r.reference for r in referrals] + ["Vandermeulenbroek", "Ysoline"]
+    secrets += [pseudonym(r, meeting.local_day) for r in referrals]
+    assert not any(secret in html for secret in secrets)
+    assert snapshot(meeting) == before
+    assert not mail.outbox
+    # The action itself refuses it too (same date, same place: any save of the meeting).
+    with pytest.raises(ValidationError) as refused:
+        actions.do_reschedule_meeting(
+            meeting,
+            starts_at=meeting.starts_at,
+            duration_minutes=meeting.duration_minutes,
+            place=meeting.place,
+            chair=world.member,
+            invitees=[world.member, world.liaison],
+            acting_user=world.referent,
+        )
+    (message,) = refused.value.messages
+    assert "ne peut plus consulter 1 signalement" in message
+    assert referrals[1].reference not in message and world.member.get_full_name() not in message
+    assert snapshot(meeting) == before
+    # Granted again: the same change goes through.
+    grant(referrals[1], world, world.member)
+    actions.do_reschedule_meeting(
+        meeting,
+        starts_at=meeting.starts_at + datetime.timedelta(days=1),
+        duration_minutes=meeting.duration_minutes,
+        place=meeting.place,
+        chair=world.member,
+        invitees=[world.member, world.liaison],
+        acting_user=world.referent,
+    )
+    assert Meeting.objects.get(pk=meeting.pk).sequence == meeting.sequence + 1
+
+
+@pytest.mark.django_db
+def test_the_referent_chairing_is_rechecked_too_and_passes(world, meeting):
+    """The referent reads every referral of the commune: rescheduling their meeting is not
+    refused by the re-check."""
+    actions.do_reschedule_meeting(
+        meeting,
+        starts_at=meeting.starts_at + datetime.timedelta(hours=2),
+        duration_minutes=meeting.duration_minutes,
+        place=meeting.place,
+        chair=world.referent,
+        invitees=[world.member, world.liaison],
+        acting_user=world.referent,
+    )
+    assert Meeting.objects.get(pk=meeting.pk).sequence == meeting.sequence + 1
