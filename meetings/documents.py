@@ -5,6 +5,8 @@
   French, "page n / N" and the restricted-distribution header on every page, PDF/A-3b, with the
   reader's stamp slot reserved on every page (``stamp.StampSlot``). A referral appears by
   reference and pseudonym only.
+- ``render_attendance_sheet(meeting, reader=, when=)``: rendered at each download, "Extrait par
+  <reader> le <date>" at the foot of every page.
 - ``open_stamped(document, text)``: the stored PDF, verified against its SHA-256, streamed with
   the reader's name and the date in the slot of every page: no re-render, no rewrite, PDF/A
   kept, memory flat in the pages (``meetings/stamp.py``). Documents stored before the slot
@@ -148,13 +150,28 @@ def open_stamped(document: Any, text: str) -> tuple[IO[bytes], int]:
     return StampedFile(raw, document.stamp_offset, replacement), size
 
 
-def render_attendance_sheet(meeting: Meeting) -> bytes:
-    """The printable attendance sheet (feuille d'émargement): names and a signature column."""
+@dataclass(frozen=True)
+class AttendanceSheet:
+    data: bytes
+    rows: int  # people listed (invitees and external participants)
+
+
+def render_attendance_sheet(meeting: Meeting, *, reader: Any, when: Any) -> AttendanceSheet:
+    """The printable attendance sheet (feuille d'émargement): names and a signature column,
+    "Extrait par <reader> le <date>" at the foot of every page (an export of personal data)."""
     from cmer.pdf import render_pdf
 
-    context = {"meeting": meeting, "attendance": attendance_rows(meeting), **_fonts()}
+    rows = attendance_rows(meeting)
+    context = {
+        "meeting": meeting,
+        "attendance": rows,
+        "reader": clip_name(reader.get_full_name() or reader.email),
+        "extracted_at": timezone.localtime(when),
+        **_fonts(),
+    }
     with translation.override(settings.LANGUAGE_CODE):
-        return render_pdf("meetings/attendance_sheet_pdf.html", context)
+        data = render_pdf("meetings/attendance_sheet_pdf.html", context)
+    return AttendanceSheet(data=data, rows=len(rows))
 
 
 def page_count(data: bytes) -> int:

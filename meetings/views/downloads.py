@@ -1,5 +1,12 @@
 """PDFs: the approved minutes (stamped for their reader), a failed build retried, and the
-attendance sheet printed before the meeting."""
+attendance sheet printed before the meeting.
+
+Both downloads are exports of personal data (the minutes: what the cell said about referrals;
+the sheet: the names of the staff and external participants), treated like the referral's
+dossier: the access check first (whoever may not take the file gets the same 404 as before and
+learns nothing from a code prompt), then a fresh second factor (``cmer.accounts.stepup``), then
+an ``export`` audit entry; every page names the reader and the date.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from cmer.audit.core import record_access, record_event
+from cmer.accounts import stepup
+from cmer.audit.core import record_event
 from cmer.audit.models import Event
 from conventions.gates import charter_required
 
@@ -30,6 +39,8 @@ def document_download(request: HttpRequest, pk: int, document_pk: int) -> HttpRe
     document = access.get_document_for_user(request, meeting, document_pk)
     if document.state != document.State.READY or not document.file:
         raise Http404
+    # After the access check: someone who may not read the minutes gets the 404, not a prompt.
+    stepup.require(request)
     reader = request.user.get_full_name() or request.user.email
     data = {"meeting": meeting.pk, "version": document.version, "sha256": document.sha256}
     try:
@@ -43,7 +54,9 @@ def document_download(request: HttpRequest, pk: int, document_pk: int) -> HttpRe
         )
         context = {"meeting": meeting, "document": document}
         return render(request, "meetings/integrity_alarm.html", context, status=409)
-    record_access(request, document, what="minutes_pdf", data=data)
+    record_event(
+        Event.EXPORT, request=request, target=document, data={"what": "minutes_pdf", **data}
+    )
     response = FileResponse(
         stamped,
         as_attachment=True,
@@ -70,10 +83,19 @@ def document_retry(request: HttpRequest, pk: int, document_pk: int) -> HttpRespo
 @require_GET
 @charter_required
 def attendance_sheet(request: HttpRequest, pk: int) -> FileResponse:
-    """The printable attendance sheet: names and a signature column, no agenda."""
+    """The printable attendance sheet: names and a signature column, no agenda; the reader
+    and the date at the foot of every page."""
     meeting = managed(request, pk)
-    data = documents.render_attendance_sheet(meeting)
-    record_access(request, meeting, what="attendance_sheet")
+    # After the access check: only the referent running the meeting is asked for a code.
+    stepup.require(request)
+    sheet = documents.render_attendance_sheet(meeting, reader=request.user, when=timezone.now())
+    data = sheet.data
+    record_event(
+        Event.EXPORT,
+        request=request,
+        target=meeting,
+        data={"what": "attendance_sheet", "rows": sheet.rows},
+    )
     response = FileResponse(
         io.BytesIO(data),
         as_attachment=True,

@@ -1,6 +1,7 @@
 """The chair's journey in a real browser: plan → agenda with a referral → attendance and
-decision → review → approve; then a member downloads the PDF stamped with their name, and the
-liaison's calendar shows the meeting held, with one referral discussed, and no content."""
+decision → review → approve; then a member downloads the PDF stamped with their name (after a
+fresh code: an export), and the liaison's calendar shows the meeting held, with one referral
+discussed, and no content."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 
 from meetings.models import AgendaItem, Meeting, MinutesDocument
 from tests.browser.fixtures import log_in
+from tests.browser.stepup import next_code
 from tests.cases.helpers import file_referral
 from tests.factories import PASSWORD
 
@@ -87,8 +89,12 @@ def test_plan_hold_decide_approve_and_download(
         log_in(member, world.member, PASSWORD)
         member.goto(f"/reunions/{meeting.pk}/")
         expect(member.get_by_test_id("agenda")).to_contain_text("suivi social décidé")
+        # An export of personal data: a fresh code first (cmer.accounts.stepup), then the file.
+        member.get_by_role("link", name="Télécharger (exemplaire à votre nom)").click()
+        expect(member.get_by_role("heading", name="Confirmez avec votre code")).to_be_visible()
+        member.get_by_label("Code à usage unique").fill(next_code(world.member))
         with member.expect_download() as download_info:
-            member.get_by_role("link", name="Télécharger (exemplaire à votre nom)").click()
+            member.get_by_role("button", name="Confirmer").click()
         data = Path(download_info.value.path()).read_bytes()
         pages = [p.extract_text() for p in PdfReader(io.BytesIO(data)).pages]
         assert pages and all(world.member.get_full_name() in text for text in pages)

@@ -22,6 +22,7 @@ from meetings.models import (
 )
 from meetings.pseudonym import label
 from tests.cases.helpers import file_referral
+from tests.conftest import step_up
 from tests.meetings.helpers import all_present, approved, hold, plan
 
 
@@ -228,7 +229,7 @@ def test_pdf_is_french_a4_paged_pseudonymised_pdfa_and_stamped_for_each_reader(
         assert "Diffusion restreinte — Confidentiel" in page
         assert f"page {number} / {len(pages)}" in page
 
-    response = as_user(world.member).get(f"/reunions/{meeting.pk}/pdf/{document.pk}/")
+    response = step_up(as_user(world.member)).get(f"/reunions/{meeting.pk}/pdf/{document.pk}/")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     stamped = b"".join(response.streaming_content)
     stamped_pages = pdf_text(stamped)
@@ -238,7 +239,7 @@ def test_pdf_is_french_a4_paged_pseudonymised_pdfa_and_stamped_for_each_reader(
         assert "Exemplaire nominatif de" in page and name in page
     document.refresh_from_db()
     assert stored(document) == original  # the stored copy never changes
-    entry = AuditEntry.objects.filter(event=Event.ACCESS, actor=world.member).latest("pk")
+    entry = AuditEntry.objects.filter(event=Event.EXPORT, actor=world.member).latest("pk")
     assert entry.additional_data["what"] == "minutes_pdf"
     assert entry.additional_data["sha256"] == document.sha256
     # Everyone else: 404, even with the document's id.
@@ -253,12 +254,12 @@ def test_attendance_sheet_before_the_meeting(as_user, world):
     actions.do_add_external(
         meeting, name="Paul Roux", institution="Conseil départemental", acting_user=world.referent
     )
-    response = as_user(world.referent).get(f"/reunions/{meeting.pk}/emargement/")
+    response = step_up(as_user(world.referent)).get(f"/reunions/{meeting.pk}/emargement/")
     assert response.status_code == 200
     text = "\n".join(pdf_text(b"".join(response.streaming_content)))
     assert "Feuille d'émargement" in text and "Paul Roux" in text
     assert world.member.get_full_name() in text
-    entry = AuditEntry.objects.filter(event=Event.ACCESS, actor=world.referent).latest("pk")
+    entry = AuditEntry.objects.filter(event=Event.EXPORT, actor=world.referent).latest("pk")
     assert entry.additional_data["what"] == "attendance_sheet"
 
 

@@ -15,6 +15,7 @@ from cmer.audit.models import AuditEntry, Event
 from meetings import actions, stamp
 from meetings.models import MinutesDocument
 from tests.cases.helpers import file_referral
+from tests.conftest import step_up
 from tests.meetings.helpers import approved, plan
 
 
@@ -34,7 +35,7 @@ def stored(document) -> bytes:
 
 
 def download(as_user, user, document) -> bytes:
-    response = as_user(user).get(f"/reunions/{document.meeting_id}/pdf/{document.pk}/")
+    response = step_up(as_user(user)).get(f"/reunions/{document.meeting_id}/pdf/{document.pk}/")
     assert response.status_code == 200
     assert int(response["Content-Length"]) == document.file.size
     return b"".join(response.streaming_content)
@@ -155,19 +156,26 @@ def test_a_stored_file_changed_on_disk_is_an_integrity_alarm_and_not_served(
     original = stored(document)
     with open(document.file.path, "wb") as handle:
         handle.write(original.replace(b"%%EOF", b"%%EOG"))
-    response = as_user(world.member).get(f"/reunions/{document.meeting_id}/pdf/{document.pk}/")
+    response = step_up(as_user(world.member)).get(
+        f"/reunions/{document.meeting_id}/pdf/{document.pk}/"
+    )
     assert response.status_code == 409
     assert 'data-testid="integrity-alarm"' in response.content.decode()
     entry = AuditEntry.objects.filter(event=Event.ACCESS, actor=world.member).latest("pk")
     assert entry.additional_data["integrity"] == "mismatch"
+    assert not AuditEntry.objects.filter(event=Event.EXPORT).exists()  # nothing left
     document.file.delete(save=False)
-    response = as_user(world.member).get(f"/reunions/{document.meeting_id}/pdf/{document.pk}/")
+    response = step_up(as_user(world.member)).get(
+        f"/reunions/{document.meeting_id}/pdf/{document.pk}/"
+    )
     assert response.status_code == 409
 
 
 @pytest.mark.django_db
 def test_a_document_stored_before_the_slot_is_still_stamped(as_user, world, document):
     MinutesDocument.objects.filter(pk=document.pk).update(stamp_offset=None)
-    response = as_user(world.member).get(f"/reunions/{document.meeting_id}/pdf/{document.pk}/")
+    response = step_up(as_user(world.member)).get(
+        f"/reunions/{document.meeting_id}/pdf/{document.pk}/"
+    )
     pages = PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages
     assert all(world.member.get_full_name() in page.extract_text() for page in pages)
