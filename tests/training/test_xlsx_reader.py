@@ -136,6 +136,26 @@ def test_rich_and_phonetic_shared_strings_read_as_openpyxl_reads_them():
     assert ours(data) == openpyxls(data) == {"Feuil1": [["Nom", " Présent "], ["Yamada", ""]]}
 
 
+def test_rich_and_phonetic_inline_strings_read_as_the_same_shared_strings():
+    """Inline strings (``<is>``) go through the same rich-text reading as shared strings
+    (``<si>``): runs joined after the plain text, phonetic guides left out."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    items = [
+        '<r><rPr><b/></rPr><t>Ya</t></r><r><t>mada</t></r><rPh sb="0" eb="1"><t>ヤマダ</t></rPh>',
+        '<t xml:space="preserve">Po</t><r><t>lice</t></r><phoneticPr fontId="1"/>',
+        '<rPh sb="0" eb="1"><t>ヤ</t></rPh><t>CCAS</t>',
+        "<t/>",
+    ]
+    strings = f'<sst xmlns="{main}">' + "".join(f"<si>{x}</si>" for x in items) + "</sst>"
+    shared = [[Raw(f'<c r="{{ref}}" t="s"><v>{i}</v></c>') for i in range(len(items))]]
+    inline = [[Raw(f'<c r="{{ref}}" t="inlineStr"><is>{x}</is></c>') for x in items]]
+    from_shared = excel_like_xlsx(shared, shared_strings_xml=strings)
+    from_inline = excel_like_xlsx(inline)
+    expected = {"Feuil1": [["Yamada", "Police", "CCAS", ""]]}
+    assert ours(from_shared) == openpyxls(from_shared) == expected
+    assert ours(from_inline) == openpyxls(from_inline) == expected
+
+
 def test_an_excel_shaped_file_gives_the_same_report_as_its_csv():
     rows = [
         ["Nom", "Prénom", "Direction", "Service", "Présent(e)", "Date"],

@@ -91,23 +91,31 @@ def _parse_all(archive: zipfile.ZipFile, path: str, handler: Any) -> None:
         pass
 
 
-class _Text:
-    """Text of ``<si>`` / ``<is>``: the plain ``<t>`` then the rich-text runs' ``<t>``, never
-    the phonetic guide (``<rPh>``) — as openpyxl's ``Text.content``."""
+class _RichText:
+    """The text of a ``<si>`` (shared string) or ``<is>`` (inline string): the plain ``<t>``
+    then the rich-text runs' ``<t>``, never the phonetic guide (``<rPh>``) — as openpyxl's
+    ``Text.content``. The one reading of rich text, mixed into both handlers that meet it.
 
-    def __init__(self) -> None:
-        self.capture: list[str] | None = None
-        self.plain: str | None = None
-        self.runs: list[str] = []
-        self.in_run = False
-        self.in_phonetic = False
+    The handler calls ``_text_open()`` at the item's opening tag, passes the tags inside it to
+    ``_text_start``/``_text_end`` while ``in_text``, and takes the text from ``_text_close()``
+    at its closing tag; its ``data()`` appends to ``self.capture`` (also the handler's own
+    capture: they are never open at once). Plain attributes on the handler, no list unless
+    there are runs: the sheet's handler runs this for every inline-string cell.
+    """
 
-    def reset(self) -> None:
-        self.plain = None
-        self.runs = []
+    capture: list[str] | None
+    in_text: bool
+    plain: str | None
+    runs: list[str] | None
+    in_run: bool
+    in_phonetic: bool
+
+    def _text_open(self) -> None:
+        self.in_text = True
+        self.plain = self.runs = None
         self.in_run = self.in_phonetic = False
 
-    def start(self, tag: str) -> None:
+    def _text_start(self, tag: str) -> None:
         if tag == _T:
             if not self.in_phonetic:
                 self.capture = []
@@ -116,22 +124,26 @@ class _Text:
         elif tag == _PHONETIC:
             self.in_phonetic = True
 
-    def end(self, tag: str) -> None:
+    def _text_end(self, tag: str) -> None:
         if tag == _T:
             if self.capture is not None:
                 text = "".join(self.capture)
                 self.capture = None
-                if self.in_run:
-                    self.runs.append(text)
-                else:
+                if not self.in_run:
                     self.plain = text
+                elif self.runs is None:
+                    self.runs = [text]
+                else:
+                    self.runs.append(text)
         elif tag == _RUN:
             self.in_run = False
         elif tag == _PHONETIC:
             self.in_phonetic = False
 
-    def content(self) -> str:
-        return (self.plain or "") + "".join(self.runs)
+    def _text_close(self) -> str:
+        self.in_text = False
+        plain = self.plain or ""
+        return plain if self.runs is None else plain + "".join(self.runs)
 
 
 _T = MAIN + "t"
@@ -234,29 +246,27 @@ class _StylesHandler:
         return frozenset(dates), frozenset(durations)
 
 
-class _SharedStringsHandler:
+class _SharedStringsHandler(_RichText):
     def __init__(self) -> None:
         self.strings: list[str] = []
-        self.text = _Text()
-        self.in_item = False
+        self.capture = None
+        self.in_text = False
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
-        if tag == _SI:
-            self.in_item = True
-            self.text.reset()
-        elif self.in_item:
-            self.text.start(tag)
+        if self.in_text:
+            self._text_start(tag)
+        elif tag == _SI:
+            self._text_open()
 
     def end(self, tag: str) -> None:
         if tag == _SI:
-            self.in_item = False
             # openpyxl drops the escape of an underscore ("_x005F_" → "_") in shared strings.
-            self.strings.append(self.text.content().replace("x005F_", ""))
-        elif self.in_item:
-            self.text.end(tag)
+            self.strings.append(self._text_close().replace("x005F_", ""))
+        elif self.in_text:
+            self._text_end(tag)
 
     def data(self, text: str) -> None:
-        capture = self.text.capture
+        capture = self.capture
         if capture is not None:
             capture.append(text)
 
@@ -330,7 +340,7 @@ def _cast_number(text: str) -> int | float:
     return int(text)
 
 
-class _SheetHandler:
+class _SheetHandler(_RichText):
     """Rows as they are parsed (``done``), merged ranges' rows, with openpyxl's conversions.
 
     Called once per element of a sheet that may hold 100,000 cells: the common tags are
@@ -353,13 +363,8 @@ class _SheetHandler:
         self.style: str | None = None
         self.value: str | None = None
         self.formula: str | None = None
-        self.capture: list[str] | None = None  # text of the <v>, <f> or <t> being read
-        # Inside <is> (an inline string): its plain text and rich-text runs, as _Text.
-        self.inline = False
-        self.plain: str | None = None
-        self.runs: list[str] = []
-        self.in_run = False
-        self.in_phonetic = False
+        self.capture = None  # text of the <v>, <f> or <t> being read
+        self.in_text = False  # inside <is> (an inline string), read by _RichText
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         if tag == _C:
@@ -370,9 +375,8 @@ class _SheetHandler:
             self.value = self.formula = None
         elif tag == _V:
             self.capture = []
-        elif tag == _T:
-            if self.inline and not self.in_phonetic:
-                self.capture = []
+        elif self.in_text:  # <t>, <r>, <rPh>… of an inline string
+            self._text_start(tag)
         elif tag == _ROW:
             number = attrs.get("r")
             if number is None:
@@ -391,15 +395,9 @@ class _SheetHandler:
             self.uncomputed = None
             self.column = 0
         elif tag == _IS:
-            self.inline = True
-            self.plain = None
-            self.runs = []
+            self._text_open()
         elif tag == _F:
             self.capture = []
-        elif tag == _RUN:
-            self.in_run = True
-        elif tag == _PHONETIC:
-            self.in_phonetic = True
         elif tag == _MERGE:
             _c1, first, _c2, last = range_boundaries(attrs.get("ref", ""))
             self.merged_rows.append((first, last))
@@ -410,26 +408,16 @@ class _SheetHandler:
             self.capture = None
         elif tag == _C:
             self._end_cell()
-        elif tag == _T:
-            if self.capture is not None:
-                text = "".join(self.capture)
-                self.capture = None
-                if self.in_run:
-                    self.runs.append(text)
-                else:
-                    self.plain = text
-        elif tag == _IS:
-            self.value = (self.plain or "") + "".join(self.runs)
-            self.inline = False
+        elif self.in_text:
+            if tag == _IS:
+                self.value = self._text_close()
+            else:
+                self._text_end(tag)
         elif tag == _ROW:
             self.done.append(Row(self.row_number, self.values, self.uncomputed))
         elif tag == _F:
             self.formula = "".join(self.capture or ())
             self.capture = None
-        elif tag == _RUN:
-            self.in_run = False
-        elif tag == _PHONETIC:
-            self.in_phonetic = False
 
     def data(self, text: str) -> None:
         capture = self.capture
@@ -445,7 +433,8 @@ class _SheetHandler:
             self.uncomputed[self.column - 1] = "=" + self.formula[:200]
             value: Any = None
         elif not raw:
-            value = None
+            # An empty inline string is "" (as openpyxl reads <is>), an empty <v> no value.
+            value = "" if kind == "inlineStr" and raw is not None else None
         elif kind == "s":
             value = self.shared[int(raw)]
         elif kind in ("inlineStr", "str", "e"):
