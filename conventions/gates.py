@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -229,17 +230,71 @@ class BlockedScopes:
         )
 
 
+# In the session: the scopes and the newest charter version seen when nothing was pending
+# (``blocked_scopes``).
+CHARTER_MEMO = "cmer_charters_read"
+
+
+def _scopes_key(communes: dict[int, int], department_ids: list[int]) -> str:
+    """The scopes binding the user, as a short string (communes with their department)."""
+    return ",".join(
+        [f"c{cid}:{did}" for cid, did in sorted(communes.items())]
+        + [f"d{did}" for did in sorted(department_ids)]
+    )
+
+
+def _newest_charter_version() -> int:
+    """The highest charter version id: one statement on the primary key, written without the
+    ORM (it runs on every page; building a queryset would cost ten times more)."""
+    table = connection.ops.quote_name(CharterVersion._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(id) FROM {table}")  # noqa: S608 (our own table name)
+        row = cursor.fetchone()
+    return int(row[0] or 0)
+
+
 def blocked_scopes(user: Any, request: HttpRequest | None = None) -> BlockedScopes:
     """The scopes whose current charter binds ``user`` and is not acknowledged (one query;
-    with ``request``, once per request: the view's gate and base.html's notice share it)."""
+    with ``request``, once per request: the view's gate and base.html's notice share it).
+
+    With ``request``, a session where everything was read keeps that fact with the scopes and
+    the newest charter version it was checked against. While both are unchanged nothing can
+    be pending: versions are only ever added (never edited or deleted, ``PROTECT``) and
+    acknowledgements are never removed, so the next pages check one number instead of the
+    charters (issue 13: CPU per page). A new version anywhere, or a change of roles or scopes,
+    checks the charters again on the very next request, as before.
+    """
     if user is None or not user.is_authenticated:
         return BlockedScopes()
     cached = getattr(request, "_cmer_blocked_scopes", None)
     if cached is not None:
         return cached
+    communes, department_ids = _charter_scopes(user)
+    if not communes and not department_ids:
+        return BlockedScopes()
+    session = getattr(request, "session", None)
+    memo: list[Any] | None = None
+    if session is not None:
+        memo = [_scopes_key(communes, department_ids), _newest_charter_version()]
+        if session.get(CHARTER_MEMO) == memo:
+            result = BlockedScopes()
+            if request is not None:
+                request._cmer_blocked_scopes = result
+            return result
+    result = _blocked_now(user, communes, department_ids)
+    if session is not None:
+        if result:
+            session.pop(CHARTER_MEMO, None)
+        else:
+            session[CHARTER_MEMO] = memo
+    if request is not None:
+        request._cmer_blocked_scopes = result
+    return result
+
+
+def _blocked_now(user: Any, communes: dict[int, int], department_ids: list[int]) -> BlockedScopes:
     versions = CharterVersion.objects.only("pk", "commune_id", "department_id", "version")
     pending = [v for v in _required(user, _acknowledged_by(user, versions)) if not v.acknowledged]
-    communes, department_ids = _charter_scopes(user)
     blocked_communes = set()
     blocked_departments = set()
     for version in pending:
@@ -253,10 +308,7 @@ def blocked_scopes(user: Any, request: HttpRequest | None = None) -> BlockedScop
             blocked_communes |= {
                 cid for cid, did in communes.items() if did == version.department_id
             }
-    result = BlockedScopes(frozenset(blocked_communes), frozenset(blocked_departments))
-    if request is not None:
-        request._cmer_blocked_scopes = result
-    return result
+    return BlockedScopes(frozenset(blocked_communes), frozenset(blocked_departments))
 
 
 class CharterPending(Exception):
