@@ -366,11 +366,14 @@ class GrantForm(BlankRenderCache, CmerForm):
         self.fields["member"].label_from_instance = lambda u: f"{u.get_full_name()} ({u.email})"
 
     def blank_variant(self) -> Hashable:
-        # The commune's members as offered now (one query, as rendering them would be; not
-        # ``list()``, whose length hint would count them first); the widget then renders this
-        # list rather than querying again.
+        # The commune's members as offered now, in one plain SELECT: iterating ``field.choices``
+        # would use ``QuerySet.iterator()``, on PostgreSQL a server-side cursor (DECLARE …
+        # WITH HOLD, FETCH, CLOSE: three statements). The widget then renders this list
+        # rather than querying again.
         field = self.fields["member"]
-        choices = [choice for choice in field.choices]  # noqa: C416
+        iterator = field.iterator(field)
+        choices = [("", field.empty_label)] if field.empty_label is not None else []
+        choices += [iterator.choice(member) for member in field.queryset]
         field.widget.choices = choices
         return tuple((str(value), str(label)) for value, label in choices)
 

@@ -197,7 +197,8 @@ def test_the_referent_page_costs_a_fixed_number_of_statements(
     assert page.count("Retirer l'accès</button>") == 3
 
 
-# Session, user, device, roles, charter (middleware and gate); the referral, the access
+# Session, user, device, roles, charter (middleware and gate; once every charter is read, the
+# newest version's number instead); the referral, the access
 # recorded; timeline, grants, access log (one page, not counted), duplicates, categories,
 # attachments, members offered, information of the State. (A referral in assessment adds the
 # protocol's statement: transmission is offered then.)
