@@ -17,76 +17,41 @@ import pytest
 
 from cmer import stats
 from cmer.stats import COMPLEMENT_LABEL, SMALL_LABEL, Hidden, protect, protect_linked
-
-
-def _lines(table: stats.ProtectedTable) -> list[list[tuple[int, int]]]:
-    """The equations of the augmented grid: in each line the last cell is the sum of the rest."""
-    rows = [[(r, c) for c in range(table.columns + 1)] for r in range(table.rows + 1)]
-    columns = [[(r, c) for r in range(table.rows + 1)] for c in range(table.columns + 1)]
-    return rows + columns
+from tests.brute_force import augmented_lines, domain, values_taken
 
 
 def solutions_per_cell(table: stats.ProtectedTable) -> dict[tuple[int, int], set[int]]:
-    """Every value each hidden cell takes over all integer solutions of the published figures.
-
-    Backtracking with propagation: a line with one unknown left fixes it. Stops as soon as every
-    hidden cell has shown two values (existence is what is to be proved).
-    """
-    hidden = sorted(table.hidden)
-    # Any finite cap only removes solutions: finding two values within it is still a proof.
-    cap = 2 * table.grid[table.rows][table.columns] + 10
-    domains = {
-        cell: range(0, stats.PRIMARY_MAX + 1)
-        if kind is not Hidden.COMPLEMENT
-        else range(stats.PRIMARY_MAX + 1, cap + 1)
-        for cell, kind in table.hidden.items()
+    """Every value each hidden cell takes over all integer solutions of the published figures
+    (tests/brute_force.py; stops as soon as every hidden cell has shown two values)."""
+    grand = table.grid[table.rows][table.columns]
+    known = {
+        (r, c): count
+        for r, line in enumerate(table.grid)
+        for c, count in enumerate(line)
+        if (r, c) not in table.hidden
     }
-    lines = _lines(table)
-    seen: dict[tuple[int, int], set[int]] = {cell: set() for cell in hidden}
+    domains = {cell: domain(table.hidden[cell], grand) for cell in sorted(table.hidden)}
+    return values_taken(augmented_lines(table, lambda r, c: (r, c)), known, domains)
 
-    def value(assigned, cell):
-        if cell in table.hidden:
-            return assigned.get(cell)
-        return table.grid[cell[0]][cell[1]]
 
-    def consistent(assigned, line) -> tuple[bool, tuple[int, int] | None, int]:
-        """(ok, the only unknown cell or None, the value it must take)."""
-        *inner, total = line
-        unknown = [cell for cell in line if value(assigned, cell) is None]
-        if len(unknown) > 1:
-            return True, None, 0
-        if not unknown:
-            return sum(value(assigned, c) for c in inner) == value(assigned, total), None, 0
-        (cell,) = unknown
-        known_inner = sum(value(assigned, c) for c in inner if c != cell)
-        needed = value(assigned, total) - known_inner if cell != total else known_inner
-        return True, cell, needed
-
-    def search(assigned) -> bool:
-        # Propagate forced values.
-        assigned = dict(assigned)
-        changed = True
-        while changed:
-            changed = False
-            for line in lines:
-                ok, cell, needed = consistent(assigned, line)
-                if not ok:
-                    return False
-                if cell is not None:
-                    if needed not in domains[cell]:
-                        return False
-                    assigned[cell] = needed
-                    changed = True
-        free = [cell for cell in hidden if cell not in assigned]
-        if not free:
-            for cell in hidden:
-                seen[cell].add(assigned[cell])
-            return all(len(values) >= 2 for values in seen.values())
-        cell = min(free, key=lambda c: len(domains[c]))
-        return any(search({**assigned, cell: candidate}) for candidate in domains[cell])
-
-    search({})
-    return seen
+def test_the_solver_finds_a_recoverable_cell_and_a_safe_rectangle():
+    """The proof's own check: hiding the 3 alone gives it back by difference (13 − 10), hiding
+    its rectangle leaves every hidden cell two values or more."""
+    grid = stats.augment([[3, 10], [6, 8]])
+    alone = stats.ProtectedTable(grid=grid, hidden={(0, 0): Hidden.PRIMARY})
+    assert solutions_per_cell(alone) == {(0, 0): {3}}
+    pair = stats.ProtectedTable(
+        grid=grid, hidden={(0, 0): Hidden.PRIMARY, (0, 1): Hidden.COMPLEMENT}
+    )
+    assert solutions_per_cell(pair) == {(0, 0): {3}, (0, 1): {10}}  # by the column totals
+    rectangle = stats.ProtectedTable(
+        grid=grid,
+        hidden={(0, 0): Hidden.PRIMARY}
+        | dict.fromkeys([(0, 1), (1, 0), (1, 1)], Hidden.COMPLEMENT),
+    )
+    seen = solutions_per_cell(rectangle)
+    assert set(seen) == set(rectangle.hidden)
+    assert all(len(values) >= 2 for values in seen.values())
 
 
 def assert_protected(counts: list[list[int]], table: stats.ProtectedTable) -> None:

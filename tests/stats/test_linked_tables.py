@@ -17,6 +17,7 @@ import time_machine
 
 from cmer import stats
 from cmer.stats import Hidden, protect, protect_linked
+from tests.brute_force import augmented_lines, domain, values_taken
 
 Key = tuple
 
@@ -28,7 +29,7 @@ def _key(t: int, r: int, c: int, table: stats.ProtectedTable) -> Key:
 
 def joint_solutions(tables: list[stats.ProtectedTable]) -> dict[Key, set[int]]:
     """Every value each hidden figure takes over the integer solutions of all the tables'
-    published figures together (stops once each has shown two)."""
+    published figures together (tests/brute_force.py; stops once each has shown two)."""
     known: dict[Key, int] = {}
     kinds: dict[Key, Hidden] = {}
     lines: list[list[Key]] = []
@@ -40,58 +41,12 @@ def joint_solutions(tables: list[stats.ProtectedTable]) -> dict[Key, set[int]]:
                     kinds[key] = table.hidden[(r, c)]
                 else:
                     known[key] = table.grid[r][c]
-        lines += [
-            [_key(t, r, c, table) for c in range(table.columns + 1)] for r in range(table.rows + 1)
-        ]
-        lines += [
-            [_key(t, r, c, table) for r in range(table.rows + 1)] for c in range(table.columns + 1)
-        ]
+        lines += augmented_lines(table, lambda r, c, t=t, table=table: _key(t, r, c, table))
     # A figure shown on one table and hidden on another is known.
     hidden = sorted((key for key in kinds if key not in known), key=str)
-    cap = 2 * tables[0].grid[tables[0].rows][tables[0].columns] + 10
-    domains = {
-        key: range(0, stats.PRIMARY_MAX + 1)
-        if kinds[key] is not Hidden.COMPLEMENT
-        else range(stats.PRIMARY_MAX + 1, cap + 1)
-        for key in hidden
-    }
-    seen: dict[Key, set[int]] = {key: set() for key in hidden}
-
-    def search(assigned: dict[Key, int]) -> bool:
-        assigned = dict(assigned)
-
-        def value(key: Key) -> int | None:
-            return known[key] if key in known else assigned.get(key)
-
-        changed = True
-        while changed:
-            changed = False
-            for line in lines:
-                *inner, total = line
-                unknown = [key for key in line if value(key) is None]
-                if len(unknown) > 1:
-                    continue
-                if not unknown:
-                    if sum(value(k) for k in inner) != value(total):
-                        return False
-                    continue
-                (key,) = unknown
-                rest = sum(value(k) for k in inner if k != key)
-                needed = value(total) - rest if key != total else rest
-                if needed not in domains[key]:
-                    return False
-                assigned[key] = needed
-                changed = True
-        free = [key for key in hidden if key not in assigned]
-        if not free:
-            for key in hidden:
-                seen[key].add(assigned[key])
-            return all(len(values) >= 2 for values in seen.values())
-        key = min(free, key=lambda k: len(domains[k]))
-        return any(search({**assigned, key: candidate}) for candidate in domains[key])
-
-    search({})
-    return seen
+    grand = tables[0].grid[tables[0].rows][tables[0].columns]
+    domains = {key: domain(kinds[key], grand) for key in hidden}
+    return values_taken(lines, known, domains)
 
 
 def recoverable(tables: list[stats.ProtectedTable]) -> dict[Key, set[int]]:
