@@ -3,7 +3,7 @@
 Counted in the user's scope only (the communes where they are referent; the communes of the
 departments where they are liaison), in a fixed number of statements whatever the volume
 (pinned by tests). Other apps' data is read through their own access functions: meetings'
-``meetings_visible_to`` / ``action_items_for_home``, conventions' state, training's
+``meetings_visible_to`` (and ``home_actions`` for the overdue count), conventions' state, training's
 headcounts. Registered with the core's home page (``cmer.home``) from ``CasesConfig.ready()``.
 """
 
@@ -48,7 +48,6 @@ class ReferentDashboard:
     oldest_unassessed: Referral | None = None
     expiring_grants: int = 0
     next_meeting: Any = None
-    overdue_actions: int = 0
     protocols: list[dict[str, Any]] = field(default_factory=list)
     coverage: Coverage | None = None
 
@@ -101,7 +100,9 @@ def _coverage(communes: list[Commune], year: int) -> Coverage:
 
 
 def referent_dashboard(user: Any) -> ReferentDashboard | None:
-    """None for anyone but a referent (no query then). Nine statements otherwise."""
+    """None for anyone but a referent (no query then). Eight statements otherwise (the
+    overdue action items are counted with the home page's list, ``meetings.access.home_actions``).
+    """
     commune_ids = sorted(
         cid
         for cid, roles in permissions.role_map(user).by_commune.items()
@@ -109,7 +110,7 @@ def referent_dashboard(user: Any) -> ReferentDashboard | None:
     )
     if not commune_ids:
         return None
-    from meetings.access import action_items_for_home, meetings_visible_to
+    from meetings.access import meetings_visible_to
     from meetings.models import Meeting
 
     now = timezone.now()
@@ -148,7 +149,6 @@ def referent_dashboard(user: Any) -> ReferentDashboard | None:
         .order_by("starts_at", "pk")
         .first()
     )
-    dashboard.overdue_actions = action_items_for_home(user).filter(due_on__lt=today).count()
     dashboard.protocols = _protocol_rows(communes, today)
     dashboard.coverage = _coverage(communes, today.year)
     return dashboard

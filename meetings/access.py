@@ -272,6 +272,33 @@ def action_items_for_home(user: Any, today: datetime.date | None = None) -> Quer
     )
 
 
+# Action items listed on the home page; past this many only the overdue count goes on.
+HOME_ACTIONS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class HomeActions:
+    """The home page's action items (``items``, the first ``HOME_ACTIONS_SHOWN`` by due date)
+    and how many are overdue in all (``overdue``, the referent's dashboard)."""
+
+    items: list[ActionItem]
+    overdue: int
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def home_actions(user: Any, today: datetime.date | None = None) -> HomeActions:
+    """``action_items_for_home`` read once for the list and the overdue count: one statement,
+    two only when every listed item is overdue (the count then goes past the list)."""
+    day = today or timezone.localdate()
+    items = list(action_items_for_home(user, day)[:HOME_ACTIONS_SHOWN])
+    overdue = sum(1 for item in items if item.due_on < day)
+    if len(items) == HOME_ACTIONS_SHOWN and overdue == len(items):
+        overdue = action_items_for_home(user, day).filter(due_on__lt=day).count()
+    return HomeActions(items=items, overdue=overdue)
+
+
 def agenda_with_labels(meeting: Meeting, user: Any) -> list[dict[str, Any]]:
     """The agenda as shown: each referral by reference + pseudonym, with a link only for those
     who may read the referral (cases' own rules decide)."""

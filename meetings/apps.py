@@ -25,11 +25,12 @@ class MeetingsConfig(AppConfig):
         register(models.MinutesAddendum, sensitive=("reason", "text"))
         register(models.MinutesDocument)
 
-        # Cell action items due soon or overdue (the owner's and the referent's): dates only.
+        # Cell action items due soon or overdue (the owner's and the referent's): dates only;
+        # their overdue count is the referent dashboard's (one statement for both).
         register_home_context("home_actions", _home_actions)
 
 
-def _home_actions(user: Any) -> list[Any]:
-    from .access import action_items_for_home
+def _home_actions(user: Any) -> Any:
+    from .access import home_actions
 
-    return list(action_items_for_home(user)[:20])
+    return home_actions(user)

@@ -10,6 +10,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from cmer import permissions
 from meetings import actions, tasks
 from meetings.models import ActionItem
 from tests.meetings.helpers import hold, plan
@@ -121,3 +122,59 @@ def test_e_mail_and_pdf_tasks_retry_below_the_visibility_timeout(settings):
         assert issubclass(smtplib.SMTPException, task.autoretry_for)
         assert task.retry_backoff_max < settings.CELERY_VISIBILITY_TIMEOUT
     assert tasks.build_minutes_pdf.time_limit < settings.CELERY_VISIBILITY_TIMEOUT
+
+
+def _actions(meeting, referent, owner, days: list[int]) -> None:
+    for offset in days:
+        actions.do_add_action_item(
+            meeting,
+            what=f"Action {offset}",
+            owner=owner,
+            due_on=timezone.localdate() + datetime.timedelta(days=offset),
+            acting_user=referent,
+        )
+
+
+@pytest.mark.django_db
+def test_the_overdue_count_and_the_listed_actions_come_from_one_read(
+    world, django_assert_num_queries
+):
+    from meetings.access import HOME_ACTIONS_SHOWN, home_actions
+
+    meeting = hold(plan(world), world.referent)
+    _actions(meeting, world.referent, world.member, [5, 6])
+    later = timezone.now() + datetime.timedelta(days=10)
+    with time_machine.travel(later):
+        day = timezone.localdate()
+        permissions.role_map(world.referent)  # memoised on the user, as in a request
+        with django_assert_num_queries(1):
+            shown = home_actions(world.referent, day)
+        assert shown.overdue == 2 and len(shown.items) == 2
+    # Past a full page of overdue items the count goes on past the list (a second statement).
+    _actions(meeting, world.referent, world.member, list(range(1, HOME_ACTIONS_SHOWN + 4)))
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=40)):
+        day = timezone.localdate()
+        permissions.role_map(world.referent)
+        with django_assert_num_queries(2):
+            shown = home_actions(world.referent, day)
+        assert len(shown.items) == HOME_ACTIONS_SHOWN
+        assert shown.overdue == HOME_ACTIONS_SHOWN + 3 + 2
+        # The member owns them all; another commune's referent sees none.
+        assert home_actions(world.member, day).overdue == HOME_ACTIONS_SHOWN + 5
+        assert not home_actions(world.other_referent, day)
+
+
+@pytest.mark.django_db
+def test_the_referent_dashboard_counts_every_overdue_action(as_user, world):
+    from meetings.access import HOME_ACTIONS_SHOWN
+
+    meeting = hold(plan(world), world.referent)
+    _actions(meeting, world.referent, world.member, [*range(1, HOME_ACTIONS_SHOWN + 3), 60])
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=40)):
+        html = as_user(world.referent).get("/").content.decode()
+    assert f"{HOME_ACTIONS_SHOWN + 2} actions en retard" in html
+    listed = html.split('data-testid="home-actions"')[1].split("</div>")[0]
+    assert listed.count("voir l'action") == HOME_ACTIONS_SHOWN
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=1)):
+        html = as_user(world.referent).get("/").content.decode()
+    assert "Aucune action en retard." in html
