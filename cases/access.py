@@ -250,9 +250,15 @@ def get_referral_for_user(request: HttpRequest, pk: Any) -> tuple[Referral, Capa
     return referral, caps
 
 
+# The parts of a referral a transmission can share with the prefecture.
+TRANSMITTABLE_ITEMS = frozenset(Transmission.Item.values)
+# The commune's own entries on a referral: the addenda to its frozen text and the referent's
+# feedback to the reporting agent. No transmission carries them (DESIGN.md: the liaison reads
+# what was transmitted), so the liaison never reads them, however many parts were shared.
+CELL_ENTRIES = "cell_entries"
 # What a reader of a referral's content sees of it: everything, unless they read it as the
 # prefecture's liaison (see ``shared_items_for``).
-ALL_ITEMS = frozenset(Transmission.Item.values)
+ALL_ITEMS = TRANSMITTABLE_ITEMS | {CELL_ENTRIES}
 # Timeline entries shown to the liaison when the referent shared "timeline"; the prefecture's
 # own feedback is always shown to them.
 _SHARED_TIMELINE_KINDS = (
@@ -276,13 +282,22 @@ def shared_items_for(user: Any, referral: Referral, caps: Capabilities) -> froze
     if Role.LIAISON not in permissions.roles_in(user, referral.commune):
         return ALL_ITEMS
     transmission = getattr(referral, "transmission", None)
-    return frozenset(transmission.shared_items or ()) if transmission else frozenset()
+    if transmission is None:
+        return frozenset()
+    # The stored list can only narrow what the liaison reads, never widen it.
+    return frozenset(transmission.shared_items or ()) & TRANSMITTABLE_ITEMS
 
 
 def timeline_for(referral: Referral, shared: frozenset[str]) -> QuerySet[TimelineEntry]:
-    """The timeline entries of ``referral`` for a reader who reads ``shared`` of it."""
+    """The timeline entries of ``referral`` for a reader who reads ``shared`` of it.
+
+    The commune's readers (``CELL_ENTRIES`` in ``shared``) read every entry. The liaison reads
+    the prefecture's own feedback, and the cell's notes, decisions and status changes when the
+    timeline was shared; never the addenda nor the feedback to the agent, even when all four
+    parts were shared (``shared`` is then every transmittable part, not ``ALL_ITEMS``).
+    """
     timeline = referral.timeline.select_related("author").order_by("created_at", "pk")
-    if shared == ALL_ITEMS:
+    if CELL_ENTRIES in shared:
         return timeline
     kinds = [TimelineEntry.Kind.PREFECTURE_FEEDBACK]
     if Transmission.Item.TIMELINE in shared:
