@@ -67,7 +67,7 @@ def require_coordinator(request: HttpRequest) -> None:
 def get_session_for_user(request: HttpRequest, pk: Any) -> TrainingSession:
     """The session, if the user manages it; otherwise 404 (denial recorded)."""
     queryset = sessions_visible_to(request.user).select_related("commune", "department")
-    return permissions.get_or_404(queryset, request, pk=pk)  # type: ignore[return-value]
+    return permissions.get_or_404(queryset, request, pk=pk)
 
 
 def session_list_for(user: Any) -> QuerySet[TrainingSession]:
@@ -88,19 +88,19 @@ def get_import_for_user(request: HttpRequest, pk: Any) -> AttendanceImport:
     queryset = AttendanceImport.objects.filter(
         session__in=sessions_visible_to(request.user)
     ).select_related("session", "session__commune", "session__department")
-    return permissions.get_or_404(queryset, request, pk=pk)  # type: ignore[return-value]
+    return permissions.get_or_404(queryset, request, pk=pk)
 
 
 def get_attendance_for_user(request: HttpRequest, pk: Any) -> Attendance:
     queryset = Attendance.objects.filter(
         session__in=sessions_visible_to(request.user)
     ).select_related("session", "session__commune", "session__department", "trainee")
-    return permissions.get_or_404(queryset, request, pk=pk)  # type: ignore[return-value]
+    return permissions.get_or_404(queryset, request, pk=pk)
 
 
 def get_bundle_for_user(request: HttpRequest, pk: Any) -> AttestationBundle:
     queryset = AttestationBundle.objects.filter(session__in=sessions_visible_to(request.user))
-    return permissions.get_or_404(queryset, request, pk=pk)  # type: ignore[return-value]
+    return permissions.get_or_404(queryset, request, pk=pk)
 
 
 def manageable_scopes(user: Any) -> list[tuple[str, str]]:

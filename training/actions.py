@@ -13,7 +13,7 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -220,8 +220,8 @@ def match_trainees(department_id: int, rows: list[dict[str, Any]]) -> dict[int, 
     emails = {row["email"] for row in rows if row["email"]}
     by_email: dict[str, Trainee] = {}
     for chunk in _chunks(sorted(emails)):
-        for trainee in Trainee.objects.filter(department_id=department_id, email__in=chunk):
-            by_email[trainee.email] = trainee
+        for known in Trainee.objects.filter(department_id=department_id, email__in=chunk):
+            by_email[known.email] = known
     keys = {
         make_name_key(row["last_name"], row["first_name"], row["organisation"])
         for row in rows
@@ -229,10 +229,10 @@ def match_trainees(department_id: int, rows: list[dict[str, Any]]) -> dict[int, 
     }
     by_name: dict[str, list[Trainee]] = {}
     for chunk in _chunks(sorted(keys)):
-        for trainee in Trainee.objects.filter(
+        for known in Trainee.objects.filter(
             department_id=department_id, name_key__in=chunk
         ).order_by("pk"):
-            by_name.setdefault(trainee.name_key, []).append(trainee)
+            by_name.setdefault(known.name_key, []).append(known)
     used: set[int] = set()
     matches: dict[int, Trainee | None] = {}
     for row in rows:
@@ -477,7 +477,8 @@ def do_cancel_import(staged: AttendanceImport, *, acting_user: Any) -> None:
     staged = AttendanceImport.objects.select_for_update().get(pk=staged.pk)
     if staged.state != AttendanceImport.State.PREVIEW:
         raise ActionRefused(_("Cet import a déjà été confirmé ou abandonné."))
-    name, storage = staged.file.name, staged.file.storage
+    # A required field, saved with the upload (_stage_import): never without a name.
+    name, storage = cast(str, staged.file.name), staged.file.storage
     staged.state = AttendanceImport.State.CANCELLED
     staged.rows, staged.rejected, staged.duplicates = [], [], []
     staged.save(update_fields=["state", "rows", "rejected", "duplicates"])

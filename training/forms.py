@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -24,7 +24,8 @@ class SessionForm(CmerModelForm):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["scope"].choices = access.manageable_scopes(user)
+        # The field declared above (self.fields holds deep copies, typed as plain Field).
+        cast(forms.ChoiceField, self.fields["scope"]).choices = access.manageable_scopes(user)
         instance = self.instance
         if instance.pk:
             self.initial["scope"] = (
@@ -77,7 +78,8 @@ class HeadcountForm(CmerForm):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["scope"].choices = access.manageable_scopes(user)
+        # The field declared above (self.fields holds deep copies, typed as plain Field).
+        cast(forms.ChoiceField, self.fields["scope"]).choices = access.manageable_scopes(user)
         self.fields["year"].initial = timezone.localdate().year
 
     def clean_scope(self) -> Any:
@@ -110,4 +112,5 @@ class StatsFilterForm(CmerForm):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["scope"].choices = [("", _("Tout mon périmètre")), *access.stats_scopes(user)]
+        scope = cast(forms.ChoiceField, self.fields["scope"])  # the field declared above
+        scope.choices = [("", _("Tout mon périmètre")), *access.stats_scopes(user)]

@@ -10,6 +10,7 @@ name: it ends up in the audit trail.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -113,7 +114,7 @@ class Trainee(models.Model):
     def __str__(self) -> str:
         return f"stagiaire {self.pk}"
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.email = self.email.strip().lower()
         self.refresh_keys()
         super().save(*args, **kwargs)
@@ -338,6 +339,6 @@ class ServiceHeadcount(models.Model):
     def __str__(self) -> str:
         return f"{self.service} {self.year}"
 
-    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.service_key = normalise_key(self.service)
         super().save(*args, **kwargs)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import ExtractYear
@@ -57,7 +58,7 @@ def compute_stats(
     )
     session_counts = {row["y"]: row["held"] for row in by_year}
     planned_counts = {row["y"]: row["planned"] for row in by_year}
-    people = {
+    people: dict[int, Mapping[str, Any]] = {
         row["year"]: row
         for row in in_year.values("year").annotate(
             people=Count("trainee", distinct=True), attendances=Count("pk")
@@ -135,7 +136,9 @@ def coverage_rows(
             trained_by = by_commune.get((row.commune_id, row.service_key), {})
             scope = row.commune.name
         else:
-            trained_by = by_department.get((row.department_id, row.service_key), {})
+            # one_scope_constraint: a headcount without a commune has a department.
+            department_id = cast(int, row.department_id)
+            trained_by = by_department.get((department_id, row.service_key), {})
             scope = row.department.name
         trained = sum(1 for first in trained_by.values() if first <= row.year)
         rate = round(100 * trained / row.headcount) if row.headcount else 0

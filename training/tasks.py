@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.utils import timezone
 
 
@@ -17,7 +17,7 @@ from django.utils import timezone
     max_retries=3,
     acks_late=True,
 )
-def build_attestation_bundle(self, bundle_id: int) -> None:  # type: ignore[no-untyped-def]
+def build_attestation_bundle(self: Task, bundle_id: int) -> None:
     """Build the zip of a session's attestations (skipped if built, or being built elsewhere).
 
     A worker killed mid-build leaves the message unacknowledged: it comes back after the
@@ -46,7 +46,7 @@ def build_attestation_bundle(self, bundle_id: int) -> None:  # type: ignore[no-u
 
 
 @shared_task(name="training.confirm_attendance_import", bind=True, acks_late=True)
-def confirm_attendance_import(self, import_id: int) -> None:  # type: ignore[no-untyped-def]
+def confirm_attendance_import(self: Task, import_id: int) -> None:
     """Apply a confirmed attendance import, all or nothing, once.
 
     Idempotent twice over: the import row is locked and must still be "en cours", and the

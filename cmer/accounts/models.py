@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -16,6 +16,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class UserManager(BaseUserManager["User"]):
@@ -222,7 +225,7 @@ class MembershipQuerySet(models.QuerySet["Membership"]):
 
 
 def scope_fields(
-    related_name: str, *, verbose: bool = True, department_help_text: str = ""
+    related_name: str, *, verbose: bool = True, department_help_text: StrOrPromise = ""
 ) -> tuple[models.ForeignKey, models.ForeignKey]:
     """The ``commune`` and ``department`` keys of an object held in one commune or in a whole
     department (memberships, charters, training sessions, headcounts): written once, so that

@@ -6,13 +6,16 @@ import csv
 import datetime
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
 from .headers import HEADER_SEARCH_ROWS, finish_header, map_header, not_found_message
 from .result import FileRefused, ParseResult
 from .rows import collect_rows
+
+if TYPE_CHECKING:
+    from _csv import Reader  # csv.reader()'s type, with line_num: named in the stubs only
 
 # CSV -----------------------------------------------------------------------------------------
 
@@ -34,7 +37,7 @@ def decode_text(data: bytes) -> str:
         ) from exc
 
 
-def _csv_rows(text: str, delimiter: str) -> Iterator[list[str]]:
+def _csv_rows(text: str, delimiter: str) -> Reader:
     return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
 
 

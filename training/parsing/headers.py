@@ -15,7 +15,14 @@ from .result import FileRefused, ParseResult
 # details and a logo block first (a real one had its header on line 14).
 HEADER_SEARCH_ROWS = 30
 
-FIELDS = ("last_name", "first_name", "full_name", "service", "direction", "organisation")
+FIELDS: tuple[str, ...] = (
+    "last_name",
+    "first_name",
+    "full_name",
+    "service",
+    "direction",
+    "organisation",
+)
 FIELDS += ("email", "status", "remark", "date")
 
 # Normalised header → field. normalise_key() has removed accents, case and punctuation.

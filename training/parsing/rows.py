@@ -133,7 +133,7 @@ def read_row(
             return {"error": _("date illisible (attendu : JJ/MM/AAAA)")}
         if session_date is not None and day != session_date:
             return {"error": _("date différente de celle de la session")}
-    row = {
+    row: dict[str, Any] = {
         "line": line,
         "last_name": last_name,
         "first_name": first_name,

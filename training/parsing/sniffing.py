@@ -7,7 +7,14 @@ from django.utils.translation import gettext as _
 from .result import FileRefused
 
 # PDF, PNG, JPEG, GIF, gzip, 7z, RAR, ELF, PE: refused whatever the extension says.
-BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"7z\xbc\xaf")
+BINARY_MAGIC: tuple[bytes, ...] = (
+    b"%PDF",
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"\x1f\x8b",
+    b"7z\xbc\xaf",
+)
 BINARY_MAGIC += (b"Rar!", b"\x7fELF")
 
 

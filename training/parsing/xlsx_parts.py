@@ -23,7 +23,7 @@ import datetime
 import posixpath
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,7 @@ class _NoTree:
     """ElementTree's parser needs a target; ours builds no tree (the handlers are on expat)."""
 
 
-def _parse(archive: zipfile.ZipFile, path: str, handler: Any) -> Iterator[None]:
+def _parse(archive: zipfile.ZipFile, path: str, handler: Any) -> Generator[None, None, None]:
     """Feed the part at ``path`` to ``handler``'s ``start``/``end``/``data`` callbacks; yields
     after each chunk so that a caller can take what the handler gathered so far.
 
@@ -502,7 +502,7 @@ class SheetReader:
                 yield from done
                 done.clear()
 
-    def _numbered(self) -> Iterator[Row]:
+    def _numbered(self) -> Generator[Row, None, None]:
         expected = 1
         for row in self._parsed():
             if row.number < expected:

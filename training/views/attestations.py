@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cmer import ratelimit
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import client_address, record_access, record_event
 from cmer.audit.models import Event
 
@@ -24,7 +25,7 @@ from ..models import Attendance, Attestation, AttestationBundle
 
 
 @require_GET
-def attestation_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+def attestation_pdf(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     attendance = access.get_attendance_for_user(request, pk)
     session = attendance.session
     if attendance.status != Attendance.Status.PRESENT or not actions.can_issue_attestations(
@@ -41,7 +42,7 @@ def attestation_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def bundle_request(request: HttpRequest, pk: int) -> HttpResponse:
+def bundle_request(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     session = access.get_session_for_user(request, pk)
     stepup.require(request)
     try:
@@ -53,7 +54,7 @@ def bundle_request(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def bundle_status(request: HttpRequest, pk: int) -> HttpResponse:
+def bundle_status(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """ "Being prepared → download": the page polls itself (JSON) while the task works."""
     bundle = access.get_bundle_for_user(request, pk)
     if "application/json" in request.headers.get("Accept", ""):
@@ -67,7 +68,7 @@ def bundle_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def bundle_download(request: HttpRequest, pk: int) -> HttpResponse:
+def bundle_download(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     bundle = access.get_bundle_for_user(request, pk)
     if bundle.state != AttestationBundle.State.READY or not bundle.file:
         raise Http404

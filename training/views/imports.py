@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access
 
 from .. import access, actions
@@ -26,7 +27,7 @@ PREVIEW_PROBLEMS = 500
 
 
 @require_http_methods(["GET", "POST"])
-def import_upload(request: HttpRequest, pk: int) -> HttpResponse:
+def import_upload(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     session = access.get_session_for_user(request, pk)
     decision = actions.can_import_attendance(session)
     form = UploadForm(request.POST or None, request.FILES or None)
@@ -55,7 +56,7 @@ def import_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def import_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     staged = access.get_import_for_user(request, pk)
     record_access(request, staged, what="import_preview")
     plan = actions.plan_import(staged) if staged.state == AttendanceImport.State.PREVIEW else None
@@ -96,7 +97,7 @@ def _with_conflict_labels(duplicates: list[dict]) -> list[dict]:
 
 
 @require_POST
-def import_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def import_confirm(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Queue the import (the worker applies it) and follow it on its status page."""
     staged = access.get_import_for_user(request, pk)
     try:
@@ -108,7 +109,7 @@ def import_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def import_status(request: HttpRequest, pk: int) -> HttpResponse:
+def import_status(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """ "Being imported → result": the page polls itself (JSON) while the worker applies it."""
     staged = access.get_import_for_user(request, pk)
     if "application/json" in request.headers.get("Accept", ""):
@@ -123,7 +124,7 @@ def import_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def import_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def import_cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     staged = access.get_import_for_user(request, pk)
     try:
         actions.do_cancel_import(staged, acting_user=request.user)
@@ -135,7 +136,7 @@ def import_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def import_file(request: HttpRequest, pk: int) -> FileResponse:
+def import_file(request: AuthenticatedRequest, pk: int) -> FileResponse:
     staged = access.get_import_for_user(request, pk)
     if not staged.file or staged.state == AttendanceImport.State.CANCELLED:
         raise Http404

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access, record_event
 from cmer.audit.models import Event
 
@@ -27,14 +28,14 @@ ATTENDANCE_PAGE = 200
 
 
 @require_GET
-def session_list(request: HttpRequest) -> HttpResponse:
+def session_list(request: AuthenticatedRequest) -> HttpResponse:
     access.require_coordinator(request)
     sessions = list(access.session_list_for(request.user))
     return render(request, "training/session_list.html", {"sessions": sessions})
 
 
 @require_http_methods(["GET", "POST"])
-def session_create(request: HttpRequest) -> HttpResponse:
+def session_create(request: AuthenticatedRequest) -> HttpResponse:
     access.require_coordinator(request)
     form = SessionForm(request.POST or None, user=request.user)
     if request.method == "GET" and request.commune is not None:
@@ -51,7 +52,7 @@ def session_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def session_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     session = access.get_session_for_user(request, pk)
     attendances = session.attendances.select_related("trainee", "attestation").order_by(
         "trainee__last_name", "trainee__first_name", "pk"
@@ -76,7 +77,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def session_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def session_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     session = access.get_session_for_user(request, pk)
     form = SessionForm(request.POST or None, instance=session, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -97,7 +98,7 @@ def session_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def session_mark_held(request: HttpRequest, pk: int) -> HttpResponse:
+def session_mark_held(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     session = access.get_session_for_user(request, pk)
     try:
         actions.do_mark_session_held(session, acting_user=request.user)
@@ -109,7 +110,7 @@ def session_mark_held(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def attendance_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def attendance_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     attendance = access.get_attendance_for_user(request, pk)
     form = AttendanceForm(request.POST or None, instance=attendance)
     if request.method == "POST" and form.is_valid():
@@ -130,7 +131,7 @@ SIGN_IN_SHEET_TYPES = {
 
 
 @require_GET
-def sign_in_sheet(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+def sign_in_sheet(request: AuthenticatedRequest, pk: int, fmt: str) -> HttpResponse:
     """The session's attendance list as CSV, XLSX or PDF: names the reader, audited.
 
     Behind step-up (``cmer.accounts.stepup``); the format comes from the URL.

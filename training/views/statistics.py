@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 
@@ -22,7 +23,7 @@ from ..models import TrainingSession
 # Statistics ----------------------------------------------------------------------------------
 
 
-def _stats_for(request: HttpRequest) -> tuple[StatsFilterForm, stats.Stats, dict]:
+def _stats_for(request: AuthenticatedRequest) -> tuple[StatsFilterForm, stats.Stats, dict]:
     if not access.can_view_stats(request.user):
         raise Http404
     form = StatsFilterForm(request.GET or None, user=request.user)
@@ -45,7 +46,7 @@ def _stats_for(request: HttpRequest) -> tuple[StatsFilterForm, stats.Stats, dict
 
 
 @require_GET
-def stats_page(request: HttpRequest) -> HttpResponse:
+def stats_page(request: AuthenticatedRequest) -> HttpResponse:
     form, result, filters = _stats_for(request)
     context = {
         "form": form,
@@ -58,7 +59,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     return render(request, "training/stats.html", context)
 
 
-def _export(request: HttpRequest, fmt: str) -> HttpResponse:
+def _export(request: AuthenticatedRequest, fmt: str) -> HttpResponse:
     _form, result, filters = _stats_for(request)
     record_event(
         Event.EXPORT,
@@ -79,17 +80,17 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 
 @require_GET
-def stats_export_csv(request: HttpRequest) -> HttpResponse:
+def stats_export_csv(request: AuthenticatedRequest) -> HttpResponse:
     return _export(request, "csv")
 
 
 @require_GET
-def stats_export_xlsx(request: HttpRequest) -> HttpResponse:
+def stats_export_xlsx(request: AuthenticatedRequest) -> HttpResponse:
     return _export(request, "xlsx")
 
 
 @require_http_methods(["GET", "POST"])
-def headcounts(request: HttpRequest) -> HttpResponse:
+def headcounts(request: AuthenticatedRequest) -> HttpResponse:
     access.require_coordinator(request)
     form = HeadcountForm(request.POST or None, user=request.user)
     if request.method == "GET" and request.commune is not None:
@@ -110,10 +111,10 @@ def headcounts(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def headcount_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def headcount_delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     from cmer.permissions import get_or_404
 
     row = get_or_404(access.headcounts_managed_by(request.user), request, pk=pk)
-    actions.do_delete_headcount(row, acting_user=request.user)  # type: ignore[arg-type]
+    actions.do_delete_headcount(row, acting_user=request.user)
     messages.success(request, _("Effectif supprimé."))
     return redirect("training:headcounts")
