@@ -21,7 +21,9 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from .models import AuditEntry, Event
 
-# ``what`` of a read (record_access) → what the person did.
+# ``what`` of a read or an export (record_access, record_event's data) → what the person did.
+# Every ``what`` the code records under those two events has its line here
+# (tests/audit/test_labels.py reads them from the sources).
 READS = {
     "detail": gettext_lazy("consultation de la fiche"),
     "status": gettext_lazy("consultation du statut"),
@@ -49,6 +51,15 @@ READS = {
     "attendance_import": gettext_lazy("import des présences"),
     "retention_certificate": gettext_lazy("téléchargement d'un certificat de destruction"),
     "dossier_pdf": gettext_lazy("export PDF du dossier"),
+    "minutes": gettext_lazy("consultation du compte rendu"),
+    "edit_form": gettext_lazy("ouverture du formulaire de modification"),
+    "calendar": gettext_lazy("consultation du calendrier des réunions"),
+    "minutes_pdf": gettext_lazy("export PDF du compte rendu de réunion"),
+    "attendance_sheet": gettext_lazy("export de la feuille d'émargement"),
+    "sign_in_sheet": gettext_lazy("export de la liste d'émargement d'une session"),
+    "referral_statistics": gettext_lazy("export des statistiques des signalements"),
+    "activity_report": gettext_lazy("export PDF du rapport d'activité"),
+    "register_pdf": gettext_lazy("export PDF du registre des traitements"),
 }
 LEVELS = {
     "view_referral": gettext_lazy("lecture"),
@@ -194,6 +205,10 @@ def details(entry: AuditEntry) -> str:
         parts.append(_("adresse saisie : %(email)s") % {"email": data["attempted_email"]})
     if data.get("integrity") == "ok":
         parts.append(_("intégrité vérifiée"))
+    elif data.get("integrity") == "missing":  # an integrity alarm: the file was not served
+        parts.append(_("fichier introuvable, non servi"))
+    elif data.get("integrity") == "mismatch":
+        parts.append(_("fichier altéré, non servi"))
     if entry.event == Event.RETENTION and isinstance(data.get("counts"), dict):
         parts.extend(_retention_details(data))
     return " ; ".join(parts)
