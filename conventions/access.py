@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest
 from cmer.accounts.models import Commune, Department, Membership, Role
 from cmer.permissions import communes_where, get_or_404, has_role
 
-from .models import CharterVersion, Convention, SignedDocument
+from .models import CharterVersion, Convention, ConventionQuerySet, SignedDocument
 
 MANAGER_ROLES = (Role.REFERENT, Role.LIAISON)
 
@@ -44,7 +44,7 @@ def require_manager(user: Any) -> None:
         raise Http404
 
 
-def conventions_visible_to(user: Any) -> QuerySet[Convention]:
+def conventions_visible_to(user: Any) -> ConventionQuerySet:
     """Conventions of the communes ``user`` manages; one SQL statement (commune subquery)."""
     return Convention.objects.filter(commune__in=managed_communes(user))
 
@@ -54,7 +54,7 @@ def get_convention_for_user(request: HttpRequest, pk: int) -> Convention:
     queryset = conventions_visible_to(request.user).select_related(
         "commune", "commune__department", "parent", "created_by"
     )
-    return get_or_404(queryset, request, pk=pk)  # type: ignore[return-value]
+    return get_or_404(queryset, request, pk=pk)
 
 
 def get_document_for_user(request: HttpRequest, convention_pk: int, pk: int) -> SignedDocument:
@@ -62,7 +62,7 @@ def get_document_for_user(request: HttpRequest, convention_pk: int, pk: int) -> 
     queryset = SignedDocument.objects.filter(
         convention__in=conventions_visible_to(request.user)
     ).select_related("convention")
-    return get_or_404(queryset, request, pk=pk, convention_id=convention_pk)  # type: ignore[return-value]
+    return get_or_404(queryset, request, pk=pk, convention_id=convention_pk)
 
 
 def documents_visible_to(user: Any) -> QuerySet[SignedDocument]:
@@ -75,12 +75,12 @@ def documents_visible_to(user: Any) -> QuerySet[SignedDocument]:
 def get_commune_for_charter(request: HttpRequest, pk: int) -> Commune:
     """A commune whose charter ``request.user`` may see: its referent or department liaison."""
     queryset = managed_communes(request.user).select_related("department")
-    return get_or_404(queryset, request, pk=pk)  # type: ignore[return-value]
+    return get_or_404(queryset, request, pk=pk)
 
 
 def get_department_for_charter(request: HttpRequest, pk: int) -> Department:
     """A department whose charter ``request.user`` manages (its liaison)."""
-    return get_or_404(liaison_departments(request.user), request, pk=pk)  # type: ignore[return-value]
+    return get_or_404(liaison_departments(request.user), request, pk=pk)
 
 
 def may_publish_commune_charter(user: Any, commune: Commune) -> bool:

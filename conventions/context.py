@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from cmer.accounts.requests import CmerRequest
 
 from .gates import blocked_scopes
 
 
-def charter_notice(request: HttpRequest) -> dict[str, Any]:
+def charter_notice(request: CmerRequest) -> dict[str, Any]:
     """``charter_pending``: True when some scope's content is held back until its charter is
     read (one query, shared with the gate of the view through the user's memo)."""
     user = getattr(request, "user", None)

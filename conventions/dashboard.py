@@ -25,10 +25,11 @@ def charter_acknowledgements(user: Any) -> list[dict[str, Any]] | None:
             Q(commune__department_id__in=department_ids) | Q(department_id__in=department_ids)
         )
         .select_related("commune", "department")
-        .annotate(acknowledged=Count("acknowledgements"))
+        # django-stubs refuses a name declared on the model, Django only a field's (models.py).
+        .annotate(acknowledged=Count("acknowledgements"))  # type: ignore[no-redef]
         .order_by("version")
     )
-    current: dict[tuple[str, int], CharterVersion] = {}
+    current: dict[tuple[str, int | None], CharterVersion] = {}
     for version in versions:  # ascending: the last one of each scope is the one in force
         key = ("c", version.commune_id) if version.commune_id else ("d", version.department_id)
         current[key] = version

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -23,10 +24,18 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
+class ParentChoiceField(forms.ModelChoiceField):
+    """The convention an amendment or renewal follows, named with its commune and date."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.commune.name} — {obj.reference or obj.title} ({obj.effective_date:%d/%m/%Y})"
+
+
 class ConventionForm(CmerModelForm):
     class Meta:
         model = Convention
         fields = ["commune", *rules.CONVENTION_FIELDS]
+        field_classes = {"parent": ParentChoiceField}
         widgets = {"effective_date": DateInput(), "end_date": DateInput()}
         help_texts = {
             "end_date": _("Indiquez une date de fin ou une durée en mois."),
@@ -36,12 +45,12 @@ class ConventionForm(CmerModelForm):
 
     def __init__(self, *args: Any, communes: Any, conventions: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["commune"].queryset = communes
-        self.fields["parent"].queryset = conventions.exclude(
-            kind=Convention.Kind.AMENDMENT
-        ).select_related("commune")
-        self.fields["parent"].label_from_instance = lambda c: (
-            f"{c.commune.name} — {c.reference or c.title} ({c.effective_date:%d/%m/%Y})"
+        # The model's foreign keys, so ModelChoiceFields (self.fields is typed with plain Field).
+        commune = cast(forms.ModelChoiceField, self.fields["commune"])
+        parent = cast(ParentChoiceField, self.fields["parent"])
+        commune.queryset = communes
+        parent.queryset = conventions.exclude(kind=Convention.Kind.AMENDMENT).select_related(
+            "commune"
         )
         if self.instance.pk:
             # The commune and kind of an existing convention do not change.
@@ -49,7 +58,8 @@ class ConventionForm(CmerModelForm):
             self.fields["kind"].disabled = True
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what BaseModelForm.clean() returns
         try:
             rules.normalise_and_check(self.instance, data)
         except ValidationError as error:
@@ -66,7 +76,7 @@ class SignatoryForm(CmerModelForm):
         model = Signatory
         fields = ["name", "capacity", "capacity_detail"]
 
-    def __init__(self, *args: Any, sides: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sides: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         sides = list(sides or [])
         if len(sides) == 1:
@@ -74,7 +84,8 @@ class SignatoryForm(CmerModelForm):
             self.fields["side"].initial = sides[0]
             self.fields["side"].widget = forms.HiddenInput()
         elif sides:
-            self.fields["side"].choices = [(s, Side(s).label) for s in sides]
+            side = cast(forms.ChoiceField, self.fields["side"])  # the field declared above
+            side.choices = [(s, Side(s).label) for s in sides]
             self.fields["side"].required = True
 
 

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from cmer import permissions
 from cmer.accounts.models import Commune, Role
+from cmer.accounts.requests import CmerRequest
 from cmer.permissions import ALLOWED, Decision, denied
 from cmer.prebuilt import prebuilt
 
@@ -148,7 +149,8 @@ def _required(user: Any, versions: QuerySet[CharterVersion]) -> list[CharterVers
         | Q(department_id__in=wanted_departments, commune__isnull=True)
     )
     latest_commune: dict[int, CharterVersion] = {}
-    latest_department: dict[int, CharterVersion] = {}
+    latest_department: dict[int | None, CharterVersion] = {}
+    version: CharterVersion | None
     for version in scoped.order_by("version"):
         if version.commune_id is not None:
             latest_commune[version.commune_id] = version
@@ -169,7 +171,7 @@ def _required(user: Any, versions: QuerySet[CharterVersion]) -> list[CharterVers
 def _acknowledged_by(user: Any, versions: QuerySet[CharterVersion]) -> QuerySet[CharterVersion]:
     """``versions`` annotated with ``acknowledged`` (by ``user``): no second query."""
     return versions.annotate(
-        acknowledged=Exists(
+        acknowledged=Exists(  # type: ignore[no-redef]  # django-stubs, see models.py
             CharterAcknowledgement.objects.filter(user_id=user.pk, charter=OuterRef("pk"))
         )
     )
@@ -253,7 +255,7 @@ def _newest_charter_version() -> int:
     return int(row[0] or 0)
 
 
-def blocked_scopes(user: Any, request: HttpRequest | None = None) -> BlockedScopes:
+def blocked_scopes(user: Any, request: CmerRequest | None = None) -> BlockedScopes:
     """The scopes whose current charter binds ``user`` and is not acknowledged (one query;
     with ``request``, once per request: the view's gate and base.html's notice share it).
 
@@ -325,7 +327,7 @@ def charter_redirect(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(f"{reverse('conventions:charter')}?{query}")
 
 
-def require_charter(request: HttpRequest, commune: Commune) -> None:
+def require_charter(request: CmerRequest, commune: Commune) -> None:
     """Per object: the content of ``commune`` needs its charter acknowledged (else redirect)."""
     if blocked_scopes(request.user, request).covers(commune):
         raise CharterPending(request.get_full_path())
@@ -356,7 +358,7 @@ def charter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     """
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: CmerRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         blocked = blocked_scopes(request.user, request)
         if blocked:
             commune = getattr(request, "commune", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -19,6 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cmer.accounts.models import Commune, Department, one_scope_constraint, scope_fields
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -46,7 +50,7 @@ class Side(models.TextChoices):
         return Side.PREFECTURE if self == Side.COMMUNE else Side.COMMUNE
 
 
-class ConventionQuerySet(models.QuerySet):
+class ConventionQuerySet(models.QuerySet["Convention"]):
     def with_sides(self) -> ConventionQuerySet:
         """Annotate whether each side's signatures are recorded, for ``signed_by_both_sides``.
 
@@ -66,7 +70,9 @@ class ConventionQuerySet(models.QuerySet):
 
     def signed_by_both_sides(self) -> ConventionQuerySet:
         """Conventions whose every signatory's signature is recorded, on both sides."""
-        return self.with_sides().filter(
+        # django-stubs checks filter() against the model's fields only: it cannot see the
+        # annotations with_sides() just made.
+        return self.with_sides().filter(  # type: ignore[misc]
             sides_commune_signed=True,
             sides_commune_pending=False,
             sides_prefecture_signed=True,
@@ -154,6 +160,16 @@ class Convention(models.Model):
     created_side = models.CharField(_("rédigée par la partie"), max_length=12, choices=Side.choices)
 
     objects = ConventionQuerySet.as_manager()
+
+    # Not fields. Annotated by ``ConventionQuerySet.with_sides()`` (``signed_by_both_sides``).
+    sides_commune_signed: bool
+    sides_commune_pending: bool
+    sides_prefecture_signed: bool
+    sides_prefecture_pending: bool
+    # Set by the list and detail pages (``views.pages``) on the conventions they show.
+    state_today: str
+    state_today_label: StrOrPromise
+    period_end: datetime.date | None
 
     class Meta:
         verbose_name = _("convention")
@@ -283,7 +299,7 @@ class Convention(models.Model):
         return self.state_on()
 
     @property
-    def state_label(self) -> str:
+    def state_label(self) -> StrOrPromise:
         return self.Status(self.state).label
 
     @property
@@ -428,6 +444,11 @@ class CharterVersion(models.Model):
     """A version of the confidentiality charter of a commune, or of a whole department."""
 
     commune, department = scope_fields("charter_versions")
+    # Not a field. Annotated by queries: ``Exists()`` of the user's acknowledgement (gates, a
+    # bool) or ``Count()`` of all of them (dashboard). Those ``annotate()`` calls carry an
+    # ignore: django-stubs refuses an annotation named like a declared attribute, where Django
+    # refuses only a field's name (this declaration makes no class attribute).
+    acknowledged: int
     version = models.PositiveSmallIntegerField(_("version"))
     text = models.TextField(_("texte de la charte"))
     published_at = models.DateTimeField(_("publiée le"), default=timezone.now)
@@ -459,7 +480,7 @@ class CharterVersion(models.Model):
 
     @property
     def scope(self) -> Commune | Department:
-        return self.commune or self.department  # type: ignore[return-value]
+        return self.commune or self.department
 
 
 class CharterAcknowledgement(models.Model):

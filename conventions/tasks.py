@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
@@ -194,7 +194,7 @@ NOTICE = {
 
 
 @shared_task(name="conventions.send_termination_notice", **NOTICE)
-def send_termination_notice(self, convention_id: int) -> int:  # type: ignore[no-untyped-def]
+def send_termination_notice(self: Task, convention_id: int) -> int:
     """Tell the other party that a convention was terminated: one e-mail per person, once."""
     convention = (
         Convention.objects.select_related("commune")
@@ -217,7 +217,7 @@ def send_termination_notice(self, convention_id: int) -> int:  # type: ignore[no
 
 
 @shared_task(name="conventions.send_non_renewal_notice", **NOTICE)
-def send_non_renewal_notice(self, convention_id: int, acting_side: str) -> int:  # type: ignore[no-untyped-def]
+def send_non_renewal_notice(self: Task, convention_id: int, acting_side: str) -> int:
     """Tell the other party that one side stopped a tacit renewal: it ends the convention too.
 
     Keyed by the notification date, so a later, different notice would be told again.

@@ -24,6 +24,8 @@ class CmerRequest(HttpRequest):
     commune: Commune | None
     roles: set[Role]
     user_communes: list[Commune]
+    # Once asked during the request: conventions.gates.blocked_scopes' answer, kept for reuse.
+    _cmer_blocked_scopes: object
 
 
 class AuthenticatedRequest(CmerRequest):

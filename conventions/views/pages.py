@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import ResolverMatch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -34,11 +35,13 @@ def _refused(request: HttpRequest, convention: Convention, error: SideRefused) -
 
     The attempt itself is kept in the audit trail (who tried what on which convention).
     """
+    # Django resolves the URL before calling any view: never None here.
+    match = cast(ResolverMatch, request.resolver_match)
     record_event(
         Event.DENIED,
         request=request,
         target=convention,
-        data={"refused": "other_party", "url": request.resolver_match.url_name},
+        data={"refused": "other_party", "url": match.url_name},
     )
     messages.error(request, error.message)
     return _render_detail(request, convention, status=403)
