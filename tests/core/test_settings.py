@@ -335,3 +335,35 @@ def test_gunicorn_logs_in_utc_with_the_same_formatter():
     # The query string (%(q)s, %(r)s) could carry a search term: never logged.
     assert "%(q)s" not in conf["access_log_format"] and "%(r)s" not in conf["access_log_format"]
     logging.config.dictConfig(conf["logconfig_dict"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        (None, "{'server_side_binding': True, 'prepare_threshold': 5}"),
+        ("true", "{'server_side_binding': True, 'prepare_threshold': 5}"),
+        # Behind a transaction-mode pooler: Django's own defaults (client-side binding).
+        ("false", "{}"),
+    ],
+)
+def test_postgresql_statements_are_prepared_unless_turned_off(flag, expected):
+    env = {**PRODUCTION_ENV, "DATABASE_URL": "postgres://cmer_app@db:5432/cmer"}
+    if flag is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = flag
+    code = (
+        "import django;django.setup();from django.conf import settings as s;"
+        "print(s.DATABASES['default'].get('OPTIONS', {}))"
+    )
+    result = python(code, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_sqlite_gets_no_postgresql_options():
+    code = (
+        "import django;django.setup();from django.conf import settings as s;"
+        "print(s.DATABASES['default'].get('OPTIONS', {}))"
+    )
+    result = python(code, PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "prepare_threshold" not in result.stdout
