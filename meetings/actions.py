@@ -140,9 +140,14 @@ def _check_chair_reads_agenda(meeting: Meeting, chair: Any) -> None:
     """A referral is on the agenda only if the chair may read it (issue 14), so the chair — a new
     one, or the same one kept while the meeting is moved, whose grant may have expired since —
     must read every referral already there. The refusal counts the items in the way and names
-    none: neither a reference nor a person."""
+    none: neither a reference nor a person. An archived referral left on the agenda does not
+    count: nobody reads an archive without stating a reason, so it would freeze the meeting."""
+    from cases.models import Referral
+
     referral_ids = list(
-        meeting.agenda_items.filter(referral__isnull=False).values_list("referral_id", flat=True)
+        meeting.agenda_items.filter(referral__isnull=False)
+        .exclude(referral__status=Referral.Status.ARCHIVED)
+        .values_list("referral_id", flat=True)
     )
     blocking = len(set(referral_ids) - access.readable_referral_ids(chair, referral_ids))
     if blocking and chair.pk == meeting.chair_id:
