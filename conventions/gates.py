@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -348,7 +349,9 @@ class CharterGateMiddleware:
         return None
 
 
-def charter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def charter_required(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Decorator for function views: the charter of the scope the user works in first.
 
     Per scope: the user is sent to the charter when it is pending where they work now
@@ -358,7 +361,7 @@ def charter_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     """
 
     @wraps(view)
-    def wrapped(request: CmerRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: CmerRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         blocked = blocked_scopes(request.user, request)
         if blocked:
             commune = getattr(request, "commune", None)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from django.utils import timezone
 
 from cmer import permissions
 from cmer.accounts.models import Membership, Role, User
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_denial
 
 from .models import (
@@ -90,7 +91,7 @@ def review_open(meeting: Meeting, today: datetime.date | None = None) -> bool:
     )
 
 
-def get_meeting_for_user(request: HttpRequest, pk: Any) -> tuple[Meeting, Capabilities]:
+def get_meeting_for_user(request: AuthenticatedRequest, pk: Any) -> tuple[Meeting, Capabilities]:
     """The meeting if ``request.user`` may read it, else 404 like a missing id (denial audited)."""
     meeting = permissions.get_or_404(
         meetings_visible_to(request.user).select_related("commune", "chair"), request, pk=pk
@@ -101,7 +102,7 @@ def get_meeting_for_user(request: HttpRequest, pk: Any) -> tuple[Meeting, Capabi
     return meeting, capabilities(request.user, meeting)
 
 
-def require(condition: bool, request: HttpRequest, meeting: Meeting) -> None:
+def require(condition: bool, request: AuthenticatedRequest, meeting: Meeting) -> None:
     """Visible but not allowed for this action: still 404, so that nothing is learned."""
     if not condition:
         record_denial(request, Meeting, meeting.pk)
@@ -177,18 +178,18 @@ def detail_content(meeting: Meeting, user: Any, caps: Capabilities) -> dict[str,
     }
 
 
-def get_agenda_item(request: HttpRequest, meeting: Meeting, pk: Any) -> AgendaItem:
+def get_agenda_item(request: AuthenticatedRequest, meeting: Meeting, pk: Any) -> AgendaItem:
     """An item of this meeting's agenda, else 404 (an id of another meeting is missing)."""
     return permissions.get_or_404(AgendaItem.objects.filter(meeting=meeting), request, pk=pk)
 
 
-def get_external(request: HttpRequest, meeting: Meeting, pk: Any) -> ExternalParticipant:
+def get_external(request: AuthenticatedRequest, meeting: Meeting, pk: Any) -> ExternalParticipant:
     return permissions.get_or_404(
         ExternalParticipant.objects.filter(meeting=meeting), request, pk=pk
     )
 
 
-def get_action_item(request: HttpRequest, meeting: Meeting, pk: Any) -> ActionItem:
+def get_action_item(request: AuthenticatedRequest, meeting: Meeting, pk: Any) -> ActionItem:
     return permissions.get_or_404(ActionItem.objects.filter(meeting=meeting), request, pk=pk)
 
 
@@ -229,7 +230,9 @@ def agenda_referrals_for(user: Any, commune: Any) -> QuerySet:
     return referrals_readable_by(user).filter(commune=commune)
 
 
-def get_document_for_user(request: HttpRequest, meeting: Meeting, pk: Any) -> MinutesDocument:
+def get_document_for_user(
+    request: AuthenticatedRequest, meeting: Meeting, pk: Any
+) -> MinutesDocument:
     return permissions.get_or_404(MinutesDocument.objects.filter(meeting=meeting), request, pk=pk)
 
 

@@ -12,7 +12,7 @@ import datetime
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -42,6 +42,9 @@ from .models import (
     ReviewComment,
     locked_message,
 )
+
+if TYPE_CHECKING:
+    from cases.models import Referral
 
 Status = Meeting.Status
 Minutes = Meeting.Minutes
@@ -86,12 +89,14 @@ def _refuse_names(meeting: Meeting, acting_user: Any, *texts: str) -> None:
             "referral"
         )
     )
-    readable = access.readable_referral_ids(acting_user, [item.referral_id for item in items])
+    readable = access.readable_referral_ids(
+        acting_user, [item.referral_id for item in items if item.referral_id is not None]
+    )
     folded = _folded(" ".join(texts))
     for item in items:
         if item.referral_id not in readable:
             continue
-        referral = item.referral
+        referral = cast("Referral", item.referral)  # items filtered on referral__isnull=False
         names = [_folded(referral.surname).strip()]
         names += [_folded(part) for part in re.split(r"[\s,]+", referral.first_names)]
         for name in names:
@@ -448,7 +453,7 @@ def do_add_decision(item: AgendaItem, *, text: str, acting_user: Any) -> Decisio
         entry = None
         if item.referral_id is not None:
             entry = case_actions.do_add_timeline_entry(
-                item.referral,
+                cast("Referral", item.referral),  # its referral_id is set
                 kind=TimelineEntry.Kind.DECISION,
                 text=_timeline_text(meeting, text.strip()),
                 acting_user=acting_user,

@@ -4,10 +4,14 @@ minutes, a decision on a fictional referral, an action item) and meets again in 
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from cmer.accounts.models import Commune, User
+
+if TYPE_CHECKING:
+    from cases.models import Referral
 
 
 def seed_demo(communes: dict[str, Commune]) -> None:
@@ -16,7 +20,7 @@ def seed_demo(communes: dict[str, Commune]) -> None:
     seed_meetings(communes["TAR"])
 
 
-def _demo_referral(commune: Commune, agent: User):  # type: ignore[no-untyped-def]
+def _demo_referral(commune: Commune, agent: User) -> Referral:
     from cases import actions as case_actions
     from cases.actions import ReferralContent
     from cases.models import Referral
@@ -53,7 +57,7 @@ def seed_meetings(commune: Commune) -> None:
     agent = User.objects.get(email="agent@tarascon.demo")
     referral = _demo_referral(commune, agent)
     soon = timezone.now() + datetime.timedelta(minutes=5)
-    common = {
+    common: dict[str, Any] = {
         "commune": commune,
         "duration_minutes": 120,
         "chair": referent,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone, translation
@@ -124,7 +124,7 @@ class IntegrityError(Exception):
     """The stored PDF no longer matches its SHA-256 (or is missing): never served."""
 
 
-def open_stamped(document: Any, text: str) -> tuple[IO[bytes], int]:
+def open_stamped(document: Any, text: str) -> tuple[io.BytesIO | StampedFile, int]:
     """A file object over the reader's copy of ``document`` and its length.
 
     The stored bytes are checked against the SHA-256 first (read in blocks), then streamed

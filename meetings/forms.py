@@ -3,7 +3,7 @@ id (a user of another commune, an agent) is refused as an invalid choice."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -44,8 +44,9 @@ class MeetingForm(CmerForm):
 
     def __init__(self, *args: Any, chairs: Any, invitable: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["chair"].queryset = chairs
-        self.fields["invitees"].queryset = invitable
+        # The fields declared above (self.fields is typed with plain Field).
+        cast(UserChoiceField, self.fields["chair"]).queryset = chairs
+        cast(UserMultipleChoiceField, self.fields["invitees"]).queryset = invitable
 
 
 class CancelForm(CmerForm):
@@ -96,7 +97,7 @@ class ActionItemForm(CmerForm):
 
     def __init__(self, *args: Any, owners: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = owners
+        cast(UserChoiceField, self.fields["owner"]).queryset = owners  # the field declared above
 
 
 class ActionStatusForm(CmerForm):

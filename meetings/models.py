@@ -121,7 +121,9 @@ class Meeting(models.Model):
         raise ValidationError(_("Une réunion ne se supprime pas : annulez-la."))
 
     @classmethod
-    def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
+    # Left unannotated: django-stubs describes Django 6's signature (a fetch_mode argument
+    # Django 5.2 does not pass), and an unannotated method is not checked.
+    def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
         instance._loaded_minutes_state = instance.__dict__.get("minutes_state")
         return instance
@@ -206,11 +208,10 @@ class PartOfMinutes(models.Model):
 
     @property
     def audit_commune_id(self) -> int | None:
-        return (
-            Meeting.objects.filter(pk=self._meeting_id())
-            .values_list("commune_id", flat=True)
-            .first()
-        )
+        meeting_id = self._meeting_id()
+        if meeting_id is None:  # not attached yet (filter(pk=None) would find nothing either)
+            return None
+        return Meeting.objects.filter(pk=meeting_id).values_list("commune_id", flat=True).first()
 
 
 class Invitation(PartOfMinutes):

@@ -127,7 +127,7 @@ def stamp_font() -> StampFont:
         compressed=zlib.compress(program, 9),
         widths=widths,
         supported=frozenset(wanted),
-        bbox=tuple(round(v * scale) for v in (head.xMin, head.yMin, head.xMax, head.yMax)),  # type: ignore[arg-type]
+        bbox=tuple(round(v * scale) for v in (head.xMin, head.yMin, head.xMax, head.yMax)),
         ascent=round(os2.sTypoAscender * scale),
         descent=round(os2.sTypoDescender * scale),
         cap_height=round(getattr(os2, "sCapHeight", os2.sTypoAscender) * scale),
@@ -290,7 +290,7 @@ class StampedFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        chunk = self._raw.read(len(buffer))
+        chunk: bytes | bytearray = self._raw.read(len(buffer))
         size = len(chunk)
         if not size:
             return 0

@@ -21,8 +21,9 @@ import datetime
 import hashlib
 import logging
 import uuid
+from typing import cast
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -177,7 +178,13 @@ def send_review_notice(meeting_id: int) -> int:
                     "vous étiez invité(e) est à relire jusqu'au %(until)s :\n%(url)s\n\n"
                     "Ce message ne contient volontairement aucune information sur les situations "
                     "examinées."
-                ) % {"until": formats.date_format(meeting.review_until, "j F Y"), "url": url}
+                ) % {
+                    # Set with the REVIEW state (actions.do_send_for_review), checked above.
+                    "until": formats.date_format(
+                        cast(datetime.date, meeting.review_until), "j F Y"
+                    ),
+                    "url": url,
+                }
             EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.user.email]).send()
             invitation.review_notified_at = timezone.now()
             invitation.save(update_fields=["review_notified_at"])
@@ -238,7 +245,7 @@ def build_document(document_id: int) -> bool:
     max_retries=3,
     ignore_result=True,
 )
-def build_minutes_pdf(self, document_id: int) -> bool:  # type: ignore[no-untyped-def]
+def build_minutes_pdf(self: Task, document_id: int) -> bool:
     """Build the PDF of one approved version; skipped if built already. A failure is stored
     (state FAILED with the error's class) and shown to the chair, who may ask again."""
     from auditlog.context import set_actor

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from conventions.gates import charter_required
 
 from .. import access, actions
@@ -15,7 +16,7 @@ from .common import apply, managed
 
 @require_POST
 @charter_required
-def add_action(request: HttpRequest, pk: int) -> HttpResponse:
+def add_action(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     item = None
     if request.POST.get("agenda_item"):
@@ -35,7 +36,7 @@ def add_action(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def action_status(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
+def action_status(request: AuthenticatedRequest, pk: int, action_pk: int) -> HttpResponse:
     meeting, caps = access.get_meeting_for_user(request, pk)
     action = access.get_action_item(request, meeting, action_pk)
     access.require(caps.manage or action.owner_id == request.user.pk, request, meeting)

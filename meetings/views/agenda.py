@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from conventions.gates import charter_required
 
 from .. import access, actions
@@ -15,7 +16,7 @@ from .common import apply, managed
 
 @require_POST
 @charter_required
-def add_topic(request: HttpRequest, pk: int) -> HttpResponse:
+def add_topic(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     return apply(
         request,
@@ -30,7 +31,7 @@ def add_topic(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def add_referral(request: HttpRequest, pk: int) -> HttpResponse:
+def add_referral(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     return apply(
         request,
@@ -45,7 +46,7 @@ def add_referral(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def save_notes(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def save_notes(request: AuthenticatedRequest, pk: int, item_pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     item = access.get_agenda_item(request, meeting, item_pk)
     return apply(
@@ -61,7 +62,7 @@ def save_notes(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def add_decision(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def add_decision(request: AuthenticatedRequest, pk: int, item_pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     item = access.get_agenda_item(request, meeting, item_pk)
     return apply(

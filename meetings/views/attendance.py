@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from conventions.gates import charter_required
 
 from .. import access, actions
@@ -17,7 +20,7 @@ from .common import apply, back_to_detail, errors, managed
 
 @require_POST
 @charter_required
-def add_external(request: HttpRequest, pk: int) -> HttpResponse:
+def add_external(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     return apply(
         request,
@@ -32,7 +35,7 @@ def add_external(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def remove_external(request: HttpRequest, pk: int, external_pk: int) -> HttpResponse:
+def remove_external(request: AuthenticatedRequest, pk: int, external_pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     external = access.get_external(request, meeting, external_pk)
     try:
@@ -43,12 +46,14 @@ def remove_external(request: HttpRequest, pk: int, external_pk: int) -> HttpResp
     return back_to_detail(meeting)
 
 
-def _attendance_values(request: HttpRequest, prefix: str) -> dict[int, str]:
-    values = {}
+def _attendance_values(request: AuthenticatedRequest, prefix: str) -> dict[int, str]:
+    values: dict[int, str] = {}
     for key, value in request.POST.items():
         if key.startswith(prefix):
             try:
-                values[int(key.removeprefix(prefix))] = value
+                # A posted key's last value: a string (the stubs allow the empty list a
+                # MultiValueDict may hold when code sets one; a request's POST never does).
+                values[int(key.removeprefix(prefix))] = cast(str, value)
             except ValueError as exc:
                 raise ValidationError(_("Valeur de présence inconnue.")) from exc
     return values
@@ -56,7 +61,7 @@ def _attendance_values(request: HttpRequest, prefix: str) -> dict[int, str]:
 
 @require_POST
 @charter_required
-def record_attendance(request: HttpRequest, pk: int) -> HttpResponse:
+def record_attendance(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     try:
         actions.do_record_attendance(

@@ -7,8 +7,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
+
+from cmer.accounts.requests import AuthenticatedRequest
 
 from .. import access
 from ..models import Meeting
@@ -18,7 +20,7 @@ def errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-def managed(request: HttpRequest, pk: int) -> Meeting:
+def managed(request: AuthenticatedRequest, pk: int) -> Meeting:
     """The meeting if ``request.user`` runs it (the commune's referent), else 404."""
     meeting, caps = access.get_meeting_for_user(request, pk)
     access.require(caps.manage, request, meeting)
@@ -33,7 +35,7 @@ def back_to_detail(meeting: Meeting, anchor: str = "") -> HttpResponse:
 
 
 def apply(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     meeting: Meeting,
     form: Any,
     action: Callable[[dict[str, Any]], object],

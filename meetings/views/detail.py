@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access
 from conventions.gates import charter_required
 
@@ -29,7 +30,7 @@ from ..models import ActionItem, Attendance, Meeting
 
 @require_GET
 @charter_required
-def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def meeting_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting, caps = access.get_meeting_for_user(request, pk)
     record_access(request, meeting, what="minutes" if meeting.is_locked else "detail")
     editable = caps.manage and not meeting.is_locked and meeting.status != Meeting.Status.CANCELLED

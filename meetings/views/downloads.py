@@ -14,13 +14,14 @@ import io
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 from conventions.gates import charter_required
@@ -31,7 +32,9 @@ from .common import errors, managed
 
 @require_GET
 @charter_required
-def document_download(request: HttpRequest, pk: int, document_pk: int) -> HttpResponse:
+def document_download(
+    request: AuthenticatedRequest, pk: int, document_pk: int
+) -> HttpResponse | FileResponse:
     """The stored PDF, checked against its SHA-256 and stamped with the reader's name and the
     date on every page, streamed (meetings/stamp.py). A file changed or lost on disk is an
     integrity alarm: recorded, shown, not served."""
@@ -69,7 +72,7 @@ def document_download(request: HttpRequest, pk: int, document_pk: int) -> HttpRe
 
 @require_POST
 @charter_required
-def document_retry(request: HttpRequest, pk: int, document_pk: int) -> HttpResponse:
+def document_retry(request: AuthenticatedRequest, pk: int, document_pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     document = access.get_document_for_user(request, meeting, document_pk)
     try:
@@ -82,7 +85,7 @@ def document_retry(request: HttpRequest, pk: int, document_pk: int) -> HttpRespo
 
 @require_GET
 @charter_required
-def attendance_sheet(request: HttpRequest, pk: int) -> FileResponse:
+def attendance_sheet(request: AuthenticatedRequest, pk: int) -> FileResponse:
     """The printable attendance sheet: names and a signature column, no agenda; the reader
     and the date at the foot of every page."""
     meeting = managed(request, pk)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 from conventions.gates import blocked_scopes, charter_required
@@ -16,7 +17,7 @@ from ..models import CONFIRM_WITHIN_DAYS, Meeting
 
 @require_GET
 @charter_required
-def meeting_list(request: HttpRequest) -> HttpResponse:
+def meeting_list(request: AuthenticatedRequest) -> HttpResponse:
     # Meetings of a commune whose charter is still to be read are left out (and said so).
     blocked = blocked_scopes(request.user, request)
     upcoming, past = access.meeting_lists(request.user, exclude=blocked.q() if blocked else None)
@@ -39,7 +40,7 @@ def meeting_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @charter_required
-def calendar(request: HttpRequest) -> HttpResponse:
+def calendar(request: AuthenticatedRequest) -> HttpResponse:
     """The department's calendar for the liaison: no content, only that cells meet."""
     if not access.is_liaison(request.user):
         raise Http404

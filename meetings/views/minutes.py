@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from conventions.gates import charter_required
 
 from .. import access, actions
@@ -17,7 +18,7 @@ from .common import apply, back_to_detail, errors, managed
 
 @require_POST
 @charter_required
-def send_for_review(request: HttpRequest, pk: int) -> HttpResponse:
+def send_for_review(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     return apply(
         request,
@@ -32,7 +33,7 @@ def send_for_review(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def propose_correction(request: HttpRequest, pk: int) -> HttpResponse:
+def propose_correction(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting, caps = access.get_meeting_for_user(request, pk)
     access.require(caps.invited, request, meeting)
     return apply(
@@ -48,7 +49,7 @@ def propose_correction(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def approve(request: HttpRequest, pk: int) -> HttpResponse:
+def approve(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     try:
         actions.do_approve_minutes(meeting, acting_user=request.user)
@@ -62,7 +63,7 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
+def add_addendum(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     return apply(
         request,

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access
 from conventions.gates import charter_required
 
@@ -20,7 +21,7 @@ from ..forms import CancelForm, MeetingForm
 from .common import apply, errors, managed
 
 
-def _meeting_form(request: HttpRequest, commune: Any, **kwargs: Any) -> MeetingForm:
+def _meeting_form(request: AuthenticatedRequest, commune: Any, **kwargs: Any) -> MeetingForm:
     return MeetingForm(
         request.POST or None,
         chairs=access.chair_choices(commune),
@@ -31,9 +32,9 @@ def _meeting_form(request: HttpRequest, commune: Any, **kwargs: Any) -> MeetingF
 
 @require_http_methods(["GET", "POST"])
 @charter_required
-def meeting_create(request: HttpRequest) -> HttpResponse:
+def meeting_create(request: AuthenticatedRequest) -> HttpResponse:
     commune = request.commune
-    if not access.may_plan_in(request.user, commune):
+    if commune is None or not access.may_plan_in(request.user, commune):
         raise Http404
     form = _meeting_form(request, commune, initial={"chair": request.user.pk})
     if request.method == "POST" and form.is_valid():
@@ -51,7 +52,7 @@ def meeting_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @charter_required
-def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def meeting_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     if request.method == "GET":
         record_access(request, meeting, what="edit_form")
@@ -80,7 +81,7 @@ def meeting_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def meeting_cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     return apply(
         request,
@@ -94,7 +95,7 @@ def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def mark_held(request: HttpRequest, pk: int) -> HttpResponse:
+def mark_held(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     meeting = managed(request, pk)
     try:
         actions.do_mark_held(meeting, acting_user=request.user)
