@@ -64,6 +64,28 @@ def edit_form(meeting, chair, invitees):
     }
 
 
+def reschedule(meeting, world, *, chair, invitees, later=datetime.timedelta(0)):
+    """The referent saves ``meeting`` with ``chair`` and ``invitees``, moved ``later`` (same
+    length, same place)."""
+    return actions.do_reschedule_meeting(
+        meeting,
+        starts_at=meeting.starts_at + later,
+        duration_minutes=meeting.duration_minutes,
+        place=meeting.place,
+        chair=chair,
+        invitees=invitees,
+        acting_user=world.referent,
+    )
+
+
+def refusal(meeting, world, *, chair, invitees) -> str:
+    """The action refuses to save ``meeting`` as it is with ``chair``: its one message."""
+    with pytest.raises(ValidationError) as refused:
+        reschedule(meeting, world, chair=chair, invitees=invitees)
+    (message,) = refused.value.messages
+    return message
+
+
 def snapshot(meeting):
     """What a refused change must leave as it was."""
     meeting = Meeting.objects.get(pk=meeting.pk)
@@ -105,17 +127,7 @@ def test_a_chair_who_may_not_read_the_agenda_is_refused_with_a_count_and_no_name
 def test_the_count_is_of_the_referrals_the_new_chair_may_not_read(world, meeting, referrals):
     grant(referrals[0], world, world.member)
     before = snapshot(meeting)
-    with pytest.raises(ValidationError) as refused:
-        actions.do_reschedule_meeting(
-            meeting,
-            starts_at=meeting.starts_at,
-            duration_minutes=meeting.duration_minutes,
-            place=meeting.place,
-            chair=world.member,
-            invitees=[world.member, world.liaison],
-            acting_user=world.referent,
-        )
-    (message,) = refused.value.messages
+    message = refusal(meeting, world, chair=world.member, invitees=[world.member, world.liaison])
     assert "ne peut pas consulter 1 signalement inscrit à l'ordre du jour" in message
     assert referrals[1].reference not in message and "Vandermeulenbroek" not in message
     assert snapshot(meeting) == before
@@ -137,15 +149,7 @@ def test_a_crafted_chair_outside_the_cell_or_without_access_changes_nothing(
         response.content.decode()
     )
     with pytest.raises(ValidationError):
-        actions.do_reschedule_meeting(
-            meeting,
-            starts_at=meeting.starts_at,
-            duration_minutes=meeting.duration_minutes,
-            place=meeting.place,
-            chair=chair,
-            invitees=[world.member],
-            acting_user=world.referent,
-        )
+        reschedule(meeting, world, chair=chair, invitees=[world.member])
     assert snapshot(meeting) == before
 
 
@@ -221,30 +225,18 @@ def test_keeping_a_chair_whose_grant_on_an_agenda_referral_expired_is_refused(
     assert snapshot(meeting) == before
     assert not mail.outbox
     # The action itself refuses it too (same date, same place: any save of the meeting).
-    with pytest.raises(ValidationError) as refused:
-        actions.do_reschedule_meeting(
-            meeting,
-            starts_at=meeting.starts_at,
-            duration_minutes=meeting.duration_minutes,
-            place=meeting.place,
-            chair=world.member,
-            invitees=[world.member, world.liaison],
-            acting_user=world.referent,
-        )
-    (message,) = refused.value.messages
+    message = refusal(meeting, world, chair=world.member, invitees=[world.member, world.liaison])
     assert "ne peut plus consulter 1 signalement" in message
     assert referrals[1].reference not in message and world.member.get_full_name() not in message
     assert snapshot(meeting) == before
     # Granted again: the same change goes through.
     grant(referrals[1], world, world.member)
-    actions.do_reschedule_meeting(
+    reschedule(
         meeting,
-        starts_at=meeting.starts_at + datetime.timedelta(days=1),
-        duration_minutes=meeting.duration_minutes,
-        place=meeting.place,
+        world,
         chair=world.member,
         invitees=[world.member, world.liaison],
-        acting_user=world.referent,
+        later=datetime.timedelta(days=1),
     )
     assert Meeting.objects.get(pk=meeting.pk).sequence == meeting.sequence + 1
 
@@ -253,13 +245,11 @@ def test_keeping_a_chair_whose_grant_on_an_agenda_referral_expired_is_refused(
 def test_the_referent_chairing_is_rechecked_too_and_passes(world, meeting):
     """The referent reads every referral of the commune: rescheduling their meeting is not
     refused by the re-check."""
-    actions.do_reschedule_meeting(
+    reschedule(
         meeting,
-        starts_at=meeting.starts_at + datetime.timedelta(hours=2),
-        duration_minutes=meeting.duration_minutes,
-        place=meeting.place,
+        world,
         chair=world.referent,
         invitees=[world.member, world.liaison],
-        acting_user=world.referent,
+        later=datetime.timedelta(hours=2),
     )
     assert Meeting.objects.get(pk=meeting.pk).sequence == meeting.sequence + 1
