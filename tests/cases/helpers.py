@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.utils import timezone
+
 from cases import actions
 from cases.actions import ReferralContent
 from cases.models import Referral, WeakSignalCategory
@@ -41,6 +43,35 @@ def file_referral(author, commune, *, submit: bool = True, attachments=(), **ove
     if submit:
         referral = actions.do_submit_referral(referral, acting_user=author)
     return referral
+
+
+def referral_in_assessment(world, *, entries, addendum, addendum_reason) -> Referral:
+    """Filed by the agent with a PDF (``piece.pdf``), put in assessment by the referent, who
+    writes ``entries`` (``(kind, text)`` pairs) in the timeline; then the agent's addendum."""
+    referral = file_referral(
+        world.agent, world.tarascon, attachments=[("piece.pdf", "application/pdf", PDF_BYTES)]
+    )
+    referral = actions.do_change_status(
+        referral, to_status="in_assessment", acting_user=world.referent
+    )
+    for kind, text in entries:
+        actions.do_add_timeline_entry(referral, kind=kind, text=text, acting_user=world.referent)
+    actions.do_add_addendum(
+        referral, text=addendum, reason=addendum_reason, acting_user=world.agent
+    )
+    return referral
+
+
+def grant_follow_up(referral, world, *, contribute: bool = False):
+    """The referent grants the member 30 days on ``referral``, for the person's follow-up."""
+    return actions.do_grant_access(
+        referral,
+        member=world.member,
+        contribute=contribute,
+        reason="Suivi éducatif de la personne",
+        expires_on=timezone.localdate() + datetime.timedelta(days=30),
+        acting_user=world.referent,
+    )
 
 
 def form_data(**overrides: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from cases import actions
 from cases.access import ARCHIVE_SESSION_KEY
 from cases.models import Referral
 from cmer.audit.models import AuditEntry, Event
-from tests.cases.helpers import PDF_BYTES, file_referral
+from tests.cases.helpers import file_referral, grant_follow_up, referral_in_assessment
 from tests.conftest import step_up
 
 pytestmark = pytest.mark.django_db
@@ -31,17 +31,12 @@ FACTS = "Propos justifiant des violences"
 
 @pytest.fixture
 def referral(world):
-    referral = file_referral(
-        world.agent, world.tarascon, attachments=[("piece.pdf", "application/pdf", PDF_BYTES)]
+    return referral_in_assessment(
+        world,
+        entries=[("note", NOTE)],
+        addendum=ADDENDUM,
+        addendum_reason="Information reçue après dépôt",
     )
-    referral = actions.do_change_status(
-        referral, to_status="in_assessment", acting_user=world.referent
-    )
-    actions.do_add_timeline_entry(referral, kind="note", text=NOTE, acting_user=world.referent)
-    actions.do_add_addendum(
-        referral, text=ADDENDUM, reason="Information reçue après dépôt", acting_user=world.agent
-    )
-    return referral
 
 
 def _url(referral) -> str:
@@ -157,14 +152,7 @@ def test_404_for_whoever_does_not_read_it(as_user, world, referral, persona):
 
 
 def test_a_granted_member_reads_it_but_may_not_export_it(as_user, world, referral):
-    actions.do_grant_access(
-        referral,
-        member=world.member,
-        contribute=True,
-        reason="Suivi éducatif de la personne",
-        expires_on=timezone.localdate() + datetime.timedelta(days=30),
-        acting_user=world.referent,
-    )
+    grant_follow_up(referral, world, contribute=True)
     client = step_up(as_user(world.member))
     assert client.get(reverse("cases:detail", args=[referral.pk])).status_code == 200
     assert client.get(_url(referral)).status_code == 404
@@ -248,14 +236,7 @@ def test_an_anonymised_referral_has_nothing_to_export(as_user, world, referral):
 def test_the_detail_page_offers_the_export_to_whoever_may_take_it(
     as_user, world, referral, protocol
 ):
-    actions.do_grant_access(
-        referral,
-        member=world.member,
-        contribute=False,
-        reason="Suivi éducatif de la personne",
-        expires_on=timezone.localdate() + datetime.timedelta(days=30),
-        acting_user=world.referent,
-    )
+    grant_follow_up(referral, world)
     _transmit(referral, world, items=("facts",))
     detail = reverse("cases:detail", args=[referral.pk])
     for user, offered in (

@@ -13,17 +13,15 @@ other parts were shared. Detail page and dossier PDF alike (the PDF reuses the s
 
 from __future__ import annotations
 
-import datetime
 import io
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 from pypdf import PdfReader
 
 from cases import access, actions
 from cases.models import TimelineEntry, Transmission
-from tests.cases.helpers import PDF_BYTES, file_referral
+from tests.cases.helpers import grant_follow_up, referral_in_assessment
 from tests.conftest import step_up
 
 pytestmark = pytest.mark.django_db
@@ -41,18 +39,11 @@ ALL_FOUR = tuple(Transmission.Item.values)
 
 @pytest.fixture
 def referral(world):
-    referral = file_referral(
-        world.agent, world.tarascon, attachments=[("piece.pdf", "application/pdf", PDF_BYTES)]
-    )
-    referral = actions.do_change_status(
-        referral, to_status="in_assessment", acting_user=world.referent
-    )
-    actions.do_add_timeline_entry(referral, kind="note", text=NOTE, acting_user=world.referent)
-    actions.do_add_timeline_entry(
-        referral, kind="decision", text=DECISION, acting_user=world.referent
-    )
-    actions.do_add_addendum(
-        referral, text=ADDENDUM, reason=ADDENDUM_REASON, acting_user=world.agent
+    referral = referral_in_assessment(
+        world,
+        entries=[("note", NOTE), ("decision", DECISION)],
+        addendum=ADDENDUM,
+        addendum_reason=ADDENDUM_REASON,
     )
     actions.do_agent_feedback(referral, text=AGENT_FEEDBACK, acting_user=world.referent)
     return referral
@@ -128,14 +119,7 @@ def test_the_commune_still_reads_every_entry(as_user, world, referral, protocol)
         for shown in (*INTERNAL, NOTE, DECISION, PREFECTURE_FEEDBACK):
             assert shown in text, shown
     # A granted member reads the whole referral too (not an export: the page only).
-    actions.do_grant_access(
-        referral,
-        member=world.member,
-        contribute=False,
-        reason="Suivi éducatif de la personne",
-        expires_on=timezone.localdate() + datetime.timedelta(days=30),
-        acting_user=world.referent,
-    )
+    grant_follow_up(referral, world)
     assert _kinds_for(world.member, referral) == every_kind
     member_page = _detail(as_user(world.member), referral)
     for shown in INTERNAL:

@@ -64,9 +64,11 @@ def edit_form(meeting, chair, invitees):
     }
 
 
-def reschedule(meeting, world, *, chair, invitees, later=datetime.timedelta(0)):
-    """The referent saves ``meeting`` with ``chair`` and ``invitees``, moved ``later`` (same
-    length, same place)."""
+def reschedule(meeting, world, *, chair, invitees=None, later=datetime.timedelta(0)):
+    """The referent saves ``meeting`` with ``chair`` and ``invitees`` (by default the member and
+    the liaison, as ``meeting`` invites them), moved ``later`` (same length, same place)."""
+    if invitees is None:
+        invitees = [world.member, world.liaison]
     return actions.do_reschedule_meeting(
         meeting,
         starts_at=meeting.starts_at + later,
@@ -78,7 +80,7 @@ def reschedule(meeting, world, *, chair, invitees, later=datetime.timedelta(0)):
     )
 
 
-def refusal(meeting, world, *, chair, invitees) -> str:
+def refusal(meeting, world, *, chair, invitees=None) -> str:
     """The action refuses to save ``meeting`` as it is with ``chair``: its one message."""
     with pytest.raises(ValidationError) as refused:
         reschedule(meeting, world, chair=chair, invitees=invitees)
@@ -127,7 +129,7 @@ def test_a_chair_who_may_not_read_the_agenda_is_refused_with_a_count_and_no_name
 def test_the_count_is_of_the_referrals_the_new_chair_may_not_read(world, meeting, referrals):
     grant(referrals[0], world, world.member)
     before = snapshot(meeting)
-    message = refusal(meeting, world, chair=world.member, invitees=[world.member, world.liaison])
+    message = refusal(meeting, world, chair=world.member)
     assert "ne peut pas consulter 1 signalement inscrit à l'ordre du jour" in message
     assert referrals[1].reference not in message and "Vandermeulenbroek" not in message
     assert snapshot(meeting) == before
@@ -225,19 +227,13 @@ def test_keeping_a_chair_whose_grant_on_an_agenda_referral_expired_is_refused(
     assert snapshot(meeting) == before
     assert not mail.outbox
     # The action itself refuses it too (same date, same place: any save of the meeting).
-    message = refusal(meeting, world, chair=world.member, invitees=[world.member, world.liaison])
+    message = refusal(meeting, world, chair=world.member)
     assert "ne peut plus consulter 1 signalement" in message
     assert referrals[1].reference not in message and world.member.get_full_name() not in message
     assert snapshot(meeting) == before
     # Granted again: the same change goes through.
     grant(referrals[1], world, world.member)
-    reschedule(
-        meeting,
-        world,
-        chair=world.member,
-        invitees=[world.member, world.liaison],
-        later=datetime.timedelta(days=1),
-    )
+    reschedule(meeting, world, chair=world.member, later=datetime.timedelta(days=1))
     assert Meeting.objects.get(pk=meeting.pk).sequence == meeting.sequence + 1
 
 
@@ -245,11 +241,5 @@ def test_keeping_a_chair_whose_grant_on_an_agenda_referral_expired_is_refused(
 def test_the_referent_chairing_is_rechecked_too_and_passes(world, meeting):
     """The referent reads every referral of the commune: rescheduling their meeting is not
     refused by the re-check."""
-    reschedule(
-        meeting,
-        world,
-        chair=world.referent,
-        invitees=[world.member, world.liaison],
-        later=datetime.timedelta(hours=2),
-    )
+    reschedule(meeting, world, chair=world.referent, later=datetime.timedelta(hours=2))
     assert Meeting.objects.get(pk=meeting.pk).sequence == meeting.sequence + 1
