@@ -7,7 +7,8 @@ import datetime
 from django.utils import timezone
 
 from meetings import actions
-from meetings.models import Attendance, Meeting
+from meetings.models import Attendance, Meeting, MinutesDocument
+from tests.cases.helpers import file_referral
 
 
 def plan(world, *, invitees=None, days=2, **overrides) -> Meeting:
@@ -22,6 +23,18 @@ def plan(world, *, invitees=None, days=2, **overrides) -> Meeting:
     }
     values.update(overrides)
     return actions.do_plan_meeting(**values)
+
+
+def other_commune_meeting(world) -> Meeting:
+    """Miramas' meeting (another commune of the department), planned and chaired by its
+    referent, nobody invited."""
+    return plan(
+        world,
+        commune=world.miramas,
+        chair=world.other_referent,
+        invitees=[],
+        acting_user=world.other_referent,
+    )
 
 
 def hold(meeting: Meeting, referent) -> Meeting:
@@ -51,3 +64,15 @@ def approved(world, meeting: Meeting | None = None) -> Meeting:
     actions.do_approve_minutes(meeting, acting_user=world.referent)
     meeting.refresh_from_db()
     return meeting
+
+
+def minutes_document(world, capture_on_commit) -> MinutesDocument:
+    """The one minutes PDF: a referral filed and put on a meeting's agenda, the minutes approved
+    and the PDF built on commit (``capture_on_commit``: pytest-django's
+    ``django_capture_on_commit_callbacks``)."""
+    referral = file_referral(world.agent, world.tarascon)
+    meeting = plan(world)
+    actions.do_add_referral_item(meeting, reference=referral.reference, acting_user=world.referent)
+    with capture_on_commit(execute=True):
+        approved(world, meeting)
+    return MinutesDocument.objects.get()

@@ -8,7 +8,7 @@ from cmer.audit.models import AuditEntry, Event
 from meetings import access
 from meetings.models import MinutesDocument
 from tests.cases.helpers import file_referral
-from tests.meetings.helpers import approved, hold, plan
+from tests.meetings.helpers import approved, hold, other_commune_meeting, plan
 
 
 def urls(meeting):
@@ -159,13 +159,7 @@ def test_no_admin_page_shows_meetings(as_user, world, meeting):
 
 @pytest.mark.django_db
 def test_liaison_calendar_shows_the_department_without_content(as_user, world, meeting):
-    other = plan(
-        world,
-        commune=world.miramas,
-        chair=world.other_referent,
-        invitees=[],
-        acting_user=world.other_referent,
-    )
+    other = other_commune_meeting(world)
     html = as_user(world.liaison).get("/reunions/calendrier/").content.decode()
     rows = html.split('data-testid="calendar"')[1].split("</table>")[0]
     assert "Tarascon" in rows and "Miramas" in rows
@@ -256,13 +250,7 @@ def test_ids_of_another_meeting_under_this_meetings_urls_are_404(as_user, world,
     from meetings.models import ActionItem, ExternalParticipant
     from tests.meetings.helpers import hold
 
-    theirs = plan(
-        world,
-        commune=world.miramas,
-        chair=world.other_referent,
-        invitees=[],
-        acting_user=world.other_referent,
-    )
+    theirs = other_commune_meeting(world)
     actions.do_add_topic(theirs, title="Sujet", acting_user=world.other_referent)
     external = actions.do_add_external(
         theirs, name="X", institution="Y", acting_user=world.other_referent

@@ -24,9 +24,8 @@ from pypdf import PdfReader
 from cmer.audit.models import AuditEntry, Event
 from meetings import actions
 from meetings.models import MinutesDocument
-from tests.cases.helpers import file_referral
 from tests.conftest import step_up
-from tests.meetings.helpers import approved, plan
+from tests.meetings.helpers import minutes_document, other_commune_meeting, plan
 
 pytestmark = pytest.mark.django_db
 
@@ -59,12 +58,7 @@ def _asks_for_a_code(response) -> bool:
 
 @pytest.fixture
 def document(world, django_capture_on_commit_callbacks):
-    referral = file_referral(world.agent, world.tarascon)
-    meeting = plan(world)
-    actions.do_add_referral_item(meeting, reference=referral.reference, acting_user=world.referent)
-    with django_capture_on_commit_callbacks(execute=True):
-        approved(world, meeting)
-    document = MinutesDocument.objects.get()
+    document = minutes_document(world, django_capture_on_commit_callbacks)
     assert document.state == MinutesDocument.State.READY
     return document
 
@@ -192,13 +186,7 @@ def test_attendance_sheet_is_404_before_any_code_prompt_for_whoever_does_not_run
 def test_attendance_sheet_guessed_id_is_404_before_any_code_prompt(as_user, world, meeting):
     client = as_user(world.referent)
     assert client.get(_sheet_url(meeting.pk + 1000)).status_code == 404
-    other_commune = plan(
-        world,
-        commune=world.miramas,
-        chair=world.other_referent,
-        invitees=[],
-        acting_user=world.other_referent,
-    )
+    other_commune = other_commune_meeting(world)
     assert client.get(_sheet_url(other_commune.pk)).status_code == 404
     assert not _exports().exists()
 

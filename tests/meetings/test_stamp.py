@@ -12,21 +12,15 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 
 from cmer.audit.models import AuditEntry, Event
-from meetings import actions, stamp
+from meetings import stamp
 from meetings.models import MinutesDocument
-from tests.cases.helpers import file_referral
 from tests.conftest import step_up
-from tests.meetings.helpers import approved, plan
+from tests.meetings.helpers import minutes_document
 
 
 @pytest.fixture
 def document(world, django_capture_on_commit_callbacks):
-    referral = file_referral(world.agent, world.tarascon)
-    meeting = plan(world)
-    actions.do_add_referral_item(meeting, reference=referral.reference, acting_user=world.referent)
-    with django_capture_on_commit_callbacks(execute=True):
-        approved(world, meeting)
-    return MinutesDocument.objects.get()
+    return minutes_document(world, django_capture_on_commit_callbacks)
 
 
 def stored(document) -> bytes:
