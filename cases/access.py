@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from cmer import permissions
 from cmer.accounts.models import Role
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import entries_for_object, record_denial
 from cmer.permissions import Decision, denied
 
@@ -36,10 +37,11 @@ ARCHIVE_OPEN_SECONDS = 15 * 60
 NOT_READABLE = (Status.DRAFT, Status.ARCHIVED)
 
 
-def _any(*qs: Q) -> Q | None:
+def _any(*qs: Q | None) -> Q | None:
     result = None
     for q in qs:
-        result = q if result is None else result | q
+        if q is not None:  # a user's _content_q(): None when nothing is readable
+            result = q if result is None else result | q
     return result
 
 
@@ -230,7 +232,7 @@ def can_transmit(referral: Referral) -> Decision:
     return protocol_in_force(referral.commune)
 
 
-def get_referral_for_user(request: HttpRequest, pk: Any) -> tuple[Referral, Capabilities]:
+def get_referral_for_user(request: AuthenticatedRequest, pk: Any) -> tuple[Referral, Capabilities]:
     """The referral if the user may see it (content or status), else 404 like a missing id."""
     user = request.user
     visible = referrals_listed_for(user) | archived_for_referent(user)

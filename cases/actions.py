@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
@@ -254,7 +254,7 @@ def do_discard_draft(referral: Referral, *, acting_user: Any) -> None:
             raise ValidationError(_("Seul un brouillon peut être supprimé."))
         names = list(referral.attachments.values_list("stored_name", flat=True))
         referral.delete()
-        transaction.on_commit(lambda: [files.delete_stored(n) for n in names])
+        transaction.on_commit(lambda: files.delete_stored(*names))
 
 
 def do_add_attachments(
@@ -479,7 +479,8 @@ def do_agent_feedback(referral: Referral, *, text: str, acting_user: Any) -> Tim
 
 def do_save_state_information(info: StateInformation, *, acting_user: Any) -> StateInformation:
     with transaction.atomic():
-        if info.referral_id and info.referral.commune_id != info.commune_id:
+        # A referral_id: the referral exists (a foreign key).
+        if info.referral_id and cast(Referral, info.referral).commune_id != info.commune_id:
             raise ValidationError(_("Le signalement choisi n'appartient pas à cette commune."))
         info.author = acting_user
         info.save()

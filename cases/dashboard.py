@@ -10,8 +10,9 @@ headcounts. Registered with the core's home page (``cmer.home``) from ``CasesCon
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
@@ -20,6 +21,9 @@ from cmer import permissions
 from cmer.accounts.models import Commune, Role
 
 from .models import Referral, ReferralUserObjectPermission, TimelineEntry
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 Status = Referral.Status
 EXPIRING_DAYS = 14
@@ -43,7 +47,7 @@ class Coverage:
 
 @dataclass
 class ReferentDashboard:
-    by_status: list[tuple[str, int]] = field(default_factory=list)
+    by_status: list[tuple[StrOrPromise, int]] = field(default_factory=list)
     urgent_open: int = 0
     oldest_unassessed: Referral | None = None
     expiring_grants: int = 0
@@ -52,7 +56,7 @@ class ReferentDashboard:
     coverage: Coverage | None = None
 
 
-def _protocol_rows(communes: list[Commune], today: datetime.date) -> list[dict[str, Any]]:
+def _protocol_rows(communes: Sequence[Commune], today: datetime.date) -> list[dict[str, Any]]:
     """Per commune: the protocol's state and end date (one query for all the communes)."""
     from conventions.gates import protocols_with_sides
     from conventions.models import Convention

@@ -153,8 +153,9 @@ def stored_path(stored_name: str) -> Path:
     return _root() / Path(stored_name).name
 
 
-def delete_stored(stored_name: str) -> None:
-    (_root() / Path(stored_name).name).unlink(missing_ok=True)
+def delete_stored(*stored_names: str) -> None:
+    for stored_name in stored_names:
+        (_root() / Path(stored_name).name).unlink(missing_ok=True)
 
 
 def rewrite_encrypted(stored_name: str, token: bytes) -> None:

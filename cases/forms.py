@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.functional import lazy
 from django.utils.html import format_html
@@ -30,6 +31,11 @@ from .models import (
     WeakSignalCategory,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+    from cmer.accounts.models import Commune
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -45,12 +51,15 @@ class MultipleFileField(forms.FileField):
         return [files.check_upload(upload) for upload in uploads]
 
 
-def _not_future(value: datetime.date | None, message: str) -> None:
+def _not_future(value: datetime.date | None, message: StrOrPromise) -> None:
     if value and value > timezone.localdate():
         raise ValidationError(message)
 
 
 class ReferralForm(CmerForm):
+    # Django's cache of bound fields (django.forms.Form sets it; django-stubs leaves it out).
+    _bound_fields_cache: dict[str, Any]
+
     surname = forms.CharField(label=_("Nom"), max_length=100, required=False)
     first_names = forms.CharField(label=_("Prénoms"), max_length=150, required=False)
     birth_date = forms.DateField(
@@ -150,7 +159,6 @@ class ReferralForm(CmerForm):
                 '{}<span class="fr-required-marker" aria-hidden="true"> *</span>', field.label
             )
             field.widget.attrs["aria-required"] = "true"
-            field.required_to_file = True
         self.fields["source"].help_text = _("Obligatoire pour déposer.")
         self._bound_fields_cache.clear()  # built by DsfrMixin with the labels as they were
 
@@ -333,22 +341,33 @@ class StatusForm(BlankRenderCache, CmerForm):
 
     def __init__(self, *args: Any, allowed: set[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_status"].choices = [
+        # The field declared above (self.fields is typed with plain Field).
+        cast(forms.ChoiceField, self.fields["to_status"]).choices = [
             (value, label) for value, label in Referral.Status.choices if value in allowed
         ]
 
     def blank_variant(self) -> Hashable:
-        return tuple(value for value, _label in self.fields["to_status"].choices)
+        # Set by __init__; a ChoiceField keeps them as a list of pairs.
+        choices = cast(forms.ChoiceField, self.fields["to_status"]).choices
+        return tuple(value for value, _label in cast(list[tuple[str, Any]], choices))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean() returns
         if data.get("to_status") == Referral.Status.CLOSED and not data.get("close_reason"):
             self.add_error("close_reason", _("Choisissez le motif de clôture."))
         return data
 
 
+class MemberChoiceField(forms.ModelChoiceField):
+    """A member of the commune's cell, named with their e-mail address."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.get_full_name()} ({obj.email})"
+
+
 class GrantForm(BlankRenderCache, CmerForm):
-    member = forms.ModelChoiceField(label=_("Membre de la cellule"), queryset=None)
+    member = MemberChoiceField(label=_("Membre de la cellule"), queryset=None)
     contribute = forms.BooleanField(
         label=_("Peut ajouter des notes"), required=False, initial=False
     )
@@ -362,18 +381,20 @@ class GrantForm(BlankRenderCache, CmerForm):
 
     def __init__(self, *args: Any, members: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["member"].queryset = members
-        self.fields["member"].label_from_instance = lambda u: f"{u.get_full_name()} ({u.email})"
+        cast(MemberChoiceField, self.fields["member"]).queryset = members  # declared above
 
     def blank_variant(self) -> Hashable:
         # The commune's members as offered now, in one plain SELECT: iterating ``field.choices``
         # would use ``QuerySet.iterator()``, on PostgreSQL a server-side cursor (DECLARE …
         # WITH HOLD, FETCH, CLOSE: three statements). The widget then renders this list
         # rather than querying again.
-        field = self.fields["member"]
+        field = cast(MemberChoiceField, self.fields["member"])  # the field declared above
         iterator = field.iterator(field)
-        choices = [("", field.empty_label)] if field.empty_label is not None else []
-        choices += [iterator.choice(member) for member in field.queryset]
+        choices: list[tuple[Any, Any]] = (
+            [("", field.empty_label)] if field.empty_label is not None else []
+        )
+        members = cast(QuerySet, field.queryset)  # set by __init__
+        choices += [iterator.choice(member) for member in members]
         field.widget.choices = choices
         return tuple((str(value), str(label)) for value, label in choices)
 
@@ -388,6 +409,9 @@ class GrantForm(BlankRenderCache, CmerForm):
 
 class RevokeForm(BlankRenderCache, CmerForm):
     reason = forms.CharField(label=_("Motif du retrait"), max_length=SHORT_TEXT_MAX_LENGTH)
+    # Not a field. The grant a posted form revokes (views.changes.revoke_access), so that the
+    # detail page shows its errors under that grant only.
+    grant_pk: int
 
 
 class TransmitForm(CmerForm):
@@ -453,7 +477,9 @@ class ListFilterForm(forms.Form):
 
 
 class StateInformationForm(CmerForm):
-    commune = forms.ModelChoiceField(label=_("Commune"), queryset=None)
+    commune: forms.ModelChoiceField[Commune] = forms.ModelChoiceField(
+        label=_("Commune"), queryset=None
+    )
     case = forms.ChoiceField(
         label=_("Cas prévu par l'instruction du 13 novembre 2018"),
         choices=[("", "—")],
@@ -486,11 +512,16 @@ class StateInformationForm(CmerForm):
         from .models import StateInformation
 
         super().__init__(*args, **kwargs)
-        self.fields["commune"].queryset = communes
-        self.fields["case"].choices = [("", "—"), *StateInformation.Case.choices]
+        # The fields declared above (self.fields is typed with plain Field).
+        cast(forms.ModelChoiceField, self.fields["commune"]).queryset = communes
+        cast(forms.ChoiceField, self.fields["case"]).choices = [
+            ("", "—"),
+            *StateInformation.Case.choices,
+        ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean() returns
         for name in ("prosecutor_agreed_on", "services_agreed_on"):
             _not_future_or_error(self, name)
         return data

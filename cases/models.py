@@ -8,6 +8,7 @@ Need-to-know grants are guardian object permissions in direct foreign-key tables
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,6 +23,9 @@ from cmer.accounts.models import Commune
 from cmer.crypto import EncryptedTextField
 
 from .age_brackets import AgeBracket
+
+if TYPE_CHECKING:
+    from .forms import RevokeForm
 
 # Free text is short on purpose: the CNIL found long free text in town-hall files filled with
 # copied police data and subjective comments.
@@ -201,7 +205,7 @@ class Referral(models.Model):
     def __str__(self) -> str:
         return self.reference or f"brouillon-{self.pk}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         # Defence in depth behind actions.py: once submitted, the text cannot change.
         snapshot = getattr(self, "_frozen_snapshot", None)
         if snapshot and getattr(self, "_loaded_status", None) != self.Status.DRAFT:
@@ -215,7 +219,9 @@ class Referral(models.Model):
         self._loaded_status = self.status
 
     @classmethod
-    def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
+    # Left unannotated: django-stubs describes Django 6's signature (a fetch_mode argument
+    # Django 5.2 does not pass), and an unannotated method is not checked.
+    def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
         instance._frozen_snapshot = {
             name: getattr(instance, name)
@@ -294,6 +300,10 @@ class ReferralUserObjectPermission(ReferralPart, UserObjectPermissionBase):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     granted_at = models.DateTimeField(_("accordé le"), default=timezone.now)
+
+    # Not a field. Set by the detail page (views.detail) on the grants it lists: the form that
+    # revokes this grant.
+    revoke_form: RevokeForm
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = _("accès accordé")
@@ -383,7 +393,7 @@ class LegalHold(ReferralPart, models.Model):
     def __str__(self) -> str:
         return f"gel {self.pk} — {self.referral}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and set(kwargs.get("update_fields") or ()) != self.LIFT_FIELDS:
             raise ValidationError(_("Un gel ne se modifie pas : posez-en un nouveau."))
         super().save(*args, **kwargs)
@@ -430,7 +440,7 @@ class TimelineEntry(ReferralPart, models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise ValidationError(_("Le suivi ne se modifie pas : ajoutez une entrée."))
         super().save(*args, **kwargs)

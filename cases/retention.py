@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import ForeignObjectRel, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -85,8 +85,15 @@ def dependents() -> list[tuple[type[models.Model], str]]:
     # Hidden relations too (``related_name="+"``: access reasons, group grants).
     for relation in Referral._meta.get_fields(include_hidden=True):
         if relation.auto_created and not relation.concrete and not relation.many_to_many:
-            found.append((relation.related_model, relation.field.name))
+            # Auto-created and not concrete: a reverse relation (ForeignObjectRel).
+            reverse = cast(ForeignObjectRel, relation)
+            found.append((reverse.related_model, reverse.field.name))
     return found
+
+
+def _on_delete(model: type[models.Model], key: str) -> Any:
+    """What ``model``'s foreign key ``key`` to Referral (``dependents()``) does on deletion."""
+    return cast(models.ForeignKey, model._meta.get_field(key)).remote_field.on_delete
 
 
 def _scoped(queryset: QuerySet, commune_ids: Iterable[int] | None) -> QuerySet:
@@ -382,7 +389,7 @@ def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> 
         # is never erased with a draft: such a draft waits (none should exist: they need a
         # reference).
         for model, key in dependents():
-            if model._meta.get_field(key).remote_field.on_delete is models.PROTECT:
+            if _on_delete(model, key) is models.PROTECT:
                 kept = model._base_manager.filter(**{f"{key}__in": locked}).values_list(key)
                 kept_ids = {pk for (pk,) in kept}
                 locked = [pk for pk in locked if pk not in kept_ids]
@@ -392,7 +399,7 @@ def delete_drafts(ids: Iterable[int], *, until: datetime.date | None = None) -> 
             Attachment.objects.filter(referral_id__in=locked).values_list("stored_name", flat=True)
         )
         for model, key in dependents():
-            if model._meta.get_field(key).remote_field.on_delete is not models.PROTECT:
+            if _on_delete(model, key) is not models.PROTECT:
                 _erase_rows(model._base_manager.filter(**{f"{key}__in": locked}))
         _erase_rows(Referral.objects.filter(pk__in=locked))
         removed = _remove_files(stored)
@@ -445,7 +452,10 @@ def do_place_legal_hold(
                 _("Ce signalement est déjà anonymisé : il ne reste rien à conserver.")
             )
         return LegalHold.objects.create(
-            referral=referral, reason=reason, until=until, placed_by=acting_user
+            referral=referral,
+            reason=reason,
+            until=cast(datetime.date, until),  # None is refused above
+            placed_by=acting_user,
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +123,7 @@ def _columns(scope: Scope, dimension: str) -> list[tuple[Any, str]]:
     raise ValueError(dimension)
 
 
-def _key(row: dict[str, Any], dimension: str) -> Any:
+def _key(row: Mapping[str, Any], dimension: str) -> Any:
     if dimension == "statut":
         return row["status"]
     if dimension == "urgence":
@@ -181,9 +182,13 @@ def compute(scope: Scope, year: int, dimension: str) -> StatisticsTable:
             (c.pk, c.label) for c in WeakSignalCategory.objects.order_by("position", "label")
         ]
         through = Referral.categories.through.objects.filter(referral__in=referrals)
-        counts = {
+        counts: dict[tuple[int, Any], int] = {
             (row["month"], row["weaksignalcategory_id"]): row["n"]
-            for row in through.annotate(month=ExtractMonth("referral__submitted_at"))
+            # django-stubs cannot follow annotate() on the auto-created through model: it
+            # checks values("month") against that model's fields.
+            for row in through.annotate(  # type: ignore[misc]
+                month=ExtractMonth("referral__submitted_at")
+            )
             .values("month", "weaksignalcategory_id")
             .annotate(n=Count("pk"))
             .order_by()
@@ -203,7 +208,7 @@ def compute(scope: Scope, year: int, dimension: str) -> StatisticsTable:
     grids = []
     for name in additive:
         columns = _columns(scope, name)
-        counts: dict[tuple[int, Any], int] = {}
+        counts = {}
         for row in rows:
             key = (row["month"], _key(row, name))
             counts[key] = counts.get(key, 0) + row["n"]

@@ -6,12 +6,13 @@ guessed id: 404. Counts only (no personal data); the CSV export is recorded in t
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from cmer import stats
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 
@@ -19,7 +20,7 @@ from . import statistics
 from .models import Referral
 
 
-def _year(request: HttpRequest) -> int:
+def _year(request: AuthenticatedRequest) -> int:
     this_year = timezone.localdate().year
     try:
         year = int(request.GET.get("annee", this_year))
@@ -28,7 +29,7 @@ def _year(request: HttpRequest) -> int:
     return year if 2000 <= year <= this_year else this_year
 
 
-def _scope(request: HttpRequest, kind: str, pk: int) -> statistics.Scope:
+def _scope(request: AuthenticatedRequest, kind: str, pk: int) -> statistics.Scope:
     if kind == "commune":
         return statistics.commune_scope_for(request.user, pk)
     if kind == "departement":
@@ -36,12 +37,12 @@ def _scope(request: HttpRequest, kind: str, pk: int) -> statistics.Scope:
     raise Http404
 
 
-def _dimension(request: HttpRequest) -> str:
+def _dimension(request: AuthenticatedRequest) -> str:
     return request.GET.get("par", "statut")
 
 
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedRequest) -> HttpResponse:
     target = statistics.default_scope_url_args(request.user, getattr(request, "commune", None))
     if target is None:
         raise Http404
@@ -49,7 +50,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def page(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     scope = _scope(request, kind, pk)
     year = _year(request)
     result = statistics.compute(scope, year, _dimension(request))
@@ -65,7 +66,7 @@ def page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 
 @require_GET
-def export_csv(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def export_csv(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     scope = _scope(request, kind, pk)
     year = _year(request)
     result = statistics.compute(scope, year, _dimension(request))
@@ -91,7 +92,7 @@ def export_csv(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 
 @require_GET
-def report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+def report_pdf(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The cell's annual activity report. Two pages of counts render in well under a second
     (a few tables, no rows per person), so in the request, unlike the 2,000-row audit export."""
     from cmer.pdf import render_pdf

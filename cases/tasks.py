@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from collections.abc import Iterable
+from typing import Any
+
+from celery import Task, shared_task
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -12,11 +16,12 @@ from cmer.accounts.models import Membership, Role, User
 from cmer.outbox.effects import claim, effect_key
 
 
-def _send(task, user_ids, path: str) -> int:  # type: ignore[no-untyped-def]
+def _send(task: Task, user_ids: Iterable[int] | QuerySet[Any, Any], path: str) -> int:
     """One e-mail per active recipient, each claimed once for this message (cmer.outbox.effects).
 
     A redelivered message (worker killed before its acknowledgement, Redis lost) or a retry
-    after an SMTP error sends only to the recipients not yet served.
+    after an SMTP error sends only to the recipients not yet served. ``user_ids``: ids, or a
+    one-column ``values()`` queryset read as a subquery.
     """
     recipients = User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", "email")
     body = _(
@@ -52,7 +57,7 @@ NOTIFICATION = {
 
 
 @shared_task(**NOTIFICATION)
-def notify_referents(self, referral_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
+def notify_referents(self: Task, referral_id: int, kind: str) -> int:
     from .models import Referral
 
     referral = Referral.objects.filter(pk=referral_id).select_related("commune").first()
@@ -67,7 +72,7 @@ def notify_referents(self, referral_id: int, kind: str) -> int:  # type: ignore[
 
 
 @shared_task(**NOTIFICATION)
-def notify_commune_referents(self, commune_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
+def notify_commune_referents(self: Task, commune_id: int, kind: str) -> int:
     user_ids = (
         Membership.objects.active()
         .filter(role=Role.REFERENT, commune_id=commune_id)
@@ -77,7 +82,7 @@ def notify_commune_referents(self, commune_id: int, kind: str) -> int:  # type: 
 
 
 @shared_task(**NOTIFICATION)
-def notify_liaisons(self, referral_id: int) -> int:  # type: ignore[no-untyped-def]
+def notify_liaisons(self: Task, referral_id: int) -> int:
     from .models import Referral
 
     referral = Referral.objects.filter(pk=referral_id).select_related("commune").first()
@@ -92,5 +97,5 @@ def notify_liaisons(self, referral_id: int) -> int:  # type: ignore[no-untyped-d
 
 
 @shared_task(**NOTIFICATION)
-def notify_user(self, user_id: int, referral_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
+def notify_user(self: Task, user_id: int, referral_id: int, kind: str) -> int:
     return _send(self, [user_id], reverse("cases:detail", args=[referral_id]))

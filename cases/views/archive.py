@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from cmer import permissions
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from conventions.gates import charter_required
 
 from .. import access, actions
@@ -19,7 +20,7 @@ from ..forms import (
 
 @require_http_methods(["GET", "POST"])
 @charter_required
-def archive_open(request: HttpRequest, pk: int) -> HttpResponse:
+def archive_open(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral = permissions.get_or_404(access.archived_for_referent(request.user), request, pk=pk)
     form = ArchiveOpenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

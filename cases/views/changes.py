@@ -9,11 +9,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access
 from conventions.gates import charter_required
 
@@ -32,14 +33,14 @@ from .common import _errors
 from .detail import _render_detail
 
 
-def _post_action(request: HttpRequest, pk: int, condition: str) -> tuple[Referral, Any]:
+def _post_action(request: AuthenticatedRequest, pk: int, condition: str) -> tuple[Referral, Any]:
     referral, caps = access.get_referral_for_user(request, pk)
     access.require(bool(getattr(caps, condition)) and not caps.via_archive, request, referral)
     return referral, caps
 
 
 def _apply_form(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     referral: Referral,
     form: Any,
     action: Callable[[dict[str, Any]], object],
@@ -73,7 +74,7 @@ def _apply_form(
 
 @require_POST
 @charter_required
-def add_note(request: HttpRequest, pk: int) -> HttpResponse:
+def add_note(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = _post_action(request, pk, "add_note")
     return _apply_form(
         request,
@@ -90,7 +91,7 @@ def add_note(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
+def add_addendum(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = _post_action(request, pk, "add_addendum")
     return _apply_form(
         request,
@@ -106,7 +107,7 @@ def add_addendum(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def change_status(request: HttpRequest, pk: int) -> HttpResponse:
+def change_status(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = _post_action(request, pk, "manage")
     allowed = actions.MANUAL_TRANSITIONS.get(referral.status, set())
     return _apply_form(
@@ -123,7 +124,7 @@ def change_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def archive_referral(request: HttpRequest, pk: int) -> HttpResponse:
+def archive_referral(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "manage")
     try:
         actions.do_archive_referral(referral, acting_user=request.user)
@@ -136,7 +137,7 @@ def archive_referral(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def grant_access(request: HttpRequest, pk: int) -> HttpResponse:
+def grant_access(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = _post_action(request, pk, "manage")
     return _apply_form(
         request,
@@ -152,7 +153,7 @@ def grant_access(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def revoke_access(request: HttpRequest, pk: int, grant_pk: int) -> HttpResponse:
+def revoke_access(request: AuthenticatedRequest, pk: int, grant_pk: int) -> HttpResponse:
     referral, caps = _post_action(request, pk, "manage")
     grant = access.get_grant(request, referral, grant_pk)
     form = RevokeForm(request.POST, auto_id=f"revoke{grant.pk}_%s")
@@ -171,7 +172,7 @@ def revoke_access(request: HttpRequest, pk: int, grant_pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @charter_required
-def transmit(request: HttpRequest, pk: int) -> HttpResponse:
+def transmit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, _caps = _post_action(request, pk, "manage")
     decision = access.can_transmit(referral)
     form = TransmitForm(request.POST or None)
@@ -193,7 +194,7 @@ def transmit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def prefecture_feedback(request: HttpRequest, pk: int) -> HttpResponse:
+def prefecture_feedback(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = _post_action(request, pk, "write_feedback")
     return _apply_form(
         request,
@@ -209,7 +210,7 @@ def prefecture_feedback(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @charter_required
-def agent_feedback(request: HttpRequest, pk: int) -> HttpResponse:
+def agent_feedback(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = _post_action(request, pk, "manage")
     return _apply_form(
         request,

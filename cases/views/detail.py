@@ -6,11 +6,12 @@ import io
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access, record_event
 from cmer.audit.models import Event
 from conventions.gates import charter_required
@@ -29,7 +30,7 @@ from ..models import Referral, TimelineEntry, Transmission
 
 @require_GET
 @charter_required
-def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def referral_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = access.get_referral_for_user(request, pk)
     if caps.edit_draft:
         return redirect("cases:edit", pk=referral.pk)
@@ -44,7 +45,7 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _render_detail(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     referral: Referral,
     caps: access.Capabilities,
     *,
@@ -147,13 +148,13 @@ def _access_log(referral: Referral, number: Any) -> Page:
     events = dict(Event.choices)
     for row in page.object_list:
         data = row["additional_data"] if isinstance(row["additional_data"], dict) else {}
-        row["label"] = READS.get(data.get("what")) or events.get(row["event"], row["event"])
+        row["label"] = READS.get(data.get("what", "")) or events.get(row["event"], row["event"])
     return page
 
 
 @require_GET
 @charter_required
-def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> FileResponse:
+def attachment_download(request: AuthenticatedRequest, pk: int, attachment_pk: int) -> FileResponse:
     """A copy of the person's data that outlives the reader's access: an export, like the
     dossier PDF (``views.dossier``), behind a fresh second factor."""
     referral, caps = access.get_referral_for_user(request, pk)

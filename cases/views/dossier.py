@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from cmer.accounts import stepup
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 from cmer.pdf import render_pdf
@@ -29,7 +30,7 @@ from ..models import Referral, Transmission
 
 @require_GET
 @charter_required
-def referral_dossier(request: HttpRequest, pk: int) -> HttpResponse:
+def referral_dossier(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     # An archive reads only once opened with a reason (``views.archive``): before that, the
     # same 404 as the detail page.
     referral, caps = access.get_referral_for_user(request, pk)
@@ -59,7 +60,7 @@ def referral_dossier(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _context(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     referral: Referral,
     caps: access.Capabilities,
     shared: frozenset[str],

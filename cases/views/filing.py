@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import ResolverMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access
 
 from .. import access, actions
@@ -22,7 +23,7 @@ from ..models import Referral
 from .common import _errors
 
 
-def _filing_commune(request: HttpRequest) -> Any:
+def _filing_commune(request: AuthenticatedRequest) -> Any:
     commune = request.commune
     if (
         commune is None
@@ -33,7 +34,10 @@ def _filing_commune(request: HttpRequest) -> Any:
 
 
 def _form_page(
-    request: HttpRequest, form: ReferralForm, commune: Any, referral: Referral | None = None
+    request: AuthenticatedRequest,
+    form: ReferralForm,
+    commune: Any,
+    referral: Referral | None = None,
 ) -> HttpResponse:
     context = {
         "form": form,
@@ -47,7 +51,7 @@ def _form_page(
 
 
 @require_http_methods(["GET", "POST"])
-def referral_create(request: HttpRequest) -> HttpResponse:
+def referral_create(request: AuthenticatedRequest) -> HttpResponse:
     commune = _filing_commune(request)
     form = ReferralForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid() and _submittable(request, form):
@@ -56,7 +60,7 @@ def referral_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def referral_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def referral_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = access.get_referral_for_user(request, pk)
     access.require(caps.edit_draft, request, referral)
     if request.method == "POST":
@@ -72,14 +76,15 @@ def referral_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _form_page(request, form, referral.commune, referral)
 
 
-def _submittable(request: HttpRequest, form: ReferralForm) -> bool:
+def _submittable(request: AuthenticatedRequest, form: ReferralForm) -> bool:
     if "submit" in request.POST:
         return form.check_submittable()
     # A first save with nothing typed and no file would only leave an empty draft behind.
     if (
         form.is_blank()
         and not form.cleaned_data["attachments"]
-        and "pk" not in request.resolver_match.kwargs
+        # Django resolves the URL before calling any view: never None here.
+        and "pk" not in cast(ResolverMatch, request.resolver_match).kwargs
     ):
         form.add_error(None, _("Le brouillon est vide : rien n'a été enregistré."))
         return False
@@ -87,7 +92,7 @@ def _submittable(request: HttpRequest, form: ReferralForm) -> bool:
 
 
 def _save_and_maybe_submit(
-    request: HttpRequest, form: ReferralForm, *, commune: Any, referral: Referral | None
+    request: AuthenticatedRequest, form: ReferralForm, *, commune: Any, referral: Referral | None
 ) -> HttpResponse:
     try:
         referral = actions.do_save_draft(
@@ -119,7 +124,7 @@ def _save_and_maybe_submit(
 
 
 @require_GET
-def referral_filed(request: HttpRequest, pk: int) -> HttpResponse:
+def referral_filed(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Confirmation after filing: the reference, and the emergency guidance when urgent."""
     referral, caps = access.get_referral_for_user(request, pk)
     access.require(caps.is_author, request, referral)
@@ -127,7 +132,7 @@ def referral_filed(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def referral_discard(request: HttpRequest, pk: int) -> HttpResponse:
+def referral_discard(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     referral, caps = access.get_referral_for_user(request, pk)
     access.require(caps.edit_draft, request, referral)
     actions.do_discard_draft(referral, acting_user=request.user)

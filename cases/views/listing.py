@@ -10,7 +10,8 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import Count, QuerySet, Window
-from django.http import HttpRequest
+
+from cmer.accounts.requests import AuthenticatedRequest
 
 from ..forms import (
     ListFilterForm,
@@ -23,7 +24,7 @@ PAGE_SIZE = 50
 Parts = QuerySet[Referral] | Sequence[QuerySet[Referral]]
 
 
-def filtered(request: HttpRequest, parts: Sequence[QuerySet[Referral]]) -> list[QuerySet]:
+def filtered(request: AuthenticatedRequest, parts: Sequence[QuerySet[Referral]]) -> list[QuerySet]:
     """The list's filters, applied to each part of the list (see ``list_page``)."""
     if not request.GET:
         return list(parts)  # no filter asked: no form to build

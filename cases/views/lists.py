@@ -5,11 +5,11 @@ rows from the list engine (``listing``), rendered by ``cases/_rows.html``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from cmer.accounts.models import Role
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 from conventions.gates import blocked_scopes, charter_required
@@ -31,7 +32,12 @@ from .listing import Parts, filtered, list_page
 
 
 def _render_list(
-    request: HttpRequest, parts: Parts, template: str, *, row_suffix: str = "", **extra: Any
+    request: AuthenticatedRequest,
+    parts: Parts,
+    template: str,
+    *,
+    row_suffix: str = "",
+    **extra: Any,
 ) -> HttpResponse:
     """``row_suffix``: where a row leads below ``/signalements/<id>/`` (the archives' rows open
     the archive page: reason and a fresh code)."""
@@ -103,7 +109,9 @@ def forget_categories(**_kwargs: Any) -> None:
     _categories_cache = None
 
 
-def _rows(rows: list[dict[str, Any]], list_url: str, row_suffix: str) -> list[dict[str, Any]]:
+def _rows(
+    rows: Iterable[dict[str, Any]], list_url: str, row_suffix: str
+) -> Iterable[dict[str, Any]]:
     """The rows for ``cases/_table.html``, which escapes and writes them: link, label, labels
     translated once per page and dates in local time here, so that the template reads six plain
     strings a row (with 50 rows, the template engine's cost per variable — context lookup,
@@ -127,7 +135,7 @@ def _rows(rows: list[dict[str, Any]], list_url: str, row_suffix: str) -> list[di
 
 @require_GET
 @charter_required
-def referral_list(request: HttpRequest) -> HttpResponse:
+def referral_list(request: AuthenticatedRequest) -> HttpResponse:
     if Role.LIAISON in request.roles and not (
         {Role.REFERENT, Role.CELL_MEMBER, Role.REPORTING_AGENT} & request.roles
     ):
@@ -139,13 +147,13 @@ def referral_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @charter_required
-def transmitted_list(request: HttpRequest) -> HttpResponse:
+def transmitted_list(request: AuthenticatedRequest) -> HttpResponse:
     queryset = access.transmitted_for_liaison(request.user)
     return _render_list(request, queryset, "cases/transmitted_list.html")
 
 
 @require_GET
 @charter_required
-def archive_list(request: HttpRequest) -> HttpResponse:
+def archive_list(request: AuthenticatedRequest) -> HttpResponse:
     queryset = access.archived_for_referent(request.user)
     return _render_list(request, queryset, "cases/archive_list.html", row_suffix="archive/")

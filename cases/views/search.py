@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from cmer import permissions
 from cmer.accounts.models import Role
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_event
 from cmer.audit.models import Event
 from conventions.gates import charter_required
@@ -21,7 +22,7 @@ from ..models import Referral
 
 @require_http_methods(["GET", "POST"])
 @charter_required
-def search_person(request: HttpRequest) -> HttpResponse:
+def search_person(request: AuthenticatedRequest) -> HttpResponse:
     """Search by person: POST only, through the blind index. No name in a URL or a log line."""
     communes = permissions.communes_where(request.user, Role.REFERENT)
     if not communes.exists():

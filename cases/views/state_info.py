@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cmer import permissions
 from cmer.accounts.models import Role
+from cmer.accounts.requests import AuthenticatedRequest
 from cmer.audit.core import record_access
 from conventions.gates import charter_required
 
@@ -23,7 +24,7 @@ from .common import _errors
 
 @require_GET
 @charter_required
-def state_info_list(request: HttpRequest) -> HttpResponse:
+def state_info_list(request: AuthenticatedRequest) -> HttpResponse:
     items = access.state_information_visible_to(request.user).select_related("commune")
     can_write = bool(permissions.communes_where(request.user, Role.LIAISON).exists())
     return render(
@@ -33,7 +34,7 @@ def state_info_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @charter_required
-def state_info_create(request: HttpRequest) -> HttpResponse:
+def state_info_create(request: AuthenticatedRequest) -> HttpResponse:
     communes = permissions.communes_where(request.user, Role.LIAISON)
     if not communes.exists():
         raise Http404
@@ -61,7 +62,7 @@ def state_info_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @charter_required
-def state_info_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def state_info_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     info = access.get_state_information(request, pk)
     is_author = info.author_id == request.user.pk
     if request.method == "POST":
