@@ -30,6 +30,7 @@ FRENCH_WORDS = {
     "export",
     "change",
     "liaison",
+    "minutes",  # the locked minutes' read, and "5 minutes" on the code page
 }
 
 
