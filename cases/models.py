@@ -25,7 +25,7 @@ from cmer.crypto import EncryptedTextField
 from .age_brackets import AgeBracket
 
 if TYPE_CHECKING:
-    from .forms import RevokeForm
+    from django import forms
 
 # Free text is short on purpose: the CNIL found long free text in town-hall files filled with
 # copied police data and subjective comments.
@@ -302,8 +302,8 @@ class ReferralUserObjectPermission(ReferralPart, UserObjectPermissionBase):
     granted_at = models.DateTimeField(_("accordé le"), default=timezone.now)
 
     # Not a field. Set by the detail page (views.detail) on the grants it lists: the form that
-    # revokes this grant.
-    revoke_form: RevokeForm
+    # revokes this grant (a cases.forms.RevokeForm, not imported: forms import this module).
+    revoke_form: forms.Form
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = _("accès accordé")
